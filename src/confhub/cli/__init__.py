@@ -1,0 +1,56 @@
+"""The ``confhub`` command line: a Typer app built from one module per command group.
+
+It talks to the store only through the public API (``confhub.open``), against a server
+(``--url``) or a local database (``--db``), so it behaves exactly like the library. Exit codes are
+the errors' own (``ConfhubError.exit_code``): 0 ok, 1 error, 2 usage, 3 not found, 4 conflict,
+5 validation failed.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import admin, backup, history, keys, serve, snapshots, tenants, txn
+
+__all__ = ["app", "build_app", "main"]
+
+_HELP = """Versioned, multi-tenant configuration: get, set, history, rollback and more.
+
+Works on a local database (--db, CONFHUB_DB, default ./confhub.db) or a server
+(--url / CONFHUB_URL, --token / CONFHUB_TOKEN). Addresses are NAMESPACE/KEY.
+--json on any command prints stable JSON for scripts.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict, 5 validation failed.
+
+[b]Examples[/b]
+
+  confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
+  confhub get models/claude-opus
+  confhub history models/claude-opus
+  confhub rollback models/claude-opus --to 1
+  confhub serve
+"""
+
+
+def build_app() -> typer.Typer:
+    """A fresh app with every command registered (tests build their own)."""
+    app = typer.Typer(
+        name="confhub",
+        help=_HELP,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for module in (keys, history, txn, backup, snapshots, tenants, admin, serve):
+        module.register(app)
+    return app
+
+
+app = build_app()
+
+
+def main() -> None:
+    """Console-script entry point (``confhub = "confhub.cli:main"``)."""
+    app(prog_name="confhub")

@@ -1,0 +1,204 @@
+"""Options every command shares, and the one place that opens the store.
+
+Every command takes the same target options (``--url``/``--token`` or ``--db``), ``--tenant`` and
+``--json``; writes also take ``--reason``/``--author``/``--metadata``. They are declared once here
+as ``Annotated`` aliases so each command's signature stays explicit (Typer reads signatures, and an
+explicit signature is what ``--help`` shows) without repeating the option text.
+
+:func:`session` opens the target, hands out the :class:`Context` and turns every ``ConfhubError``
+into its documented exit code, so commands never deal with exit codes themselves.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ConfhubError, InvalidRequest
+from .output import Output
+
+__all__ = [
+    "AuthorOpt",
+    "Context",
+    "DbOpt",
+    "EnvOpt",
+    "ExpectedVersionOpt",
+    "JsonOpt",
+    "MetadataOpt",
+    "ReasonOpt",
+    "TenantOpt",
+    "TokenOpt",
+    "UrlOpt",
+    "WriteMeta",
+    "db_target",
+    "session",
+    "split_address",
+]
+
+_TARGET = "Target"
+_WRITE = "Change record"
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url", envvar="CONFHUB_URL", metavar="URL", rich_help_panel=_TARGET,
+        help="confhub server to talk to (e.g. http://127.0.0.1:8011); wins over --db.",
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="CONFHUB_TOKEN", metavar="TOKEN", rich_help_panel=_TARGET,
+        help="Bearer token for --url.", show_default=False,
+    ),
+]
+DbOpt = Annotated[
+    str,
+    typer.Option(
+        "--db", envvar="CONFHUB_DB", metavar="PATH|DSN", rich_help_panel=_TARGET,
+        help="Local database: a SQLite file path, sqlite:///PATH or postgresql://DSN.",
+    ),
+]
+TenantOpt = Annotated[
+    str,
+    typer.Option("--tenant", "-t", envvar="CONFHUB_TENANT", metavar="TENANT",
+                 rich_help_panel=_TARGET, help="Tenant to work in."),
+]
+EnvOpt = Annotated[
+    str,
+    typer.Option("--env", "-e", metavar="ENV", help="Environment layer (base, production, ...)."),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print stable JSON for scripts instead of tables."),
+]
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", "-r", metavar="TEXT", rich_help_panel=_WRITE,
+                 help="Why this change is made (kept in history and audit)."),
+]
+AuthorOpt = Annotated[
+    str | None,
+    typer.Option("--author", envvar="CONFHUB_AUTHOR", metavar="NAME", rich_help_panel=_WRITE,
+                 help="Who makes the change \\[default: your OS user name]."),
+]
+MetadataOpt = Annotated[
+    list[str] | None,
+    typer.Option("--metadata", "-m", metavar="KEY=VALUE", rich_help_panel=_WRITE,
+                 help="Free-form metadata for the change record; repeat for more."),
+]
+ExpectedVersionOpt = Annotated[
+    int | None,
+    typer.Option("--expected-version", "--if-version", metavar="N", min=0,
+                 help="Compare-and-set: fail with exit 4 unless the current version is N "
+                      "(0 = must not exist)."),
+]
+
+DEFAULT_DB = "./confhub.db"
+
+
+def db_target(db: str) -> str:
+    """The ``confhub.open`` target for ``--db``: URLs pass through, a bare path becomes sqlite.
+
+    ``sqlite:///`` + an absolute path gives four slashes, the SQLAlchemy convention the store
+    parses; a relative path keeps three.
+    """
+    if "://" in db:
+        return db
+    return "sqlite:///" + db
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """``NAMESPACE/KEY`` -> (namespace, key); anything else is a usage error (exit 2)."""
+    namespace, sep, key = address.partition("/")
+    if not sep or not namespace or not key or "/" in key:
+        raise InvalidRequest(
+            f"address {address!r} is not NAMESPACE/KEY (for example models/claude-opus)",
+            address=address,
+        )
+    return namespace, key
+
+
+@dataclass(frozen=True)
+class WriteMeta:
+    """The change record a write carries: reason, author and metadata, ready as keyword args."""
+
+    reason: str | None
+    author: str | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def parse(cls, reason: str | None, author: str | None, metadata: list[str] | None) -> WriteMeta:
+        """Parse repeated ``KEY=VALUE`` options; the author defaults to the OS user, as git does."""
+        pairs: dict[str, Any] = {}
+        for item in metadata or []:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise InvalidRequest(f"--metadata {item!r} is not KEY=VALUE", metadata=item)
+            pairs[name] = value
+        return cls(reason=reason, author=author or _os_user(), metadata=pairs)
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"reason": self.reason, "author": self.author, "metadata": self.metadata}
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return None
+
+
+@dataclass
+class Context:
+    """What a command works with: the open hub, the chosen tenant and the output."""
+
+    hub: Any
+    tenant_name: str
+    out: Output
+
+    @property
+    def tenant(self) -> Any:
+        return self.hub.tenant(self.tenant_name)
+
+
+def open_hub(url: str | None, token: str | None, db: str) -> Any:
+    """Open the target through the public API only: a server URL or a local database."""
+    import confhub  # late: keeps ``confhub --help`` fast and free of store imports
+
+    if url:
+        return confhub.open(url, token=token)
+    return confhub.open(db_target(db))
+
+
+@contextmanager
+def session(
+    *, url: str | None, token: str | None, db: str, tenant: str = "default", json: bool = False,
+    connect: bool = True,
+) -> Iterator[Context]:
+    """Open the hub, yield a :class:`Context`, close it, and map errors to exit codes.
+
+    A ``ConfhubError`` (raised by the store, the remote client or our own input parsing) is
+    printed once - as the JSON error body on stderr with ``--json`` - and ends the process with
+    the error's ``exit_code``; Ctrl-C ends with 130 like any shell tool.
+    """
+    out = Output(json=json)
+    hub = None
+    try:
+        if connect:
+            hub = open_hub(url, token, db)
+        yield Context(hub=hub, tenant_name=tenant, out=out)
+    except ConfhubError as error:
+        out.error(error)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    finally:
+        if hub is not None:
+            hub.close()
+

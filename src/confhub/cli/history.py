@@ -1,0 +1,181 @@
+"""A key's past: ``history``, ``diff`` and ``rollback``.
+
+History is never rewritten, so these commands only read it - except ``rollback``, which writes a
+*new* version equal to an old one (``op = rollback``), exactly as the library does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from .common import (
+    DEFAULT_DB,
+    AuthorOpt,
+    DbOpt,
+    EnvOpt,
+    ExpectedVersionOpt,
+    JsonOpt,
+    MetadataOpt,
+    ReasonOpt,
+    TenantOpt,
+    TokenOpt,
+    UrlOpt,
+    WriteMeta,
+    session,
+    split_address,
+)
+from .output import Output, dumps, preview, short_time
+
+__all__ = ["register"]
+
+AddressArg = Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", help="Where the key lives.",
+                                           show_default=False)]
+
+_OP_STYLE = {"put": "green", "patch": "cyan", "delete": "red", "rollback": "yellow",
+             "restore": "magenta", "import": "blue"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history)
+    app.command("diff")(diff)
+    app.command("rollback")(rollback)
+
+
+def history(
+    address: AddressArg,
+    env: EnvOpt = "base",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N",
+                                       help="How many versions, newest first.")] = 50,
+    values: Annotated[bool, typer.Option("--values", help="Show a preview of each value.")
+                      ] = False,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Show a key's versions, newest first: who changed it, when, why, and how.
+
+    [b]Examples[/b]
+
+      confhub history models/claude-opus
+      confhub history models/claude-opus --limit 10 --values
+      confhub history models/claude-opus --env production --json
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        versions = ctx.tenant.history(namespace, key, env=env, limit=limit)
+        ctx.out.result([v.to_dict() for v in versions],
+                       lambda: _history_table(ctx.out, f"{namespace}/{key}", env, versions, values))
+
+
+def _history_table(out: Output, title: str, env: str, versions: list[Any], values: bool) -> None:
+    if not versions:
+        out.note(f"no history for {title} (env {env})")
+        return
+    columns = ["version", "revision", "op", "when", "author", "reason"]
+    if values:
+        columns.append("value")
+    rows = []
+    for v in versions:
+        op = v.op + (f" → v{v.rollback_of}" if v.rollback_of else "")
+        row: list[Any] = [str(v.version), str(v.revision),
+                          Text(op, style=_OP_STYLE.get(v.op, "")),
+                          short_time(v.created_at), v.author or "", v.reason or ""]
+        if values:
+            row.append("(deleted)" if v.deleted else preview(v.value, 40))
+        rows.append(row)
+    out.table(f"history of {title} (env {env})", columns, rows)
+
+
+def diff(
+    address: AddressArg,
+    from_version: Annotated[int | None, typer.Argument(
+        metavar="[FROM]", show_default=False,
+        help="Older version [default: the one before TO].")] = None,
+    to_version: Annotated[int | None, typer.Argument(
+        metavar="[TO]", show_default=False, help="Newer version [default: the current one].")
+    ] = None,
+    env: EnvOpt = "base",
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Show what changed between two versions of a key, as JSON Patch (RFC 6902) operations.
+
+    [b]Examples[/b]
+
+      confhub diff models/claude-opus            # the last change
+      confhub diff models/claude-opus 1 3
+      confhub diff models/claude-opus 2 --json   # version 2 against the current one
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        cfg = ctx.tenant
+        if to_version is None:
+            latest = cfg.history(namespace, key, env=env, limit=1)
+            if not latest:
+                cfg.get(namespace, key, env=env)  # raises NotFound with the store's message
+            to_version = latest[0].version
+        if from_version is None:
+            from_version = max(to_version - 1, 1)
+        ops = cfg.diff(namespace, key, from_version, to_version, env=env)
+        ops = [dict(op) for op in ops]
+        ctx.out.result(ops, lambda: _diff_lines(ctx.out, f"{namespace}/{key}",
+                                                from_version, to_version, ops))
+
+
+def _diff_lines(out: Output, title: str, old: int, new: int, ops: list[dict[str, Any]]) -> None:
+    out.print(f"[bold]{title}[/bold]  version {old} → {new}")
+    if not ops:
+        out.print("[dim]no differences[/dim]")
+        return
+    for op in ops:
+        kind = op.get("op", "?")
+        path = op.get("path", "")
+        sign, style = {"add": ("+", "green"), "remove": ("-", "red")}.get(kind, ("~", "yellow"))
+        line = Text(f"{sign} {kind:<8} {path or '/'}", style=style)
+        if "value" in op:
+            line.append(f"  {dumps(op['value'], indent=None)}")
+        if "from" in op:
+            line.append(f"  from {op['from']}")
+        out.print(line)
+
+
+def rollback(
+    address: AddressArg,
+    to: Annotated[int, typer.Option("--to", metavar="N", min=1, show_default=False,
+                                    help="The version whose value to bring back.")],
+    env: EnvOpt = "base",
+    expected_version: ExpectedVersionOpt = None,
+    reason: ReasonOpt = None,
+    author: AuthorOpt = None,
+    metadata: MetadataOpt = None,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Bring back an old version's value as a new version (history is kept).
+
+    [b]Examples[/b]
+
+      confhub rollback models/claude-opus --to 1 --reason "bad change"
+      confhub rollback models/claude-opus --to 3 --env production --expected-version 5
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        meta = WriteMeta.parse(reason, author, metadata)
+        kwargs: dict[str, Any] = {"env": env, **meta.kwargs()}
+        if expected_version is not None:
+            kwargs["expected_version"] = expected_version
+        entry = ctx.tenant.rollback(namespace, key, to_version=to, **kwargs)
+        ctx.out.result(entry.to_dict(), lambda: ctx.out.success(
+            f"rolled back [bold]{namespace}/{key}[/bold] env={env} to the value of version {to} "
+            f"→ version [bold]{entry.version}[/bold], revision {entry.revision}"))

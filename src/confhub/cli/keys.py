@@ -1,0 +1,279 @@
+"""Reading and writing keys: ``get``, ``set``, ``patch``, ``delete`` and ``ls``.
+
+Each command is a thin shell over one ``Tenant`` method: parse the address and the value, call the
+API, print the result. All rules (CAS, layering, validation, size limits) live in the hub, so the
+CLI behaves exactly like the library and the server.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .common import (
+    AuthorOpt,
+    DbOpt,
+    EnvOpt,
+    ExpectedVersionOpt,
+    JsonOpt,
+    MetadataOpt,
+    ReasonOpt,
+    TenantOpt,
+    TokenOpt,
+    UrlOpt,
+    WriteMeta,
+    session,
+    split_address,
+)
+from .common import DEFAULT_DB as _DB
+from .inputs import read_value
+from .output import Output, preview, short_time
+
+__all__ = ["register"]
+
+AddressArg = Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", help="Where the key lives.",
+                                           show_default=False)]
+ValueArg = Annotated[str | None, typer.Argument(
+    metavar="[VALUE]", show_default=False,
+    help="JSON (or YAML) value; '-' reads stdin. Omit it when using -f.")]
+FileOpt = Annotated[str | None, typer.Option("--file", "-f", metavar="FILE",
+                                             help="Read the value from a JSON or YAML file.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and show, write nothing.")]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (get, set_, patch, delete, ls):
+        name = command.__name__.rstrip("_")
+        app.command(name)(command)
+
+
+def _entry_summary(out: Output, entry: Any, verb: str) -> None:
+    created = " (created)" if entry.version == 1 and verb == "set" else ""
+    out.success(
+        f"{verb} [bold]{entry.namespace}/{entry.key}[/bold] env={entry.env} "
+        f"→ version [bold]{entry.version}[/bold], revision {entry.revision}{created}"
+    )
+
+
+def get(
+    address: AddressArg,
+    env: EnvOpt = "base",
+    version: Annotated[int | None, typer.Option("--version", metavar="N", min=1,
+                                                help="Show an old version.")] = None,
+    resolved: Annotated[bool, typer.Option(
+        "--resolved", help="Merge base with --env and show where each field comes from.")] = False,
+    raw: Annotated[bool, typer.Option(
+        "--raw", help="Print only the value as JSON (for jq and shell scripts).")] = False,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = _DB,
+) -> None:
+    """Show a key's value: the current one, an old --version, or --resolved across layers.
+
+    [b]Examples[/b]
+
+      confhub get models/claude-opus
+      confhub get models/claude-opus --version 1
+      confhub get models/claude-opus --env production --resolved
+      confhub get models/claude-opus --raw | jq .max_tokens
+      confhub get models/claude-opus --json
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        if resolved:
+            if version is not None:
+                raise typer.BadParameter("--resolved shows the current value; drop --version")
+            res = ctx.tenant.resolve(namespace, key, env=env)
+            if raw:
+                ctx.out.result(res.value)
+                return
+
+            def human_resolved() -> None:
+                versions = ", ".join(f"{layer} v{n}" for layer, n in res.versions.items())
+                ctx.out.print(f"[bold]{res.namespace}/{res.key}[/bold]  env={res.env}  "
+                              f"[dim]({versions})[/dim]")
+                ctx.out.value(res.value)
+                if res.sources:
+                    ctx.out.table(None, ["field", "from layer"],
+                                  [(field or "(whole value)", layer)
+                                   for field, layer in res.sources.items()])
+
+            ctx.out.result(res.to_dict(), human_resolved)
+            return
+        if version is not None:
+            entry = ctx.tenant.get(namespace, key, env=env, version=version)
+        else:
+            entry = ctx.tenant.get(namespace, key, env=env)
+        if raw:
+            ctx.out.result(entry.value)
+            return
+
+        def human() -> None:
+            by = f" by {entry.updated_by}" if entry.updated_by else ""
+            ctx.out.print(
+                f"[bold]{entry.namespace}/{entry.key}[/bold]  env={entry.env}  "
+                f"version [bold]{entry.version}[/bold]  revision {entry.revision}  "
+                f"[dim]updated {short_time(entry.updated_at)}{by}[/dim]"
+            )
+            ctx.out.value(entry.value)
+
+        ctx.out.result(entry.to_dict(), human)
+
+
+def set_(
+    address: AddressArg,
+    value: ValueArg = None,
+    file: FileOpt = None,
+    string: Annotated[bool, typer.Option("--string", "-s",
+                                         help="Store the text as a JSON string, unparsed.")] = False,
+    env: EnvOpt = "base",
+    expected_version: ExpectedVersionOpt = None,
+    secret: Annotated[bool, typer.Option("--secret", help="Store the whole value as a secret.")
+                      ] = False,
+    dry_run: DryRunOpt = False,
+    reason: ReasonOpt = None,
+    author: AuthorOpt = None,
+    metadata: MetadataOpt = None,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = _DB,
+) -> None:
+    """Create or replace a key's value (a new version).
+
+    [b]Examples[/b]
+
+      confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
+      confhub set models/claude-opus -f claude-opus.yaml --env production
+      cat value.json | confhub set models/claude-opus -
+      confhub set features/dark-mode true
+      confhub set app/motd --string "hello, world"
+      confhub set models/claude-opus '{"max_tokens": 4096}' --expected-version 3
+      confhub set models/new '{}' --expected-version 0   # only if it does not exist yet
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        data = read_value(value, file, string=string)
+        meta = WriteMeta.parse(reason, author, metadata)
+        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version, **meta.kwargs()}
+        if secret:
+            kwargs["secret"] = True
+        if dry_run:
+            kwargs["dry_run"] = True
+        entry = ctx.tenant.set(namespace, key, data, **kwargs)
+        ctx.out.result(entry.to_dict(),
+                       lambda: _entry_summary(ctx.out, entry, "dry run: would set" if dry_run
+                                              else "set"))
+
+
+def patch(
+    address: AddressArg,
+    value: ValueArg = None,
+    file: FileOpt = None,
+    env: EnvOpt = "base",
+    expected_version: ExpectedVersionOpt = None,
+    dry_run: DryRunOpt = False,
+    reason: ReasonOpt = None,
+    author: AuthorOpt = None,
+    metadata: MetadataOpt = None,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = _DB,
+) -> None:
+    """Change part of a key's value with a JSON merge patch (RFC 7386): null removes a field.
+
+    [b]Examples[/b]
+
+      confhub patch models/claude-opus '{"temperature": 0.2}'
+      confhub patch models/claude-opus '{"legacy_field": null}' --reason cleanup
+      confhub patch models/claude-opus -f tweak.yaml --env staging --if-version 4
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        data = read_value(value, file)
+        meta = WriteMeta.parse(reason, author, metadata)
+        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version, **meta.kwargs()}
+        if dry_run:
+            kwargs["dry_run"] = True
+        entry = ctx.tenant.patch(namespace, key, data, **kwargs)
+        ctx.out.result(entry.to_dict(),
+                       lambda: _entry_summary(ctx.out, entry, "dry run: would patch" if dry_run
+                                              else "patched"))
+
+
+def delete(
+    address: AddressArg,
+    env: EnvOpt = "base",
+    expected_version: ExpectedVersionOpt = None,
+    reason: ReasonOpt = None,
+    author: AuthorOpt = None,
+    metadata: MetadataOpt = None,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = _DB,
+) -> None:
+    """Delete a key: writes a tombstone version, so history stays and rollback can undo it.
+
+    [b]Examples[/b]
+
+      confhub delete models/old-model --reason "retired"
+      confhub delete models/old-model --env staging --expected-version 7
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        namespace, key = split_address(address)
+        meta = WriteMeta.parse(reason, author, metadata)
+        result = ctx.tenant.delete(namespace, key, env=env, expected_version=expected_version,
+                                   **meta.kwargs())
+        data = result.to_dict() if hasattr(result, "to_dict") else {
+            "tenant": ctx.tenant_name, "env": env, "namespace": namespace, "key": key,
+            "deleted": True}
+        version = getattr(result, "version", None)
+        suffix = f" (tombstone version {version})" if version is not None else ""
+        ctx.out.result(data, lambda: ctx.out.success(
+            f"deleted [bold]{namespace}/{key}[/bold] env={env}{suffix}"))
+
+
+def ls(
+    namespace: Annotated[str | None, typer.Argument(
+        metavar="[NAMESPACE]", show_default=False,
+        help="List this namespace's keys; without it, list the namespaces.")] = None,
+    env: EnvOpt = "base",
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = _DB,
+) -> None:
+    """List namespaces, or the keys of one namespace with their versions.
+
+    [b]Examples[/b]
+
+      confhub ls
+      confhub ls models
+      confhub ls models --env production --json
+    """
+    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+        cfg = ctx.tenant
+        if namespace is None:
+            names = list(cfg.namespaces())
+            counts = [{"namespace": name, "keys": len(cfg.list(name, env=env))} for name in names]
+            ctx.out.result(counts, lambda: ctx.out.table(
+                f"namespaces of tenant {ctx.tenant_name} (env {env})", ["namespace", "keys"],
+                [(c["namespace"], c["keys"]) for c in counts]) if counts
+                else ctx.out.note("no namespaces yet"))
+            return
+        entries = cfg.list(namespace, env=env)
+        ctx.out.result([e.to_dict() for e in entries], lambda: ctx.out.table(
+            f"{namespace} (tenant {ctx.tenant_name}, env {env})",
+            ["key", "version", "revision", "updated", "by", "value"],
+            [(e.key, e.version, e.revision, short_time(e.updated_at), e.updated_by or "",
+              preview(e.value)) for e in entries]) if entries
+            else ctx.out.note(f"no keys in {namespace} (env {env})"))

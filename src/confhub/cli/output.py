@@ -1,0 +1,144 @@
+"""How the CLI prints: stable JSON for scripts, rich tables and colour for people.
+
+Results go to stdout, errors and progress to stderr, so ``confhub get x --json | jq`` always
+receives clean JSON. JSON is written with plain ``sys.stdout.write`` (never through rich), so no
+markup, wrapping or colour codes can slip into it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from ..errors import ConfhubError
+
+__all__ = ["Output", "dumps", "preview", "short_time"]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """The CLI's one JSON encoding: UTF-8 text, sorted as given, model objects via ``to_dict``."""
+    return json.dumps(data, indent=indent, ensure_ascii=False, default=_default)
+
+
+def preview(value: Any, width: int = 60) -> str:
+    """A one-line rendering of a JSON value for table cells."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=_default)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def short_time(value: Any) -> str:
+    """Timestamps in tables: to the second, UTC, without the noise of microseconds."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and "T" in value:
+        return value.replace("T", " ")[:19]
+    return "" if value is None else str(value)
+
+
+class Output:
+    """Prints one command's result in the mode the user chose."""
+
+    def __init__(self, *, json: bool) -> None:
+        self.json = json
+        # Consoles are built on demand so they bind to the sys.stdout/err of the moment
+        # (CliRunner swaps them per invocation).
+
+    @property
+    def console(self) -> Console:
+        return Console(soft_wrap=False, highlight=False)
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, highlight=False)
+
+    def result(self, data: Any, human: Callable[[], None] | None = None) -> None:
+        """Print ``data`` as JSON, or call ``human`` to draw it (falls back to JSON)."""
+        if self.json or human is None:
+            sys.stdout.write(dumps(data) + "\n")
+            sys.stdout.flush()
+        else:
+            human()
+
+    def print(self, *renderables: Any) -> None:
+        self.console.print(*renderables)
+
+    def value(self, value: Any) -> None:
+        """A config value, pretty and (on a terminal) syntax-highlighted."""
+        self.console.print(Syntax(dumps(value), "json", theme="ansi_dark", background_color="default",
+                                  word_wrap=True))
+
+    def success(self, message: str) -> None:
+        """A one-line confirmation for people; silent in JSON mode, where the data speaks."""
+        self.console.print(f"[green]✓[/green] {message}")
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        table = Table(title=title, title_justify="left", header_style="bold cyan",
+                      show_edge=False, pad_edge=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(escape(str(cell)) if not hasattr(cell, "__rich__") else cell
+                            for cell in row))
+        self.console.print(table)
+
+    def note(self, message: str) -> None:
+        """Side information for people (stderr, so it never mixes with data)."""
+        if not self.json:
+            self.err.print(f"[dim]{message}[/dim]")
+
+    def error(self, error: ConfhubError) -> None:
+        """An error: the JSON error body with ``--json``, a red line otherwise; always stderr."""
+        if self.json:
+            sys.stderr.write(dumps(error.to_dict()) + "\n")
+            return
+        self.err.print(f"[bold red]error:[/bold red] {escape(error.message)}")
+        hint = _hint(error)
+        if hint:
+            self.err.print(f"[dim]{escape(hint)}[/dim]")
+
+    @contextmanager
+    def progress(self, description: str) -> Iterator[Callable[[str], None]]:
+        """A spinner on stderr for long work; the yielded function updates its text.
+
+        Shown only to people at a terminal: in JSON mode or when stderr is piped it stays
+        silent, so logs and scripts get no control characters.
+        """
+        err = self.err
+        if self.json or not err.is_terminal:
+            yield lambda _text: None
+            return
+        with err.status(description) as status:
+            yield lambda text: status.update(text)
+
+
+def _hint(error: ConfhubError) -> str | None:
+    """One line telling the user what to do next, for the errors that have an obvious next step."""
+    code = error.code
+    if code == "version_conflict":
+        current = error.details.get("current_version")
+        if current is not None:
+            return f"the current version is {current}; re-read it and retry with --expected-version {current}"
+    if code == "unauthorized":
+        return "pass a token with --token or CONFHUB_TOKEN"
+    if code == "unavailable":
+        return "is the server running and --url / --db right?"
+    return None

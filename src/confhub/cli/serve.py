@@ -1,0 +1,60 @@
+"""``serve``: run the HTTP server on a local database.
+
+The server lives in ``confhub.server``; this command only parses options and hands them to
+``confhub.server.serve.run``, imported lazily so every other command starts without loading the
+web stack.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .common import DEFAULT_DB, db_target
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    db: Annotated[str, typer.Option(
+        "--db", envvar="CONFHUB_DB", metavar="PATH|DSN",
+        help="Database to serve: a SQLite file path, sqlite:///PATH or postgresql://DSN.")
+    ] = DEFAULT_DB,
+    host: Annotated[str, typer.Option("--host", envvar="CONFHUB_HOST", metavar="HOST",
+                                      help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", envvar="CONFHUB_PORT", metavar="PORT",
+                                      min=0, max=65535, help="TCP port.")] = 8011,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, metavar="N",
+                                         help="Worker processes.")] = 1,
+    server: Annotated[str | None, typer.Option(
+        "--server", metavar="granian|uvicorn",
+        help="ASGI server to run on [default: the faster one, see docs/benchmarks.md].")
+    ] = None,
+) -> None:
+    """Serve the configuration store over HTTP (REST + server-sent events).
+
+    With no options it serves ./confhub.db on http://127.0.0.1:8011.
+
+    [b]Examples[/b]
+
+      confhub serve
+      confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
+      confhub serve --db postgresql://confhub@db/confhub --host 0.0.0.0
+    """
+    try:
+        from ..server.serve import run
+    except ImportError as error:
+        Console(stderr=True).print(
+            f"[bold red]error:[/bold red] the HTTP server is not available in this build "
+            f"(confhub.server.serve could not be imported: {error})")
+        raise typer.Exit(1) from None
+    if server is not None and server not in ("granian", "uvicorn"):
+        raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
+    target = db if "://" in db else db_target(db)
+    run(db=target, host=host, port=port, workers=workers, server=server)

@@ -1,0 +1,180 @@
+"""``tenant ls|create|clone|delete|restore``: the isolation units themselves.
+
+A soft delete hides a tenant and keeps everything (``tenant restore`` brings it back); ``--hard``
+purges it with its history, so it asks for confirmation unless ``--yes`` is given.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import InvalidRequest
+from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session
+from .inputs import load_document
+
+__all__ = ["register", "tenant_app"]
+
+tenant_app = typer.Typer(
+    name="tenant", no_args_is_help=True,
+    help="List, create, clone, delete and restore tenants.\n\n"
+         "[b]Examples[/b]\n\n  confhub tenant ls\n  confhub tenant create acme --template enterprise\n"
+         "  confhub tenant clone acme acme-staging",
+)
+
+NameArg = Annotated[str, typer.Argument(metavar="TENANT", show_default=False, help="Tenant name.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tenant_app)
+
+
+def _row(tenant: Any) -> dict[str, Any]:
+    """A tenant as JSON whatever ``Hub.tenants`` returns for it (a name, a dict, a record)."""
+    if isinstance(tenant, str):
+        return {"id": tenant}
+    if isinstance(tenant, dict):
+        return dict(tenant)
+    if hasattr(tenant, "to_dict"):
+        return dict(tenant.to_dict())
+    return {"id": str(tenant)}
+
+
+@tenant_app.command("ls")
+def ls(
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """List tenants.
+
+    [b]Examples[/b]
+
+      confhub tenant ls
+      confhub tenant ls --json
+    """
+    with session(url=url, token=token, db=db, json=json) as ctx:
+        rows = [_row(t) for t in ctx.hub.tenants()]
+        columns = list(dict.fromkeys(k for row in rows for k in row)) or ["id"]
+        ctx.out.result(rows, lambda: ctx.out.table(
+            "tenants", columns, [[_cell(row.get(c)) for c in columns] for row in rows]))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@tenant_app.command("create")
+def create(
+    name: NameArg,
+    template: Annotated[str | None, typer.Option(
+        "--template", metavar="TENANT", help="Start as a copy of this tenant's current values.")
+    ] = None,
+    overrides: Annotated[str | None, typer.Option(
+        "--overrides", metavar="FILE",
+        help='JSON/YAML {"namespace": {"key": value}} applied over the template.')] = None,
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Create a tenant, empty or from a template tenant with overrides.
+
+    [b]Examples[/b]
+
+      confhub tenant create acme
+      confhub tenant create acme --template enterprise --overrides acme-overrides.yaml
+    """
+    with session(url=url, token=token, db=db, json=json) as ctx:
+        kwargs: dict[str, Any] = {}
+        if template is not None:
+            kwargs["template"] = template
+        if overrides is not None:
+            document = load_document(overrides)
+            if not isinstance(document, dict):
+                raise InvalidRequest(f"{overrides}: overrides must be an object of namespaces")
+            kwargs["overrides"] = document
+        result = ctx.hub.create_tenant(name, **kwargs)
+        data = _row(result) if result is not None else {"id": name}
+        origin = f" from template {template}" if template else ""
+        ctx.out.result(data, lambda: ctx.out.success(f"created tenant [bold]{name}[/bold]{origin}"))
+
+
+@tenant_app.command("clone")
+def clone(
+    source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False,
+                                          help="Tenant to copy.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", show_default=False,
+                                          help="New tenant name.")],
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Copy a tenant's configuration into a new tenant.
+
+    [b]Examples[/b]
+
+      confhub tenant clone acme acme-staging
+    """
+    with session(url=url, token=token, db=db, json=json) as ctx:
+        result = ctx.hub.clone_tenant(source, target)
+        data = _row(result) if result is not None else {"id": target}
+        data.setdefault("source", source)
+        ctx.out.result(data, lambda: ctx.out.success(
+            f"cloned tenant [bold]{source}[/bold] to [bold]{target}[/bold]"))
+
+
+@tenant_app.command("delete")
+def delete(
+    name: NameArg,
+    hard: Annotated[bool, typer.Option(
+        "--hard", help="Purge the tenant and all its history (cannot be undone).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --hard.")] = False,
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Delete a tenant: soft by default (tenant restore undoes it), --hard purges everything.
+
+    [b]Examples[/b]
+
+      confhub tenant delete old-customer
+      confhub tenant delete old-customer --hard --yes
+    """
+    if hard and not yes:
+        typer.confirm(f"Purge tenant {name!r} and all of its history? This cannot be undone",
+                      abort=True, err=True)
+    with session(url=url, token=token, db=db, json=json) as ctx:
+        ctx.hub.delete_tenant(name, hard=hard)
+        kind = "purged" if hard else "deleted (restore with: confhub tenant restore " + name + ")"
+        ctx.out.result({"id": name, "deleted": True, "hard": hard},
+                       lambda: ctx.out.success(f"tenant [bold]{name}[/bold] {kind}"))
+
+
+@tenant_app.command("restore")
+def restore(
+    name: NameArg,
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Undo a soft delete of a tenant.
+
+    [b]Examples[/b]
+
+      confhub tenant restore old-customer
+    """
+    with session(url=url, token=token, db=db, json=json) as ctx:
+        result = ctx.hub.restore_tenant(name)
+        data = _row(result) if result is not None else {"id": name}
+        data.setdefault("deleted", False)
+        ctx.out.result(data, lambda: ctx.out.success(f"restored tenant [bold]{name}[/bold]"))
