@@ -1,0 +1,74 @@
+"""confhub: versioned, multi-tenant configuration for Python teams.
+
+>>> import confhub
+>>> hub = confhub.open()              # embedded SQLite ./confhub.db
+>>> cfg = hub.tenant("acme")
+>>> cfg.set("models", "claude-opus", {"max_tokens": 8192}).version
+1
+"""
+
+from .errors import (
+    AlreadyExists,
+    ConfhubError,
+    Forbidden,
+    Gone,
+    InvalidName,
+    InvalidRequest,
+    InvalidValue,
+    NotFound,
+    TenantExists,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+    VersionConflict,
+)
+from .hub import Hub, Tenant, Transaction, open
+from .model import (
+    Change,
+    Entry,
+    FrozenDict,
+    FrozenList,
+    Resolved,
+    Snapshot,
+    TenantInfo,
+    ValidationIssue,
+    ValidationReport,
+    Version,
+    thaw,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "Change",
+    "ConfhubError",
+    "Entry",
+    "Forbidden",
+    "FrozenDict",
+    "FrozenList",
+    "Gone",
+    "Hub",
+    "InvalidName",
+    "InvalidRequest",
+    "InvalidValue",
+    "NotFound",
+    "Resolved",
+    "Snapshot",
+    "Tenant",
+    "TenantExists",
+    "TenantInfo",
+    "TooLarge",
+    "Transaction",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "ValidationIssue",
+    "ValidationReport",
+    "Version",
+    "VersionConflict",
+    "__version__",
+    "open",
+    "thaw",
+]

@@ -1,0 +1,167 @@
+"""The export format (``confhub-export`` version 1) and its strict reader.
+
+An export is plain JSON::
+
+    {"format": "confhub-export", "format_version": 1, "tenant": "acme", "revision": 42,
+     "exported_at": "...", "entries": [{"env", "namespace", "key", "value", "version",
+     "secret", ...}], "snapshots": [...], "history": [{"env", "namespace", "key", "version",
+     "op", "deleted", "value", "created_at", "author", "reason", "metadata", ...}]}
+
+``history`` is present only when exported with history. :func:`parse_export` checks the whole
+document before anything is written, so a bad import changes nothing and its error names the
+offending item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidRequest
+from .model import OPS, check_name, encode_value, utc_from_micros
+from .store.base import VersionRow
+
+EXPORT_FORMAT = "confhub-export"
+EXPORT_FORMAT_VERSION = 1
+
+Address = tuple[str, str, str]
+Current = tuple[str, bool] | None  # (value text, secret), None when deleted in the export
+Parsed = dict[Address, tuple[Current, list[dict[str, Any]]]]
+
+
+def history_item(row: VersionRow) -> dict[str, Any]:
+    return {
+        "env": row.env, "namespace": row.namespace, "key": row.key, "version": row.version,
+        "revision": row.revision, "op": row.op, "deleted": row.deleted,
+        "value": json.loads(row.value) if row.value is not None else None,
+        "created_at": utc_from_micros(row.created_at).isoformat(), "author": row.author,
+        "reason": row.reason, "metadata": json.loads(row.metadata) if row.metadata else {},
+        "rollback_of": row.rollback_of, "request_id": row.request_id, "secret": row.secret,
+    }
+
+
+def entry_item(row: VersionRow) -> dict[str, Any]:
+    return {
+        "env": row.env, "namespace": row.namespace, "key": row.key,
+        "value": json.loads(row.value) if row.value is not None else None,
+        "version": row.version, "revision": row.revision, "secret": row.secret,
+        "created_at": utc_from_micros(row.key_created_at or row.created_at).isoformat(),
+        "updated_at": utc_from_micros(row.created_at).isoformat(),
+        "updated_by": row.author,
+    }
+
+
+def _bad(where: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(f"invalid export document: {where}: {problem}", where=where)
+
+
+def _address(item: Any, where: str) -> Address:
+    if not isinstance(item, Mapping):
+        raise _bad(where, "must be an object")
+    try:
+        return (check_name("env", item.get("env", "base")),
+                check_name("namespace", item.get("namespace")),
+                check_name("key", item.get("key")))
+    except InvalidRequest as exc:
+        raise _bad(where, exc.message) from exc
+
+
+def _optional_str(item: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = item.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _bad(where, f"{name} must be a string or null")
+    return value
+
+
+def _micros(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise _bad(where, "created_at must be an RFC 3339 timestamp")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _bad(where, f"created_at {value!r} is not an RFC 3339 timestamp") from exc
+    if moment.tzinfo is None:
+        raise _bad(where, f"created_at {value!r} has no time zone")
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _history(items: Any, max_bytes: int) -> dict[Address, list[dict[str, Any]]]:
+    if not isinstance(items, list):
+        raise _bad("history", "must be a list")
+    by_key: dict[Address, list[dict[str, Any]]] = {}
+    for index, item in enumerate(items):
+        where = f"history[{index}]"
+        address = _address(item, where)
+        version = item.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise _bad(where, "version must be an integer >= 1")
+        op = item.get("op")
+        if op not in OPS:
+            raise _bad(where, f"op must be one of {', '.join(OPS)}")
+        deleted = item.get("deleted", False)
+        if not isinstance(deleted, bool):
+            raise _bad(where, "deleted must be true or false")
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise _bad(where, "metadata must be an object")
+        rollback_of = item.get("rollback_of")
+        if rollback_of is not None and (isinstance(rollback_of, bool)
+                                        or not isinstance(rollback_of, int)):
+            raise _bad(where, "rollback_of must be an integer or null")
+        by_key.setdefault(address, []).append({
+            "version": version, "op": op, "deleted": deleted,
+            "text": None if deleted else encode_value(item.get("value"), max_bytes=max_bytes,
+                                                      where=f"{where}.value"),
+            "created_at": _micros(item.get("created_at"), where),
+            "author": _optional_str(item, "author", where),
+            "reason": _optional_str(item, "reason", where),
+            "metadata": encode_value(dict(metadata), where=f"{where}.metadata")
+            if metadata else None,
+            "rollback_of": rollback_of,
+            "request_id": _optional_str(item, "request_id", where),
+            "secret": bool(item.get("secret", False)),
+        })
+    for address, versions in by_key.items():
+        versions.sort(key=lambda v: v["version"])
+        numbers = [v["version"] for v in versions]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise _bad("history", f"versions of {'/'.join(address)} must run 1..N without "
+                       f"gaps or repeats, got {numbers[:10]}")
+    return by_key
+
+
+def parse_export(data: Mapping[str, Any], max_bytes: int) -> Parsed:
+    """Check an export document and index it by (env, namespace, key)."""
+    if not isinstance(data, Mapping):
+        raise _bad("document", "must be a JSON object")
+    if data.get("format") != EXPORT_FORMAT:
+        raise _bad("format", f"must be {EXPORT_FORMAT!r}")
+    if data.get("format_version") != EXPORT_FORMAT_VERSION:
+        raise _bad("format_version", f"version {data.get('format_version')!r} is not "
+                   f"supported (this confhub reads version {EXPORT_FORMAT_VERSION})")
+    entries = data.get("entries")
+    if not isinstance(entries, list):
+        raise _bad("entries", "must be a list")
+    history = _history(data["history"], max_bytes) if data.get("history") is not None else {}
+    parsed: Parsed = {}
+    for index, item in enumerate(entries):
+        where = f"entries[{index}]"
+        address = _address(item, where)
+        if address in parsed:
+            raise _bad(where, f"{'/'.join(address)} appears twice")
+        if "value" not in item:
+            raise _bad(where, "value is missing")
+        text = encode_value(item["value"], max_bytes=max_bytes, where=f"{where}.value")
+        versions = history.get(address, [])
+        if versions and (versions[-1]["deleted"] or versions[-1]["text"] != text):
+            raise _bad(where, "value differs from the last version in history")
+        parsed[address] = ((text, bool(item.get("secret", False))), versions)
+    for address, versions in history.items():
+        if address not in parsed:
+            if not versions[-1]["deleted"]:
+                raise _bad("history", f"{'/'.join(address)} is live in history but missing "
+                           "from entries")
+            parsed[address] = (None, versions)
+    return parsed

@@ -1,0 +1,175 @@
+"""The in-memory view of current values that makes a read a dict lookup.
+
+One :class:`TenantView` per tenant that has been read, loaded lazily and kept exact by applying
+the change feed strictly in revision order:
+
+* a commit made by this process is applied right after it is durable (read-your-writes);
+* a commit made by another process (same SQLite file, same PostgreSQL database) is found by
+  the hub's follower thread, woken by ``PRAGMA data_version`` / ``LISTEN``, which reads the
+  feed after the view's revision.
+
+Applying is idempotent and ordered: a revision at or below the view's is ignored, and a
+revision that would leave a gap (another thread committed R+1 and has not applied it yet when
+we bring R+2) makes the view catch up from storage first, so it never skips a change.
+Worked example, view at revision 7::
+
+    apply(8, rows)      -> applied, view at 8
+    apply(8, rows)      -> ignored (already seen)
+    apply(10, rows)     -> gap: read feed (8, ...] from storage = revisions 9 and 10, view at 10
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from .model import Change, Entry, decode_value, utc_from_micros
+from .store.base import StoreReader, VersionRow
+
+EntryKey = tuple[str, str, str]  # (env, namespace, key)
+
+
+def entry_from_row(row: VersionRow, created_at: datetime | None = None) -> Entry:
+    """The Entry a live version row stands for; ``created_at`` defaults to the row's time."""
+    updated_at = utc_from_micros(row.created_at)
+    return Entry(
+        tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
+        value=decode_value(row.value), version=row.version, revision=row.revision,
+        created_at=created_at or updated_at, updated_at=updated_at,
+        updated_by=row.author, secret=row.secret,
+    )
+
+
+def change_from_row(row: VersionRow) -> Change:
+    return Change(
+        tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
+        version=row.version, revision=row.revision, op=row.op,
+        value=None if row.deleted else decode_value(row.value), deleted=row.deleted,
+        created_at=utc_from_micros(row.created_at), author=row.author, reason=row.reason,
+        metadata=json.loads(row.metadata) if row.metadata else {},
+        rollback_of=row.rollback_of, request_id=row.request_id, secret=row.secret,
+    )
+
+
+class TenantView:
+    """Current live entries of one tenant at ``revision``; ``valid`` drops when it is evicted."""
+
+    __slots__ = ("tenant", "created_at", "revision", "entries", "by_namespace", "valid")
+
+    def __init__(self, tenant: str, created_at: int = 0, revision: int = 0,
+                 valid: bool = True) -> None:
+        self.tenant = tenant
+        self.created_at = created_at  # tells a purged-and-recreated tenant from the old one
+        self.revision = revision
+        self.entries: dict[EntryKey, Entry] = {}
+        self.by_namespace: dict[tuple[str, str], dict[str, Entry]] = {}
+        self.valid = valid
+
+    def _put(self, entry: Entry) -> None:
+        self.entries[(entry.env, entry.namespace, entry.key)] = entry
+        self.by_namespace.setdefault((entry.env, entry.namespace), {})[entry.key] = entry
+
+    def _remove(self, env: str, namespace: str, key: str) -> None:
+        self.entries.pop((env, namespace, key), None)
+        bucket = self.by_namespace.get((env, namespace))
+        if bucket is not None:
+            bucket.pop(key, None)
+            if not bucket:
+                del self.by_namespace[(env, namespace)]
+
+    def apply_rows(self, rows: Iterable[VersionRow]) -> None:
+        """Apply feed rows in order; a row older than the entry it would replace is skipped."""
+        for row in rows:
+            k = (row.env, row.namespace, row.key)
+            existing = self.entries.get(k)
+            if existing is not None and existing.version >= row.version:
+                continue
+            if row.deleted:
+                self._remove(*k)
+            else:
+                self._put(entry_from_row(row, existing.created_at if existing else None))
+            if row.revision > self.revision:
+                self.revision = row.revision
+
+    def load(self, rows: Iterable[VersionRow]) -> None:
+        for row in rows:
+            created = row.key_created_at
+            self._put(entry_from_row(row, utc_from_micros(created) if created else None))
+
+    def invalidate(self) -> None:
+        self.valid = False
+        self.entries.clear()
+        self.by_namespace.clear()
+
+
+EMPTY_VIEW = TenantView("", valid=False)
+
+
+class Cache:
+    """All tenant views of one hub, with the lock that orders updates (reads take no lock)."""
+
+    def __init__(self, store: StoreReader) -> None:
+        self._store = store
+        self._lock = threading.RLock()
+        self.views: dict[str, TenantView] = {}
+
+    def view(self, tenant: str) -> TenantView | None:
+        """The tenant's view, loading it on first use; None if the tenant is missing/deleted."""
+        view = self.views.get(tenant)
+        if view is not None:
+            return view
+        with self._lock:
+            view = self.views.get(tenant)
+            if view is not None:
+                return view
+            row = self._store.tenant(tenant)
+            if row is None or row.deleted_at is not None:
+                return None
+            # Revision first, then rows, then the feed since that revision: a commit landing
+            # in between is applied twice at worst, which apply_rows makes harmless.
+            view = TenantView(tenant, row.created_at, row.revision)
+            view.load(self._store.current_rows(tenant))
+            self._catch_up(view)
+            self.views[tenant] = view
+            return view
+
+    def _catch_up(self, view: TenantView) -> None:
+        while True:
+            rows = self._store.changes(view.tenant, view.revision, 10_000)
+            if not rows:
+                return
+            view.apply_rows(rows)
+
+    def applied(self, tenant: str, revision: int, rows: list[VersionRow]) -> None:
+        """Apply a commit this process just made (rows all carry ``revision``)."""
+        with self._lock:
+            view = self.views.get(tenant)
+            if view is None or revision <= view.revision:
+                return
+            if revision == view.revision + 1:
+                view.apply_rows(rows)
+                view.revision = revision
+            else:
+                self._catch_up(view)
+
+    def refresh(self) -> None:
+        """Bring every loaded view up to storage; drop views of deleted or purged tenants."""
+        if not self.views:
+            return
+        current = {t.id: t for t in self._store.tenants(include_deleted=True)}
+        with self._lock:
+            for name, view in list(self.views.items()):
+                row = current.get(name)
+                if (row is None or row.deleted_at is not None
+                        or row.created_at != view.created_at or row.revision < view.revision):
+                    self.evict(name)
+                elif row.revision > view.revision:
+                    self._catch_up(view)
+
+    def evict(self, tenant: str) -> None:
+        with self._lock:
+            view = self.views.pop(tenant, None)
+            if view is not None:
+                view.invalidate()

@@ -1,0 +1,217 @@
+"""The confhub error tree.
+
+Every error a user can see is one of these. Each class knows the HTTP status the server answers
+with, the stable ``code`` in the JSON error body, and the CLI exit code, so no interface needs its
+own mapping table::
+
+    ConfhubError                       500  internal        exit 1
+    ├── InvalidRequest (ValueError)    400  invalid_request exit 2
+    │   ├── InvalidName                400  invalid_name    exit 2
+    │   └── InvalidValue               400  invalid_value   exit 2
+    ├── Unauthorized                   401  unauthorized    exit 1
+    ├── Forbidden                      403  forbidden       exit 1
+    ├── NotFound (LookupError)         404  not_found       exit 3
+    ├── AlreadyExists                  409  already_exists  exit 4
+    │   └── TenantExists               409  tenant_exists   exit 4
+    ├── Gone                           410  gone            exit 3
+    ├── VersionConflict                412  version_conflict exit 4
+    ├── TooLarge                       413  too_large       exit 2
+    ├── ValidationFailed               422  validation_failed exit 5
+    └── Unavailable                    503  unavailable     exit 1
+
+Errors carry data (``details``) so callers never parse messages: ``VersionConflict.current_version``,
+``Gone.compacted_revision``, ``ValidationFailed.report``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "ConfhubError",
+    "Forbidden",
+    "Gone",
+    "InvalidName",
+    "InvalidRequest",
+    "InvalidValue",
+    "NotFound",
+    "TenantExists",
+    "TooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "VersionConflict",
+    "error_from_code",
+]
+
+
+class ConfhubError(Exception):
+    """Base of every confhub error; ``details`` is JSON-serialisable context."""
+
+    http_status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body of DESIGN.md: ``{"error": {"code", "message", "details"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps errors picklable (multiprocessing, pytest-xdist) despite keyword-only details.
+        return (_rebuild, (type(self), self.message, self.details))
+
+
+def _rebuild(cls: type[ConfhubError], message: str, details: dict[str, Any]) -> ConfhubError:
+    error = cls.__new__(cls)
+    ConfhubError.__init__(error, message, **details)
+    return error
+
+
+class InvalidRequest(ConfhubError, ValueError):
+    """The call itself is malformed: bad arguments, a bad export document, an impossible request."""
+
+    http_status = 400
+    code = "invalid_request"
+    exit_code = 2
+
+
+class InvalidName(InvalidRequest):
+    """A tenant, env, namespace or key name breaks ``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``."""
+
+    code = "invalid_name"
+
+
+class InvalidValue(InvalidRequest):
+    """A value is not plain JSON (NaN, non-string object keys, sets, bytes, too deep...)."""
+
+    code = "invalid_value"
+
+
+class Unauthorized(ConfhubError):
+    """No credentials, or credentials that are not valid."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ConfhubError):
+    """Valid credentials whose role does not allow the operation."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class NotFound(ConfhubError, LookupError):
+    """The tenant, key, version or snapshot does not exist (or is deleted)."""
+
+    http_status = 404
+    code = "not_found"
+    exit_code = 3
+
+
+class AlreadyExists(ConfhubError):
+    """Something that must be new already exists (a snapshot label, a tenant id)."""
+
+    http_status = 409
+    code = "already_exists"
+    exit_code = 4
+
+
+class TenantExists(AlreadyExists):
+    """``create_tenant`` or ``clone_tenant`` named a tenant that exists (possibly soft-deleted)."""
+
+    code = "tenant_exists"
+
+
+class Gone(ConfhubError):
+    """The history asked for was removed by retention; re-list and continue from now."""
+
+    http_status = 410
+    code = "gone"
+    exit_code = 3
+
+    @property
+    def compacted_revision(self) -> int | None:
+        value = self.details.get("compacted_revision")
+        return int(value) if value is not None else None
+
+
+class VersionConflict(ConfhubError):
+    """A compare-and-set precondition failed; nothing was written.
+
+    ``current_version`` is the key's version now (0 when it does not exist), so the caller can
+    re-read and retry.
+    """
+
+    http_status = 412
+    code = "version_conflict"
+    exit_code = 4
+
+    @property
+    def current_version(self) -> int:
+        return int(self.details.get("current_version", 0))
+
+    @property
+    def expected_version(self) -> int | None:
+        value = self.details.get("expected_version")
+        return int(value) if value is not None else None
+
+
+class TooLarge(ConfhubError):
+    """A value or request exceeds a configured size limit."""
+
+    http_status = 413
+    code = "too_large"
+    exit_code = 2
+
+
+class ValidationFailed(ConfhubError):
+    """A value broke its namespace's schema or an error-severity rule; nothing was written."""
+
+    http_status = 422
+    code = "validation_failed"
+    exit_code = 5
+
+    @property
+    def report(self) -> Any:
+        return self.details.get("report")
+
+
+class Unavailable(ConfhubError):
+    """Storage cannot be reached or is busy; the operation may be retried."""
+
+    http_status = 503
+    code = "unavailable"
+
+
+_BY_CODE: dict[str, type[ConfhubError]] = {
+    cls.code: cls
+    for cls in (
+        ConfhubError,
+        InvalidRequest,
+        InvalidName,
+        InvalidValue,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        AlreadyExists,
+        TenantExists,
+        Gone,
+        VersionConflict,
+        TooLarge,
+        ValidationFailed,
+        Unavailable,
+    )
+}
+
+
+def error_from_code(code: str, message: str, details: dict[str, Any] | None = None) -> ConfhubError:
+    """Rebuild the right exception from a JSON error body (used by the remote client)."""
+    cls = _BY_CODE.get(code, ConfhubError)
+    return cls(message, **(details or {}))

@@ -1,0 +1,1012 @@
+"""The service layer: every rule of the product lives here, whatever the interface.
+
+``Hub`` owns one store and its cache; ``Tenant`` is the per-tenant API of DESIGN.md section 2;
+``Transaction`` batches writes into one revision. Only this module imports ``store/``.
+
+Compare-and-set, worked through (``expected_version``; a key that does not exist, or whose
+latest version is a tombstone, has current version 0)::
+
+    set(a, 1, expected_version=0)   -> version 1           (must not exist: ok)
+    set(a, 2, expected_version=0)   -> VersionConflict(current_version=1), nothing written
+    set(a, 2, expected_version=1)   -> version 2
+    delete(a, expected_version=2)   -> version 3, a tombstone
+    set(a, 4, expected_version=0)   -> version 4           (deleted counts as absent)
+
+Every write goes the same way: names and values are checked before any lock is taken, then one
+store transaction reads the current versions, checks every precondition, computes the new
+values (patch, rollback, restore need the stored value) and appends the versions; only when
+all ops succeed does it commit, as one revision. A dry run takes the same path and rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import jsonpatch
+
+from .backup import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, entry_item, history_item, parse_export
+from .cache import EMPTY_VIEW, Cache, TenantView, change_from_row, entry_from_row
+from .errors import (
+    ConfhubError,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    TenantExists,
+    VersionConflict,
+)
+from .layering import diff as json_diff
+from .layering import merge_patch, resolve_layers
+from .model import (
+    BASE_ENV,
+    DEFAULT_TENANT,
+    MAX_VALUE_BYTES,
+    Change,
+    Entry,
+    Resolved,
+    Snapshot,
+    TenantInfo,
+    Version,
+    check_name,
+    decode_value,
+    encode_value,
+    freeze,
+    thaw,
+    utc_from_micros,
+)
+from .store.base import Store, VersionRow, WriteTxn
+
+__all__ = ["Hub", "Tenant", "Transaction", "open"]
+
+T = TypeVar("T")
+MAX_PAGE = 10_000
+
+
+def open(url: str | None = None, *, token: str | None = None,
+         max_value_bytes: int = MAX_VALUE_BYTES, follow_interval: float = 0.005) -> Any:
+    """Open a confhub: embedded SQLite (default ``./confhub.db``), PostgreSQL, or a server.
+
+    ``url`` forms: ``None`` or a file path; ``sqlite:///relative/path.db`` and
+    ``sqlite:////absolute/path.db`` (SQLAlchemy's convention); ``postgresql://...``;
+    ``http(s)://host:port`` for a confhub server (``token`` is its bearer token).
+    """
+    if url is not None and url.startswith(("http://", "https://")):
+        from .remote import RemoteHub
+
+        return RemoteHub(url, token=token)
+    return Hub(_open_store(url), max_value_bytes=max_value_bytes,
+               follow_interval=follow_interval)
+
+
+def _open_store(url: str | None) -> Store:
+    target = url if url is not None else "confhub.db"
+    if target.startswith(("postgresql://", "postgres://")):
+        from .store.postgres import PostgresStore
+
+        return PostgresStore(target)
+    if target.startswith("sqlite://"):
+        target = target[len("sqlite://"):]
+        if not target.startswith("/") or target in ("", "/"):
+            raise InvalidRequest(f"bad SQLite URL {url!r}: use sqlite:///relative.db or "
+                                 "sqlite:////absolute/path.db")
+        target = target[1:]
+    elif "://" in target:
+        raise InvalidRequest(f"unsupported URL {url!r}: use a file path, sqlite://, "
+                             "postgresql:// or http(s)://")
+    if target == ":memory:":
+        raise InvalidRequest("in-memory SQLite is not supported (every connection would see "
+                             "a different database); use a file in a temporary directory")
+    from .store.sqlite import SqliteStore
+
+    return SqliteStore(target)
+
+
+# --------------------------------------------------------------------------- write ops
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """One write of a batch, checked before the transaction starts."""
+
+    kind: Literal["put", "patch", "json_patch", "delete", "rollback"]
+    env: str
+    namespace: str
+    key: str
+    value: Any = None
+    encoded: str | None = None
+    expected_version: int | None = None
+    to_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    reason: str | None = None
+    author: str | None = None
+    metadata: str | None = None
+    request_id: str | None = None
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to roll it back while keeping what it computed."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+def _meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | None,
+          request_id: str | None = None) -> _Meta:
+    text = encode_value(dict(metadata), where="metadata") if metadata else None
+    return _Meta(reason=reason, author=author, metadata=text,
+                 request_id=request_id or uuid.uuid4().hex)
+
+
+def _where(env: str, namespace: str, key: str) -> str:
+    return f"{namespace}/{key}" + ("" if env == BASE_ENV else f" (env {env})")
+
+
+def _check_expected(expected: int | None) -> int | None:
+    if expected is None:
+        return None
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidRequest(f"expected_version must be an integer >= 0, not {expected!r}")
+    return expected
+
+
+class Hub:
+    """An open confhub: tenants, export/import, health and stats on one store.
+
+    Thread-safe. A follower thread keeps the read cache exact when other processes write the
+    same database; ``close()`` stops it.
+    """
+
+    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
+                 follow_interval: float = 0.005) -> None:
+        self._store = store
+        self.max_value_bytes = max_value_bytes
+        self._cache = Cache(store)
+        self._closed = threading.Event()
+        self._listeners: list[Callable[[str, int], None]] = []
+        try:
+            if store.tenant(DEFAULT_TENANT) is None:
+                try:
+                    store.create_tenant(DEFAULT_TENANT)
+                except TenantExists:
+                    pass  # another process created it first
+        except BaseException:
+            store.close()
+            raise
+        self._follow_interval = follow_interval
+        self._follower = threading.Thread(target=self._follow, name="confhub-follower",
+                                          daemon=True)
+        self._follower.start()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def backend(self) -> str:
+        return self._store.backend
+
+    def _follow(self) -> None:
+        """Wake on any commit to the database and bring loaded tenant views up to date."""
+        while not self._closed.is_set():
+            try:
+                self._store.wait_for_commit(0.25)
+                if not self._closed.is_set():
+                    self._cache.refresh()
+            except ConfhubError:
+                self._closed.wait(0.5)  # storage is down; the next round catches up
+            except Exception:  # pragma: no cover - never let the follower die silently
+                import logging
+
+                logging.getLogger("confhub").exception("cache follower failed; retrying")
+                self._closed.wait(0.5)
+
+    def sync(self) -> None:
+        """Bring the cache up to storage now (it otherwise lags other processes by ~ms)."""
+        self._cache.refresh()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._follower.join(timeout=5)
+        self._store.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _view(self, tenant: str) -> TenantView:
+        view = self._cache.view(tenant)
+        if view is None:
+            row = self._store.tenant(tenant)
+            raise NotFound(
+                f"tenant {tenant!r} " + ("is deleted" if row is not None else "does not exist"),
+                tenant=tenant,
+            )
+        return view
+
+    def _commit(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
+                dry_run: bool = False) -> tuple[T, int, list[VersionRow]]:
+        """Run ``fn`` in one store transaction; apply the commit to the cache once durable."""
+        appended: list[VersionRow] = []
+
+        def run(txn: WriteTxn) -> tuple[T, int]:
+            recording = _Recording(txn, appended)
+            result = fn(recording)
+            if dry_run:
+                raise _DryRun((result, txn.revision))
+            return result, txn.revision
+
+        try:
+            result, revision = self._store.write(tenant, run, create=create)
+        except _DryRun as dry:
+            result, revision = dry.result
+            return result, revision, appended
+        if appended:
+            self._cache.applied(tenant, revision, appended)
+            for listener in list(self._listeners):
+                listener(tenant, revision)
+        return result, revision, appended
+
+    # ------------------------------------------------------------------ tenants
+
+    def tenant(self, name: str = DEFAULT_TENANT) -> Tenant:
+        """The API of one tenant (nothing is read until you call a method)."""
+        return Tenant(self, check_name("tenant", name))
+
+    def tenants(self, include_deleted: bool = False) -> list[TenantInfo]:
+        return [_tenant_info(row) for row in self._store.tenants(include_deleted)]
+
+    def tenant_info(self, name: str) -> TenantInfo:
+        row = self._store.tenant(check_name("tenant", name))
+        if row is None:
+            raise NotFound(f"tenant {name!r} does not exist", tenant=name)
+        return _tenant_info(row)
+
+    def create_tenant(self, name: str, template: str | None = None,
+                      overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
+                      reason: str | None = None, author: str | None = None) -> TenantInfo:
+        """Create a tenant, optionally as a copy of ``template``'s current values (every env)
+        with ``overrides`` (``{namespace: {key: value}}``, merge-patched onto the base layer),
+        all in the new tenant's first revision."""
+        check_name("tenant", name)
+        rows = self._template_rows(template) if template is not None else []
+        patches = self._check_overrides(overrides)
+        meta = _meta(reason or (f"created from template {template!r}" if template else None),
+                     author, None)
+
+        def create(txn: WriteTxn) -> None:
+            copied: dict[tuple[str, str, str], Any] = {}
+            for row in rows:
+                copied[(row.env, row.namespace, row.key)] = row
+            for (namespace, key), patch in patches.items():
+                base = copied.get((BASE_ENV, namespace, key))
+                value = merge_patch(decode_value(base.value), patch) if base else patch
+                copied[(BASE_ENV, namespace, key)] = encode_value(
+                    value, max_bytes=self.max_value_bytes, where=f"override {namespace}/{key}")
+            for (env, namespace, key), item in sorted(copied.items()):
+                text = item if isinstance(item, str) else item.value
+                secret = False if isinstance(item, str) else item.secret
+                txn.append(_row(txn, env, namespace, key, 1, "import", text, False, meta,
+                                secret=secret))
+
+        self._commit(name, create, create=True)
+        return self.tenant_info(name)
+
+    def _template_rows(self, template: str) -> list[VersionRow]:
+        check_name("tenant", template)
+        row = self._store.tenant(template)
+        if row is None or row.deleted_at is not None:
+            raise NotFound(f"template tenant {template!r} does not exist", tenant=template)
+        return list(self._store.current_rows(template))
+
+    def _check_overrides(self, overrides: Mapping[str, Mapping[str, Any]] | None
+                         ) -> dict[tuple[str, str], Any]:
+        checked: dict[tuple[str, str], Any] = {}
+        if not overrides:
+            return checked
+        if not isinstance(overrides, Mapping):
+            raise InvalidRequest("overrides must be {namespace: {key: value}}")
+        for namespace, keys in overrides.items():
+            check_name("namespace", namespace)
+            if not isinstance(keys, Mapping):
+                raise InvalidRequest(f"overrides[{namespace!r}] must be {{key: value}}")
+            for key, value in keys.items():
+                check_name("key", key)
+                encode_value(value, max_bytes=self.max_value_bytes,
+                             where=f"override {namespace}/{key}")
+                checked[(namespace, key)] = thaw(value)
+        return checked
+
+    def clone_tenant(self, source: str, target: str, *, reason: str | None = None,
+                     author: str | None = None) -> TenantInfo:
+        """A new tenant with ``source``'s current values in every env (history starts anew)."""
+        return self.create_tenant(target, template=source,
+                                  reason=reason or f"cloned from {source!r}", author=author)
+
+    def delete_tenant(self, name: str, hard: bool = False) -> None:
+        """Soft delete (hidden, restorable) or, with ``hard=True``, purge all of its history."""
+        check_name("tenant", name)
+        if name == DEFAULT_TENANT:
+            raise InvalidRequest("the 'default' tenant always exists and cannot be deleted")
+        if hard:
+            self._store.purge_tenant(name)
+        else:
+            self._store.set_tenant_deleted(name, True)
+        self._cache.evict(name)
+        for listener in list(self._listeners):
+            listener(name, -1)
+
+    def restore_tenant(self, name: str) -> TenantInfo:
+        """Undo a soft delete."""
+        check_name("tenant", name)
+        self._store.set_tenant_deleted(name, False)
+        self._cache.evict(name)
+        return self.tenant_info(name)
+
+    # ------------------------------------------------------------------ export / import
+
+    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False
+               ) -> dict[str, Any]:
+        """A JSON-serialisable backup of a tenant (format ``confhub-export`` version 1)."""
+        check_name("tenant", tenant)
+        info = self.tenant_info(tenant)
+        if info.deleted:
+            raise NotFound(f"tenant {tenant!r} is deleted", tenant=tenant)
+        entries = [entry_item(row) for row in self._store.current_rows(tenant)]
+        document: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "format_version": EXPORT_FORMAT_VERSION,
+            "tenant": tenant,
+            "revision": info.revision,
+            "exported_at": utc_from_micros(_now_micros()).isoformat(),
+            "entries": entries,
+            "snapshots": [{"label": label, "revision": rev,
+                           "created_at": utc_from_micros(created).isoformat()}
+                          for label, rev, created in self._store.snapshots(tenant)],
+        }
+        if include_history:
+            rows = self._store.changes(tenant, 0, 1 << 62)
+            document["history"] = [history_item(row) for row in rows]
+        return document
+
+    def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,
+                preserve_versions: bool = True, *, reason: str | None = None,
+                author: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        """Load an export into ``tenant`` (created if missing) as one transaction.
+
+        A key absent from the tenant is created — with its whole history and version numbers
+        when the export has history and ``preserve_versions`` is true. A key that exists is
+        skipped, or given the exported value as a new version when ``overwrite_existing``.
+        Returns counts: created, updated, skipped, versions (rows written).
+        """
+        check_name("tenant", tenant)
+        plan = parse_export(data, self.max_value_bytes)
+        meta = _meta(reason or "import", author, None)
+        exists = self._store.tenant(tenant)
+        if exists is not None and exists.deleted_at is not None:
+            raise NotFound(f"tenant {tenant!r} is deleted (restore it first)", tenant=tenant)
+
+        def load(txn: WriteTxn) -> dict[str, int]:
+            counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0}
+            for (env, namespace, key), (current, history) in plan.items():
+                existing = txn.current(env, namespace, key)
+                live = existing is not None and not existing.deleted
+                if live and not overwrite_existing:
+                    counts["skipped"] += 1
+                    continue
+                if current is None:  # deleted in the export: only history can be restored
+                    if existing is None and history and preserve_versions:
+                        for item in history:
+                            txn.append(_imported_row(txn, env, namespace, key, item))
+                            counts["versions"] += 1
+                        counts["created"] += 1
+                    else:
+                        counts["skipped"] += 1
+                    continue
+                text, secret = current
+                if existing is None and history and preserve_versions:
+                    for item in history:
+                        txn.append(_imported_row(txn, env, namespace, key, item))
+                        counts["versions"] += 1
+                else:
+                    version = existing.version + 1 if existing is not None else 1
+                    txn.append(_row(txn, env, namespace, key, version, "import", text, False,
+                                    meta, secret=secret))
+                    counts["versions"] += 1
+                counts["updated" if live else "created"] += 1
+            return counts
+
+        counts, _, _ = self._commit(tenant, load, create=exists is None, dry_run=dry_run)
+        return counts
+
+    # ------------------------------------------------------------------ operations
+
+    def health(self) -> dict[str, Any]:
+        """Never raises: ``ok`` is False (with ``error``) when storage cannot be reached."""
+        try:
+            latency = self._store.ping()
+            row = self._store.tenant(DEFAULT_TENANT)
+            return {"ok": True, "backend": self.backend,
+                    "revision": row.revision if row else 0,
+                    "latency_ms": round(latency * 1000, 3),
+                    "cached_tenants": len(self._cache.views)}
+        except ConfhubError as exc:
+            return {"ok": False, "backend": self.backend, "error": exc.message}
+
+    def stats(self) -> dict[str, Any]:
+        return self._store.stats()
+
+    def on_commit(self, listener: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``listener(tenant, revision)`` after each commit made through this hub
+        (revision -1: the tenant was deleted). Returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+
+class _Recording:
+    """Wraps a WriteTxn to remember what was appended (the cache applies exactly that)."""
+
+    def __init__(self, txn: WriteTxn, sink: list[VersionRow]) -> None:
+        self._txn = txn
+        self._sink = sink
+        self.tenant = txn.tenant
+        self.revision = txn.revision
+        self.previous_revision = txn.previous_revision
+        self.now = txn.now
+
+    def current(self, env: str, namespace: str, key: str) -> VersionRow | None:
+        return self._txn.current(env, namespace, key)
+
+    def version(self, env: str, namespace: str, key: str, version: int) -> VersionRow | None:
+        return self._txn.version(env, namespace, key, version)
+
+    def current_rows(self, namespace: str | None = None) -> list[VersionRow]:
+        return self._txn.current_rows(namespace)
+
+    def state_at(self, revision: int, namespace: str | None = None) -> list[VersionRow]:
+        return self._txn.state_at(revision, namespace)
+
+    def append(self, row: VersionRow) -> None:
+        self._txn.append(row)
+        self._sink.append(row)
+
+    def changes_since(self, since: int) -> list[VersionRow]:
+        return self._txn.changes_since(since)
+
+
+def _now_micros() -> int:
+    import time
+
+    return time.time_ns() // 1000
+
+
+def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
+         value: str | None, deleted: bool, meta: _Meta, *, rollback_of: int | None = None,
+         secret: bool = False) -> VersionRow:
+    return VersionRow(
+        tenant=txn.tenant, env=env, namespace=namespace, key=key, version=version,
+        revision=txn.revision, op=op, deleted=deleted, value=None if deleted else value,
+        created_at=txn.now, author=meta.author, reason=meta.reason, metadata=meta.metadata,
+        rollback_of=rollback_of, request_id=meta.request_id, secret=secret,
+    )
+
+
+def _tenant_info(row: Any) -> TenantInfo:
+    return TenantInfo(
+        id=row.id, revision=row.revision, created_at=utc_from_micros(row.created_at),
+        deleted_at=utc_from_micros(row.deleted_at) if row.deleted_at is not None else None,
+    )
+
+
+def _imported_row(txn: WriteTxn, env: str, namespace: str, key: str,
+                  item: dict[str, Any]) -> VersionRow:
+    """A historical version re-written under the import's revision, times and authors kept."""
+    return VersionRow(
+        tenant=txn.tenant, env=env, namespace=namespace, key=key, version=item["version"],
+        revision=txn.revision, op=item["op"], deleted=item["deleted"], value=item["text"],
+        created_at=item["created_at"], author=item["author"], reason=item["reason"],
+        metadata=item["metadata"], rollback_of=item["rollback_of"],
+        request_id=item["request_id"], secret=item["secret"],
+    )
+
+
+# --------------------------------------------------------------------------- tenant API
+
+
+class Tenant:
+    """Everything one tenant offers: reads from the cache, writes through the store."""
+
+    def __init__(self, hub: Hub, name: str) -> None:
+        self._hub = hub
+        self.name = name
+        self._cached_view: TenantView = EMPTY_VIEW
+
+    def __repr__(self) -> str:
+        return f"<confhub.Tenant {self.name!r} on {self._hub.backend}>"
+
+    @property
+    def _view(self) -> TenantView:
+        view = self._cached_view
+        if not view.valid:
+            view = self._cached_view = self._hub._view(self.name)
+        return view
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
+            version: int | None = None) -> Entry:
+        """The key's current value (a dict lookup), or an old ``version`` (a query).
+
+        Raises NotFound if the key, or that version of it, does not exist or is deleted.
+        """
+        if version is None:
+            entry = self._cached_view.entries.get((env, namespace, key))
+            if entry is not None:
+                return entry
+        return self._get_slow(namespace, key, env, version)
+
+    def _get_slow(self, namespace: str, key: str, env: str, version: int | None) -> Entry:
+        _check_address(env, namespace, key)
+        if version is None:
+            entry = self._view.entries.get((env, namespace, key))
+            if entry is None:
+                raise NotFound(f"{_where(env, namespace, key)} not found in tenant "
+                               f"{self.name!r}", tenant=self.name, env=env,
+                               namespace=namespace, key=key)
+            return entry
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidRequest(f"version must be an integer >= 1, not {version!r}")
+        self._view  # noqa: B018 - raises NotFound for a missing tenant
+        row = self._hub._store.version(self.name, env, namespace, key, version)
+        if row is None or row.deleted:
+            what = "is a deletion" if row is not None else "does not exist"
+            raise NotFound(f"version {version} of {_where(env, namespace, key)} {what} in "
+                           f"tenant {self.name!r}", tenant=self.name, env=env,
+                           namespace=namespace, key=key, version=version)
+        current = self._view.entries.get((env, namespace, key))
+        return entry_from_row(row, current.created_at if current else None)
+
+    def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
+             ) -> list[Entry]:
+        """Live entries of a namespace in one env layer, sorted by key."""
+        check_name("env", env)
+        check_name("namespace", namespace)
+        bucket = self._view.by_namespace.get((env, namespace), {})
+        keys = sorted(k for k in bucket if prefix is None or k.startswith(prefix))
+        return [bucket[k] for k in keys]
+
+    def namespaces(self, *, env: str | None = None) -> list[str]:
+        """Namespaces with at least one live key (in ``env``, or in any env)."""
+        return sorted({ns for (e, ns), bucket in self._view.by_namespace.items()
+                       if bucket and (env is None or e == env)})
+
+    def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
+        """Live keys per namespace (summed over envs unless ``env`` is given)."""
+        counts: dict[str, int] = {}
+        for (e, ns), bucket in self._view.by_namespace.items():
+            if env is None or e == env:
+                counts[ns] = counts.get(ns, 0) + len(bucket)
+        return dict(sorted(counts.items()))
+
+    def envs(self) -> list[str]:
+        """Env layers that hold at least one live key."""
+        return sorted({e for (e, _), bucket in self._view.by_namespace.items() if bucket})
+
+    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
+        """The ``base`` layer deep-merged with ``env``'s layer (see :mod:`confhub.layering`)."""
+        _check_address(env, namespace, key)
+        view = self._view
+        layers = (BASE_ENV,) if env == BASE_ENV else (BASE_ENV, env)
+        found = [(layer, entry) for layer in layers
+                 if (entry := view.entries.get((layer, namespace, key))) is not None]
+        if not found:
+            raise NotFound(f"{namespace}/{key} has no value in "
+                           f"{' or '.join(repr(layer) for layer in layers)} in tenant "
+                           f"{self.name!r}", tenant=self.name, env=env, namespace=namespace,
+                           key=key)
+        values = [(layer, entry.value) for layer, entry in found]
+        if values[0][0] != BASE_ENV:  # only the overlay exists: it patches an empty base
+            values = [(values[0][0], merge_patch(None, values[0][1]))]
+        value, sources = resolve_layers(values)
+        return Resolved(tenant=self.name, env=env, namespace=namespace, key=key,
+                        value=freeze(value), sources=sources,
+                        versions={layer: entry.version for layer, entry in found})
+
+    def history(self, namespace: str, key: str, *, env: str = BASE_ENV, limit: int = 50,
+                before: int | None = None) -> list[Version]:
+        """Versions newest first (tombstones included); ``before`` pages back from a version."""
+        _check_address(env, namespace, key)
+        limit = _check_limit(limit)
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+            raise InvalidRequest(f"before must be an integer version, not {before!r}")
+        self._view  # noqa: B018 - raises NotFound for a missing tenant
+        rows = self._hub._store.history(self.name, env, namespace, key, limit, before)
+        if not rows and before is None:
+            raise NotFound(f"{_where(env, namespace, key)} has no history in tenant "
+                           f"{self.name!r}", tenant=self.name, env=env, namespace=namespace,
+                           key=key)
+        return [_version_from_row(row) for row in rows]
+
+    def diff(self, namespace: str, key: str, from_version: int, to_version: int, *,
+             env: str = BASE_ENV) -> list[dict[str, Any]]:
+        """RFC 6902 JSON Patch turning ``from_version``'s value into ``to_version``'s
+        (a deletion counts as ``null``)."""
+        _check_address(env, namespace, key)
+        self._view  # noqa: B018
+        values = []
+        for number in (from_version, to_version):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise InvalidRequest(f"versions must be integers >= 1, not {number!r}")
+            row = self._hub._store.version(self.name, env, namespace, key, number)
+            if row is None:
+                raise NotFound(f"version {number} of {_where(env, namespace, key)} does not "
+                               f"exist in tenant {self.name!r}", tenant=self.name,
+                               namespace=namespace, key=key, version=number)
+            values.append(None if row.deleted else json.loads(row.value or "null"))
+        return json_diff(values[0], values[1])
+
+    def changes(self, since: int = 0, limit: int = 1000) -> list[Change]:
+        """Changes after revision ``since`` in revision order; a page never splits a
+        transaction. Raises Gone if retention removed revisions after ``since``."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+        limit = _check_limit(limit)
+        info = self._hub._store.tenant(self.name)
+        if info is None or info.deleted_at is not None:
+            self._hub._view(self.name)  # raises the right NotFound
+        assert info is not None
+        if since < info.compacted_revision:
+            raise Gone(f"history before revision {info.compacted_revision} of tenant "
+                       f"{self.name!r} was removed by retention; re-list and continue from "
+                       f"revision {info.revision}", compacted_revision=info.compacted_revision,
+                       current_revision=info.revision)
+        return [change_from_row(r) for r in self._hub._store.changes(self.name, since, limit)]
+
+    @property
+    def revision(self) -> int:
+        """The tenant's latest committed revision."""
+        info = self._hub._store.tenant(self.name)
+        if info is None:
+            raise NotFound(f"tenant {self.name!r} does not exist", tenant=self.name)
+        return info.revision
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(self, ops: Sequence[_Op], meta: _Meta, dry_run: bool = False
+               ) -> tuple[list[VersionRow], int]:
+        hub = self._hub
+
+        def apply(txn: WriteTxn) -> None:
+            for op in ops:
+                _apply_op(txn, op, meta, hub.max_value_bytes)
+
+        _, revision, rows = hub._commit(self.name, apply, dry_run=dry_run)
+        return rows, revision
+
+    def _entry(self, row: VersionRow) -> Entry:
+        existing = self._cached_view.entries.get((row.env, row.namespace, row.key))
+        if existing is not None and existing.version == row.version:
+            return existing
+        return entry_from_row(row, _created_at(self, row))
+
+    def _put_op(self, namespace: str, key: str, value: Any, env: str,
+                expected_version: int | None) -> _Op:
+        _check_address(env, namespace, key)
+        encoded = encode_value(value, max_bytes=self._hub.max_value_bytes,
+                               where=f"value of {_where(env, namespace, key)}")
+        return _Op("put", env, namespace, key, encoded=encoded,
+                   expected_version=_check_expected(expected_version))
+
+    def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
+            expected_version: int | None = None, reason: str | None = None,
+            author: str | None = None, metadata: Mapping[str, Any] | None = None,
+            dry_run: bool = False, request_id: str | None = None) -> Entry:
+        """Write a new version of the key (creating it if needed) and return the new Entry.
+
+        ``expected_version`` makes it a compare-and-set (0: must not exist); a mismatch raises
+        VersionConflict and writes nothing. ``dry_run`` checks and returns, committing nothing.
+        """
+        op = self._put_op(namespace, key, value, env, expected_version)
+        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
+        return self._entry(rows[0])
+
+    def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
+              expected_version: int | None = None, reason: str | None = None,
+              author: str | None = None, metadata: Mapping[str, Any] | None = None,
+              json_patch: bool = False, dry_run: bool = False,
+              request_id: str | None = None) -> Entry:
+        """Apply an RFC 7386 merge patch (or, with ``json_patch=True``, an RFC 6902 JSON Patch
+        list) to the current value, as a new version. NotFound if the key does not exist."""
+        op = self._patch_op(namespace, key, patch, env, expected_version, json_patch)
+        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
+        return self._entry(rows[0])
+
+    def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
+                  expected_version: int | None, json_patch: bool) -> _Op:
+        _check_address(env, namespace, key)
+        encode_value(patch, max_bytes=self._hub.max_value_bytes, where="patch")
+        if json_patch:
+            if not isinstance(patch, list):
+                raise InvalidRequest("a JSON Patch (RFC 6902) must be a list of operations")
+            try:
+                jsonpatch.JsonPatch(thaw(patch))
+            except (jsonpatch.JsonPatchException, TypeError, KeyError) as exc:
+                raise InvalidRequest(f"invalid JSON Patch: {exc}") from exc
+        return _Op("json_patch" if json_patch else "patch", env, namespace, key,
+                   value=thaw(patch), expected_version=_check_expected(expected_version))
+
+    def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
+               expected_version: int | None = None, reason: str | None = None,
+               author: str | None = None, metadata: Mapping[str, Any] | None = None,
+               dry_run: bool = False, request_id: str | None = None) -> Version:
+        """Write a tombstone version; the key can be re-created and its history continues.
+        NotFound if it does not exist."""
+        _check_address(env, namespace, key)
+        op = _Op("delete", env, namespace, key,
+                 expected_version=_check_expected(expected_version))
+        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
+        return _version_from_row(rows[0])
+
+    def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
+                 expected_version: int | None = None, reason: str | None = None,
+                 author: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 dry_run: bool = False, request_id: str | None = None) -> Entry:
+        """Write a new version whose value equals ``to_version``'s (``op="rollback"``,
+        ``rollback_of=to_version``). History is never rewritten."""
+        _check_address(env, namespace, key)
+        if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 1:
+            raise InvalidRequest(f"to_version must be an integer >= 1, not {to_version!r}")
+        op = _Op("rollback", env, namespace, key, to_version=to_version,
+                 expected_version=_check_expected(expected_version))
+        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
+        return self._entry(rows[0])
+
+    def transaction(self, *, reason: str | None = None, author: str | None = None,
+                    metadata: Mapping[str, Any] | None = None, dry_run: bool = False
+                    ) -> Transaction:
+        """A batch of writes committed atomically as one revision when the ``with`` block
+        ends without an exception (nothing is written otherwise)."""
+        return Transaction(self, _meta(reason, author, metadata), dry_run)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, label: str) -> Snapshot:
+        """Label the current revision. AlreadyExists if the label is taken."""
+        check_name("snapshot", label)
+        self._view  # noqa: B018
+        name, revision, created = self._hub._store.add_snapshot(self.name, label)
+        return Snapshot(tenant=self.name, label=name, revision=revision,
+                        created_at=utc_from_micros(created))
+
+    def snapshots(self) -> list[Snapshot]:
+        self._view  # noqa: B018
+        return [Snapshot(tenant=self.name, label=label, revision=rev,
+                         created_at=utc_from_micros(created))
+                for label, rev, created in self._hub._store.snapshots(self.name)]
+
+    def restore(self, snapshot: str | None = None, *, revision: int | None = None,
+                namespace: str | None = None, reason: str | None = None,
+                author: str | None = None, dry_run: bool = False) -> list[Change]:
+        """Make the current state (of the tenant, or of one namespace) equal to the state at a
+        snapshot or revision, as one new transaction (``op="restore"``). Returns the changes
+        written — none if nothing differs."""
+        if (snapshot is None) == (revision is None):
+            raise InvalidRequest("restore needs exactly one of snapshot= or revision=")
+        if namespace is not None:
+            check_name("namespace", namespace)
+        info = self._hub._store.tenant(self.name)
+        self._view  # noqa: B018
+        assert info is not None
+        if snapshot is not None:
+            found = self._hub._store.snapshot(self.name, check_name("snapshot", snapshot))
+            if found is None:
+                raise NotFound(f"snapshot {snapshot!r} does not exist in tenant "
+                               f"{self.name!r}", tenant=self.name, snapshot=snapshot)
+            target = found[1]
+        else:
+            if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+                raise InvalidRequest(f"revision must be an integer >= 0, not {revision!r}")
+            target = revision
+        if target > info.revision:
+            raise InvalidRequest(f"revision {target} is in the future: tenant {self.name!r} "
+                                 f"is at revision {info.revision}")
+        if target < info.compacted_revision:
+            raise Gone(f"revision {target} of tenant {self.name!r} was removed by retention",
+                       compacted_revision=info.compacted_revision)
+        meta = _meta(reason or (f"restore snapshot {snapshot!r}" if snapshot
+                                else f"restore revision {target}"), author, None)
+
+        def restore(txn: WriteTxn) -> None:
+            wanted = {(r.env, r.namespace, r.key): r for r in txn.state_at(target, namespace)}
+            now = {(r.env, r.namespace, r.key): r for r in txn.current_rows(namespace)}
+            for address in sorted(set(wanted) | set(now)):
+                old, cur = wanted.get(address), now.get(address)
+                old_live = old is not None and not old.deleted
+                cur_live = cur is not None and not cur.deleted
+                next_version = cur.version + 1 if cur is not None else 1
+                if old_live and (not cur_live or cur.value != old.value  # type: ignore[union-attr]
+                                 or cur.secret != old.secret):  # type: ignore[union-attr]
+                    assert old is not None
+                    txn.append(_row(txn, *address, next_version, "restore", old.value, False,
+                                    meta, secret=old.secret))
+                elif not old_live and cur_live:
+                    txn.append(_row(txn, *address, next_version, "restore", None, True, meta))
+
+        _, _, rows = self._hub._commit(self.name, restore, dry_run=dry_run)
+        return [change_from_row(row) for row in rows]
+
+
+def _created_at(tenant: Tenant, row: VersionRow) -> datetime | None:
+    existing = tenant._cached_view.entries.get((row.env, row.namespace, row.key))
+    return existing.created_at if existing is not None else None
+
+
+def _check_address(env: str, namespace: str, key: str) -> None:
+    check_name("env", env)
+    check_name("namespace", namespace)
+    check_name("key", key)
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequest(f"limit must be an integer >= 1, not {limit!r}")
+    return min(limit, MAX_PAGE)
+
+
+def _version_from_row(row: VersionRow) -> Version:
+    change = change_from_row(row)
+    return Version(**{name: getattr(change, name) for name in Version.__dataclass_fields__})
+
+
+def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
+    """Check one op's precondition against storage and append its new version."""
+    where = _where(op.env, op.namespace, op.key)
+    cur = txn.current(op.env, op.namespace, op.key)
+    live = cur is not None and not cur.deleted
+    current_version = cur.version if cur is not None and live else 0
+    if op.expected_version is not None and op.expected_version != current_version:
+        raise VersionConflict(
+            f"{where} in tenant {txn.tenant!r} is at version {current_version}"
+            + (" (does not exist)" if current_version == 0 else "")
+            + f", not the expected {op.expected_version}; nothing was written",
+            tenant=txn.tenant, env=op.env, namespace=op.namespace, key=op.key,
+            current_version=current_version, expected_version=op.expected_version,
+        )
+    next_version = cur.version + 1 if cur is not None else 1
+    if op.kind == "put":
+        txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "put", op.encoded,
+                        False, meta, secret=cur.secret if live and cur else False))
+        return
+    if op.kind == "rollback":  # allowed on a deleted key: it brings the key back
+        if cur is None:
+            raise _key_not_found(txn.tenant, op)
+        _append_rollback(txn, op, meta, next_version, cur)
+        return
+    if not live or cur is None:
+        raise _key_not_found(txn.tenant, op)
+    if op.kind == "delete":
+        txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "delete", None, True,
+                        meta, secret=cur.secret))
+        return
+    current = json.loads(cur.value) if cur.value is not None else None
+    if op.kind == "patch":
+        new = merge_patch(current, op.value)
+    else:
+        try:
+            new = jsonpatch.apply_patch(current, op.value)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise InvalidRequest(f"JSON Patch does not apply to {where}: {exc}",
+                                 tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
+    text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {where}")
+    txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "patch", text, False,
+                    meta, secret=cur.secret))
+
+
+def _key_not_found(tenant: str, op: _Op) -> NotFound:
+    return NotFound(f"{_where(op.env, op.namespace, op.key)} not found in tenant {tenant!r}",
+                    tenant=tenant, env=op.env, namespace=op.namespace, key=op.key)
+
+
+def _append_rollback(txn: WriteTxn, op: _Op, meta: _Meta, next_version: int,
+                     cur: VersionRow) -> None:
+    where = _where(op.env, op.namespace, op.key)
+    assert op.to_version is not None
+    target = txn.version(op.env, op.namespace, op.key, op.to_version)
+    if target is None:
+        raise NotFound(f"version {op.to_version} of {where} does not exist in tenant "
+                       f"{txn.tenant!r} (latest is {cur.version})", tenant=txn.tenant,
+                       namespace=op.namespace, key=op.key, version=op.to_version)
+    if target.deleted:
+        raise InvalidRequest(f"version {op.to_version} of {where} is a deletion; use delete() "
+                             "to delete the key", version=op.to_version)
+    txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "rollback", target.value,
+                    False, meta, rollback_of=op.to_version, secret=target.secret))
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class Transaction:
+    """Writes collected in a ``with`` block and committed as one revision at its end.
+
+    Each key may appear once per transaction (a second op on it raises InvalidRequest at once),
+    so every op's ``expected_version`` means what it says. After commit, ``revision`` and
+    ``changes`` tell what was written.
+    """
+
+    def __init__(self, tenant: Tenant, meta: _Meta, dry_run: bool) -> None:
+        self._tenant = tenant
+        self._meta = meta
+        self._dry_run = dry_run
+        self._ops: list[_Op] = []
+        self._seen: set[tuple[str, str, str]] = set()
+        self.revision: int | None = None
+        self.changes: list[Change] = []
+        self._done = False
+
+    def _add(self, op: _Op) -> Transaction:
+        if self._done:
+            raise InvalidRequest("this transaction has already been committed or aborted")
+        address = (op.env, op.namespace, op.key)
+        if address in self._seen:
+            raise InvalidRequest(f"{_where(*address)} appears twice in one transaction; "
+                                 "combine the two writes into one")
+        self._seen.add(address)
+        self._ops.append(op)
+        return self
+
+    def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
+            expected_version: int | None = None) -> Transaction:
+        return self._add(self._tenant._put_op(namespace, key, value, env, expected_version))
+
+    def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
+              expected_version: int | None = None, json_patch: bool = False) -> Transaction:
+        return self._add(self._tenant._patch_op(namespace, key, patch, env, expected_version,
+                                                json_patch))
+
+    def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
+               expected_version: int | None = None) -> Transaction:
+        _check_address(env, namespace, key)
+        return self._add(_Op("delete", env, namespace, key,
+                             expected_version=_check_expected(expected_version)))
+
+    def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
+                 expected_version: int | None = None) -> Transaction:
+        _check_address(env, namespace, key)
+        if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 1:
+            raise InvalidRequest(f"to_version must be an integer >= 1, not {to_version!r}")
+        return self._add(_Op("rollback", env, namespace, key, to_version=to_version,
+                             expected_version=_check_expected(expected_version)))
+
+    def commit(self) -> list[Change]:
+        """Commit now (``with`` does this for you). An empty transaction writes nothing."""
+        if self._done:
+            raise InvalidRequest("this transaction has already been committed or aborted")
+        self._done = True
+        if not self._ops:
+            return []
+        rows, revision = self._tenant._write(self._ops, self._meta, self._dry_run)
+        self.revision = revision
+        self.changes = [change_from_row(row) for row in rows]
+        return self.changes
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._done = True  # an exception in the block aborts: nothing is written
+            return
+        if not self._done:
+            self.commit()

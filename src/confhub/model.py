@@ -1,0 +1,383 @@
+"""confhub's domain values and the rules for names and values.
+
+Every value a user gets back is a frozen dataclass: :class:`Entry` (a key's current value),
+:class:`Version` (one immutable step of a key's history), :class:`Change` (a version as it appears
+in the tenant's change feed), :class:`Resolved` (a value merged across env layers),
+:class:`Snapshot` (a label on a revision) and :class:`ValidationReport`.
+
+Config values themselves are returned *frozen* (:class:`FrozenDict`, :class:`FrozenList`): they
+are shared with the in-memory cache, so a caller mutating ``entry.value`` would otherwise change
+what every other reader sees. They are ``dict``/``list`` subclasses, so ``json.dumps``, pydantic
+and ``==`` work unchanged; :func:`thaw` gives a mutable deep copy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, NoReturn
+
+from .errors import InvalidName, InvalidValue, TooLarge
+
+__all__ = [
+    "BASE_ENV",
+    "DEFAULT_TENANT",
+    "Change",
+    "Entry",
+    "FrozenDict",
+    "FrozenList",
+    "Op",
+    "Resolved",
+    "Snapshot",
+    "TenantInfo",
+    "ValidationIssue",
+    "ValidationReport",
+    "Version",
+    "check_name",
+    "encode_value",
+    "freeze",
+    "thaw",
+]
+
+BASE_ENV = "base"
+DEFAULT_TENANT = "default"
+MAX_VALUE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+Op = Literal["put", "patch", "delete", "rollback", "restore", "import"]
+OPS: tuple[str, ...] = ("put", "patch", "delete", "rollback", "restore", "import")
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_name(kind: str, name: object) -> str:
+    """Return ``name`` if it is a valid tenant/env/namespace/key name, else raise InvalidName.
+
+    ``..`` is refused even though each character is allowed: names end up in file paths
+    (config-as-code, exports) and must never climb out of a directory.
+    """
+    if isinstance(name, str) and _NAME.fullmatch(name) and ".." not in name:
+        return name
+    shown = repr(name) if not isinstance(name, str) or len(name) <= 140 else repr(name[:140] + "…")
+    raise InvalidName(
+        f"invalid {kind} name {shown}: names are 1-128 characters of letters, digits, '.', '_' "
+        "and '-', start with a letter or digit, and contain no '..'",
+        kind=kind,
+        name=name if isinstance(name, str) else repr(name),
+    )
+
+
+# --------------------------------------------------------------------------- frozen JSON values
+
+
+def _readonly(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(
+        "confhub values are read-only (they are shared with the cache); "
+        "use confhub.thaw(value) for a mutable copy"
+    )
+
+
+class FrozenDict(dict[str, Any]):
+    """A JSON object that refuses mutation; equal to, and serialises like, a plain dict."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+
+class FrozenList(list[Any]):
+    """A JSON array that refuses mutation; equal to, and serialises like, a plain list."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _readonly
+    append = clear = extend = insert = pop = remove = reverse = sort = _readonly
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenList, (list(self),))
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+
+def freeze(value: Any) -> Any:
+    """Deep-freeze a JSON value (already checked by :func:`encode_value`)."""
+    if isinstance(value, dict):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return FrozenList(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A mutable deep copy of a (possibly frozen) JSON value."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def _check_json(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidValue(f"value nests deeper than {MAX_DEPTH} levels at {path or '/'}", path=path)
+    if value is None or isinstance(value, bool | str | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValue(f"{value!r} at {path or '/'} is not a JSON number", path=path)
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidValue(
+                    f"object key {k!r} at {path or '/'} is not a string (JSON keys are strings)",
+                    path=path,
+                )
+            _check_json(v, f"{path}/{k.replace('~', '~0').replace('/', '~1')}", depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_json(v, f"{path}/{i}", depth + 1)
+        return
+    raise InvalidValue(
+        f"{type(value).__name__} at {path or '/'} is not a JSON value", path=path,
+        type=type(value).__name__,
+    )
+
+
+def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
+    """Check that ``value`` is plain JSON within the size limit and return its canonical text."""
+    _check_json(value, "", 0)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise TooLarge(
+            f"{where} is {size} bytes encoded; the limit is {max_bytes} bytes",
+            size=size,
+            limit=max_bytes,
+        )
+    return text
+
+
+def decode_value(text: str | None) -> Any:
+    """Parse stored JSON text into a frozen value."""
+    if text is None:
+        return None
+    return freeze(json.loads(text))
+
+
+def utc_from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+
+
+# --------------------------------------------------------------------------- domain records
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A key's current value in one env layer.
+
+    ``created_at`` is when the key (this incarnation, after any delete) was created,
+    ``updated_at`` when ``version`` was written, by ``updated_by``.
+    """
+
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    value: Any
+    version: int
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str | None
+    secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps)."""
+        return {
+            "tenant": self.tenant,
+            "env": self.env,
+            "namespace": self.namespace,
+            "key": self.key,
+            "value": self.value,
+            "version": self.version,
+            "revision": self.revision,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+            "secret": self.secret,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One immutable step in a key's history.
+
+    ``deleted`` marks a tombstone (``value`` is then None). ``rollback_of`` is the version a
+    rollback copied. ``revision`` is the tenant revision of the transaction that wrote it.
+    """
+
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    version: int
+    revision: int
+    op: str
+    value: Any
+    deleted: bool
+    created_at: datetime
+    author: str | None = None
+    reason: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    rollback_of: int | None = None
+    request_id: str | None = None
+    secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "env": self.env,
+            "namespace": self.namespace,
+            "key": self.key,
+            "version": self.version,
+            "revision": self.revision,
+            "op": self.op,
+            "value": self.value,
+            "deleted": self.deleted,
+            "created_at": self.created_at.isoformat(),
+            "author": self.author,
+            "reason": self.reason,
+            "metadata": dict(self.metadata),
+            "rollback_of": self.rollback_of,
+            "request_id": self.request_id,
+            "secret": self.secret,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Version):
+    """A version as the change feed delivers it: ordered by ``revision``, then by key.
+
+    All changes of one transaction share its revision and are delivered consecutively.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A key's value for one env: the ``base`` layer deep-merged with the env's layer.
+
+    ``sources`` maps each top-level field to the layer it came from (``""`` stands for the
+    whole value when it is not an object); ``versions`` maps each contributing layer to its
+    version.
+    """
+
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    value: Any
+    sources: Mapping[str, str]
+    versions: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "env": self.env,
+            "namespace": self.namespace,
+            "key": self.key,
+            "value": self.value,
+            "sources": dict(self.sources),
+            "versions": dict(self.versions),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TenantInfo:
+    """A tenant as listed: its latest ``revision``; ``deleted_at`` is set while soft-deleted."""
+
+    id: str
+    revision: int
+    created_at: datetime
+    deleted_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "revision": self.revision,
+            "created_at": self.created_at.isoformat(),
+            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
+            "deleted": self.deleted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A label on a tenant revision; restoring it recreates the state at that revision."""
+
+    tenant: str
+    label: str
+    revision: int
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "label": self.label,
+            "revision": self.revision,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One reason a value is invalid (or a warning): where, what, and which rule said so."""
+
+    path: str
+    message: str
+    rule: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "message": self.message, "rule": self.rule,
+                "severity": self.severity}
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The outcome of validating a value: valid unless it has errors; warnings never block."""
+
+    errors: tuple[ValidationIssue, ...] = ()
+    warnings: tuple[ValidationIssue, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }

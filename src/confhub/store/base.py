@@ -1,0 +1,180 @@
+"""The storage seam: what the service layer (``hub.py``) may ask of a backend.
+
+Modelled on etcd's mvcc ``kv.go``: reads are split from writes, and each method says what it
+does to the tenant revision and what it raises.
+
+The data model every backend keeps::
+
+    tenants   id, created_at, deleted_at, revision, compacted_revision
+    versions  (tenant, env, namespace, key, version) -> revision, op, deleted, value, author,
+              reason, metadata, rollback_of, request_id, secret, created_at
+    current   (tenant, env, namespace, key) -> version, created_at   (latest version, tombstones too)
+    snapshots (tenant, label) -> revision, created_at
+
+Worked example of a key's life (tenant revision on the left)::
+
+    rev 1  put    models/a  -> version 1            current(a) = 1
+    rev 2  put    models/a  -> version 2            current(a) = 2
+    rev 3  delete models/a  -> version 3 tombstone  current(a) = 3 (deleted: get raises NotFound)
+    rev 4  put    models/a  -> version 4            current(a) = 4 (history continues)
+    rev 5  txn: put models/b v1 + patch models/a v5 -> both carry revision 5
+
+The change feed is ``versions`` ordered by ``(revision, env, namespace, key, version)``:
+"everything after revision R" is one indexed range scan. Revisions of a tenant are committed in
+order (writers of one tenant are serialised), so a reader never sees R+1 before R.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["Store", "StoreReader", "StoreWriter", "TenantRow", "VersionRow", "WriteTxn"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRow:
+    id: str
+    created_at: int  # microseconds since the epoch, UTC
+    deleted_at: int | None
+    revision: int
+    compacted_revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """A row of ``versions``; ``value`` is canonical JSON text (None for tombstones).
+
+    ``key_created_at`` is only filled by :meth:`StoreReader.current_rows`: when the current
+    incarnation of the key was created.
+    """
+
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    version: int
+    revision: int
+    op: str
+    deleted: bool
+    value: str | None
+    created_at: int
+    author: str | None = None
+    reason: str | None = None
+    metadata: str | None = None  # JSON text
+    rollback_of: int | None = None
+    request_id: str | None = None
+    secret: bool = False
+    key_created_at: int | None = field(default=None, compare=False)
+
+
+class WriteTxn(Protocol):
+    """One open write transaction on one tenant, holding that tenant's write lock.
+
+    ``revision`` is the revision this transaction commits as (``previous_revision + 1``);
+    nothing is visible to readers until the function given to :meth:`StoreWriter.write` returns.
+    """
+
+    tenant: str
+    revision: int
+    previous_revision: int
+    now: int
+
+    def current(self, env: str, namespace: str, key: str) -> VersionRow | None:
+        """The key's latest version (tombstones included), None if it never existed."""
+
+    def version(self, env: str, namespace: str, key: str, version: int) -> VersionRow | None:
+        """One version of the key, None if there is no such version."""
+
+    def current_rows(self, namespace: str | None = None) -> list[VersionRow]:
+        """Latest version of every key (tombstones included), as seen inside the transaction."""
+
+    def state_at(self, revision: int, namespace: str | None = None) -> list[VersionRow]:
+        """For every key, its latest version with ``revision <= revision`` (tombstones too)."""
+
+    def append(self, row: VersionRow) -> None:
+        """Add a version; its ``version`` must be the key's current version + 1."""
+
+    def changes_since(self, since: int) -> list[VersionRow]:
+        """Committed changes after ``since`` (for keeping a cache exact while locked)."""
+
+
+class StoreReader(Protocol):
+    backend: str
+
+    def ping(self) -> float:
+        """Round-trip to storage; returns seconds taken. Raises Unavailable."""
+
+    def tenants(self, include_deleted: bool = False) -> list[TenantRow]:
+        """All tenants sorted by id."""
+
+    def tenant(self, tenant: str) -> TenantRow | None:
+        """One tenant (soft-deleted ones too), None if absent."""
+
+    def current_rows(self, tenant: str) -> Iterator[VersionRow]:
+        """Latest live (non-tombstone) version of every key, with ``key_created_at``."""
+
+    def version(self, tenant: str, env: str, namespace: str, key: str,
+                version: int) -> VersionRow | None:
+        """One version, None if absent."""
+
+    def history(self, tenant: str, env: str, namespace: str, key: str, limit: int,
+                before: int | None = None) -> list[VersionRow]:
+        """Versions newest first, those below ``before`` when given."""
+
+    def changes(self, tenant: str, since: int, limit: int) -> list[VersionRow]:
+        """Changes with ``revision > since`` in feed order, never splitting a revision: the page
+        ends at a revision boundary even if that means more than ``limit`` rows."""
+
+    def snapshots(self, tenant: str) -> list[tuple[str, int, int]]:
+        """``(label, revision, created_at)`` sorted by revision."""
+
+    def snapshot(self, tenant: str, label: str) -> tuple[str, int, int] | None: ...
+
+    def stats(self) -> dict[str, Any]:
+        """total_configs, total_tenants, total_versions, storage_size_mb, configs_per_namespace."""
+
+    def wait_for_commit(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a commit by any process; True if one may have
+        happened (false positives are fine, false negatives are bounded by ``timeout``)."""
+
+
+class StoreWriter(Protocol):
+    def write(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
+              request_revision: bool = True) -> T:
+        """Run ``fn`` in one atomic transaction on ``tenant`` and commit iff it returns.
+
+        Moves the tenant revision by exactly one if ``fn`` appended at least one version, and
+        not at all otherwise. With ``create=True`` the tenant is created in the same
+        transaction (TenantExists if it exists). Raises NotFound for a missing or soft-deleted
+        tenant, Unavailable when storage is unreachable, and whatever ``fn`` raises (after
+        rolling back).
+        """
+
+    def create_tenant(self, tenant: str) -> TenantRow:
+        """Create an empty tenant at revision 0. Raises TenantExists."""
+
+    def set_tenant_deleted(self, tenant: str, deleted: bool) -> None:
+        """Soft delete or restore. Raises NotFound."""
+
+    def purge_tenant(self, tenant: str) -> None:
+        """Remove the tenant and all of its history. Raises NotFound."""
+
+    def add_snapshot(self, tenant: str, label: str) -> tuple[str, int, int]:
+        """Label the tenant's current revision. Raises AlreadyExists, NotFound."""
+
+
+class Store(StoreReader, StoreWriter, Protocol):
+    def close(self) -> None: ...
+
+
+def placeholders(n: int, mark: str = "?") -> str:
+    return ", ".join([mark] * n)
+
+
+def chunked(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

@@ -1,0 +1,349 @@
+"""The SQL both backends share.
+
+SQLite (3.35+) and PostgreSQL agree on everything confhub needs — ``ON CONFLICT`` upserts,
+``RETURNING``, correlated sub-queries — so the queries live here once and the backends only
+supply connections, the write lock and commit notification. Statements are written with ``?``
+placeholders; PostgreSQL's driver gets ``%s`` (no statement here contains a literal ``%``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+from ..errors import AlreadyExists, NotFound, TenantExists
+from .base import TenantRow, VersionRow
+
+T = TypeVar("T")
+
+VERSION_COLUMNS = (
+    "tenant, env, namespace, key, version, revision, op, deleted, value, created_at, author, "
+    "reason, metadata, rollback_of, request_id, secret"
+)
+_V_COLUMNS = ", ".join(f"v.{c.strip()}" for c in VERSION_COLUMNS.split(","))
+FEED_ORDER = "ORDER BY revision, env, namespace, key, version"
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def version_row(row: Any, key_created_at: int | None = None) -> VersionRow:
+    return VersionRow(
+        tenant=row[0], env=row[1], namespace=row[2], key=row[3], version=row[4],
+        revision=row[5], op=row[6], deleted=bool(row[7]), value=row[8], created_at=row[9],
+        author=row[10], reason=row[11], metadata=row[12], rollback_of=row[13],
+        request_id=row[14], secret=bool(row[15]), key_created_at=key_created_at,
+    )
+
+
+def tenant_row(row: Any) -> TenantRow:
+    return TenantRow(id=row[0], created_at=row[1], deleted_at=row[2], revision=row[3],
+                     compacted_revision=row[4])
+
+
+class SqlWriteTxn:
+    """A :class:`~confhub.store.base.WriteTxn` over an open SQL transaction."""
+
+    def __init__(self, store: SqlStore, conn: Any, tenant: str, previous_revision: int) -> None:
+        self._store = store
+        self._conn = conn
+        self.tenant = tenant
+        self.previous_revision = previous_revision
+        self.revision = previous_revision + 1
+        self.now = now_micros()
+        self.appended = 0
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        return self._conn.execute(self._store.q(sql), params).fetchone()
+
+    def current(self, env: str, namespace: str, key: str) -> VersionRow | None:
+        row = self._one(
+            f"SELECT {_V_COLUMNS}, c.created_at FROM confhub_current c JOIN confhub_versions v "
+            "ON v.tenant = c.tenant AND v.env = c.env AND v.namespace = c.namespace "
+            "AND v.key = c.key AND v.version = c.version "
+            "WHERE c.tenant = ? AND c.env = ? AND c.namespace = ? AND c.key = ?",
+            (self.tenant, env, namespace, key),
+        )
+        return version_row(row, row[16]) if row else None
+
+    def version(self, env: str, namespace: str, key: str, version: int) -> VersionRow | None:
+        row = self._one(
+            f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
+            "WHERE tenant = ? AND env = ? AND namespace = ? AND key = ? AND version = ?",
+            (self.tenant, env, namespace, key, version),
+        )
+        return version_row(row) if row else None
+
+    def current_rows(self, namespace: str | None = None) -> list[VersionRow]:
+        return self._store._current_rows(self._conn, self.tenant, namespace, live_only=False)
+
+    def state_at(self, revision: int, namespace: str | None = None) -> list[VersionRow]:
+        sql = (
+            f"SELECT {VERSION_COLUMNS} FROM confhub_versions v WHERE v.tenant = ? "
+            "AND v.revision <= ? {ns} AND v.version = (SELECT MAX(w.version) FROM "
+            "confhub_versions w WHERE w.tenant = v.tenant AND w.env = v.env "
+            "AND w.namespace = v.namespace AND w.key = v.key AND w.revision <= ?) "
+            "ORDER BY env, namespace, key"
+        )
+        params: tuple[Any, ...]
+        if namespace is None:
+            sql, params = sql.format(ns=""), (self.tenant, revision, revision)
+        else:
+            sql = sql.format(ns="AND v.namespace = ?")
+            params = (self.tenant, revision, namespace, revision)
+        return [version_row(r) for r in self._conn.execute(self._store.q(sql), params)]
+
+    def append(self, row: VersionRow) -> None:
+        q = self._store.q
+        self._conn.execute(
+            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            (row.tenant, row.env, row.namespace, row.key, row.version, row.revision, row.op,
+             row.deleted, row.value, row.created_at, row.author, row.reason, row.metadata,
+             row.rollback_of, row.request_id, row.secret),
+        )
+        # A key re-created after a tombstone starts a new incarnation: its created_at resets.
+        self._conn.execute(
+            q("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
+              "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+              "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
+              "version = excluded.version, deleted = excluded.deleted, created_at = CASE "
+              "WHEN confhub_current.deleted THEN excluded.created_at "
+              "ELSE confhub_current.created_at END"),
+            (row.tenant, row.env, row.namespace, row.key, row.version, row.deleted,
+             row.created_at),
+        )
+        self.appended += 1
+
+    def changes_since(self, since: int) -> list[VersionRow]:
+        rows = self._conn.execute(
+            self._store.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
+                          f"WHERE tenant = ? AND revision > ? {FEED_ORDER}"),
+            (self.tenant, since),
+        )
+        return [version_row(r) for r in rows]
+
+
+class SqlStore:
+    """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
+
+    backend = "sql"
+    placeholder = "?"
+
+    # ------------------------------------------------------------------ backend hooks
+
+    def _reading(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _writing(self) -> AbstractContextManager[Any]:
+        """A connection inside an open transaction holding the database's write lock."""
+        raise NotImplementedError
+
+    def _lock_tenant_sql(self) -> str:
+        return "SELECT revision, deleted_at FROM confhub_tenants WHERE id = ?"
+
+    def _after_write(self, conn: Any, tenant: str, revision: int) -> None:
+        """Hook run inside the transaction after a commit-worthy write (PostgreSQL: NOTIFY)."""
+
+    def q(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    # ------------------------------------------------------------------ reads
+
+    def tenants(self, include_deleted: bool = False) -> list[TenantRow]:
+        where = "" if include_deleted else "WHERE deleted_at IS NULL"
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, created_at, deleted_at, revision, compacted_revision "
+                f"FROM confhub_tenants {where} ORDER BY id"
+            ).fetchall()
+        return [tenant_row(r) for r in rows]
+
+    def tenant(self, tenant: str) -> TenantRow | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                self.q("SELECT id, created_at, deleted_at, revision, compacted_revision "
+                       "FROM confhub_tenants WHERE id = ?"), (tenant,)
+            ).fetchone()
+        return tenant_row(row) if row else None
+
+    def _current_rows(self, conn: Any, tenant: str, namespace: str | None,
+                      live_only: bool) -> list[VersionRow]:
+        sql = (f"SELECT {_V_COLUMNS}, c.created_at FROM confhub_current c "
+               "JOIN confhub_versions v ON v.tenant = c.tenant AND v.env = c.env "
+               "AND v.namespace = c.namespace AND v.key = c.key AND v.version = c.version "
+               "WHERE c.tenant = ?")
+        params: tuple[Any, ...] = (tenant,)
+        if live_only:
+            sql += " AND NOT c.deleted"
+        if namespace is not None:
+            sql += " AND c.namespace = ?"
+            params += (namespace,)
+        rows = conn.execute(self.q(sql + " ORDER BY c.env, c.namespace, c.key"), params)
+        return [version_row(r, r[16]) for r in rows]
+
+    def current_rows(self, tenant: str) -> Iterator[VersionRow]:
+        with self._reading() as conn:
+            rows = self._current_rows(conn, tenant, None, live_only=True)
+        return iter(rows)
+
+    def version(self, tenant: str, env: str, namespace: str, key: str,
+                version: int) -> VersionRow | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                self.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions WHERE tenant = ? "
+                       "AND env = ? AND namespace = ? AND key = ? AND version = ?"),
+                (tenant, env, namespace, key, version),
+            ).fetchone()
+        return version_row(row) if row else None
+
+    def history(self, tenant: str, env: str, namespace: str, key: str, limit: int,
+                before: int | None = None) -> list[VersionRow]:
+        sql = (f"SELECT {VERSION_COLUMNS} FROM confhub_versions WHERE tenant = ? AND env = ? "
+               "AND namespace = ? AND key = ?")
+        params: tuple[Any, ...] = (tenant, env, namespace, key)
+        if before is not None:
+            sql += " AND version < ?"
+            params += (before,)
+        sql += " ORDER BY version DESC LIMIT ?"
+        with self._reading() as conn:
+            rows = conn.execute(self.q(sql), params + (limit,)).fetchall()
+        return [version_row(r) for r in rows]
+
+    def changes(self, tenant: str, since: int, limit: int) -> list[VersionRow]:
+        select = f"SELECT {VERSION_COLUMNS} FROM confhub_versions WHERE tenant = ? "
+        with self._reading() as conn:
+            rows = [version_row(r) for r in conn.execute(
+                self.q(select + f"AND revision > ? {FEED_ORDER} LIMIT ?"), (tenant, since, limit)
+            )]
+            if len(rows) == limit and rows:
+                # Never split a transaction: finish the last revision of the page.
+                last = rows[-1].revision
+                rows = [r for r in rows if r.revision < last] + [version_row(r) for r in
+                        conn.execute(self.q(select + f"AND revision = ? {FEED_ORDER}"),
+                                     (tenant, last))]
+        return rows
+
+    def snapshots(self, tenant: str) -> list[tuple[str, int, int]]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                self.q("SELECT label, revision, created_at FROM confhub_snapshots "
+                       "WHERE tenant = ? ORDER BY revision, label"), (tenant,)
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def snapshot(self, tenant: str, label: str) -> tuple[str, int, int] | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                self.q("SELECT label, revision, created_at FROM confhub_snapshots "
+                       "WHERE tenant = ? AND label = ?"), (tenant, label)
+            ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def _storage_bytes(self, conn: Any) -> int:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:
+        live = ("FROM confhub_current c JOIN confhub_tenants t ON t.id = c.tenant "
+                "WHERE NOT c.deleted AND t.deleted_at IS NULL")
+        with self._reading() as conn:
+            per_ns = conn.execute(
+                f"SELECT c.namespace, COUNT(*) {live} GROUP BY c.namespace ORDER BY c.namespace"
+            ).fetchall()
+            tenants = conn.execute(
+                "SELECT COUNT(*) FROM confhub_tenants WHERE deleted_at IS NULL").fetchone()[0]
+            versions = conn.execute("SELECT COUNT(*) FROM confhub_versions").fetchone()[0]
+            size = self._storage_bytes(conn)
+        return {
+            "total_configs": sum(n for _, n in per_ns),
+            "total_tenants": tenants,
+            "total_versions": versions,
+            "storage_size_mb": round(size / (1024 * 1024), 3),
+            "configs_per_namespace": {ns: n for ns, n in per_ns},
+        }
+
+    # ------------------------------------------------------------------ writes
+
+    def write(self, tenant: str, fn: Callable[[SqlWriteTxn], T], *, create: bool = False,
+              request_revision: bool = True) -> T:
+        with self._writing() as conn:
+            row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
+            if create:
+                if row is not None:
+                    raise TenantExists(f"tenant {tenant!r} already exists", tenant=tenant)
+                self._insert_tenant(conn, tenant)
+                previous = 0
+            elif row is None or row[1] is not None:
+                raise _missing_tenant(tenant, deleted=row is not None)
+            else:
+                previous = row[0]
+            txn = SqlWriteTxn(self, conn, tenant, previous)
+            result = fn(txn)
+            if txn.appended:
+                conn.execute(self.q("UPDATE confhub_tenants SET revision = ? WHERE id = ?"),
+                             (txn.revision, tenant))
+            if txn.appended or create:
+                self._after_write(conn, tenant, txn.revision if txn.appended else previous)
+            return result
+
+    def _insert_tenant(self, conn: Any, tenant: str) -> None:
+        conn.execute(
+            self.q("INSERT INTO confhub_tenants (id, created_at, deleted_at, revision, "
+                   "compacted_revision) VALUES (?, ?, NULL, 0, 0)"), (tenant, now_micros()))
+
+    def create_tenant(self, tenant: str) -> TenantRow:
+        self.write(tenant, lambda txn: None, create=True)
+        row = self.tenant(tenant)
+        assert row is not None
+        return row
+
+    def set_tenant_deleted(self, tenant: str, deleted: bool) -> None:
+        with self._writing() as conn:
+            row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
+            if row is None:
+                raise _missing_tenant(tenant, deleted=False)
+            if deleted and row[1] is not None:
+                raise _missing_tenant(tenant, deleted=True)
+            if not deleted and row[1] is None:
+                raise NotFound(f"tenant {tenant!r} is not deleted; nothing to restore",
+                               tenant=tenant)
+            conn.execute(self.q("UPDATE confhub_tenants SET deleted_at = ? WHERE id = ?"),
+                         (now_micros() if deleted else None, tenant))
+            self._after_write(conn, tenant, row[0])
+
+    def purge_tenant(self, tenant: str) -> None:
+        with self._writing() as conn:
+            row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
+            if row is None:
+                raise _missing_tenant(tenant, deleted=False)
+            for table in ("confhub_current", "confhub_versions", "confhub_snapshots"):
+                conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
+            conn.execute(self.q("DELETE FROM confhub_tenants WHERE id = ?"), (tenant,))
+            self._after_write(conn, tenant, row[0])
+
+    def add_snapshot(self, tenant: str, label: str) -> tuple[str, int, int]:
+        with self._writing() as conn:
+            row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
+            if row is None or row[1] is not None:
+                raise _missing_tenant(tenant, deleted=row is not None)
+            exists = conn.execute(
+                self.q("SELECT 1 FROM confhub_snapshots WHERE tenant = ? AND label = ?"),
+                (tenant, label)).fetchone()
+            if exists:
+                raise AlreadyExists(f"snapshot {label!r} already exists in tenant {tenant!r}",
+                                    tenant=tenant, label=label)
+            created = now_micros()
+            conn.execute(
+                self.q("INSERT INTO confhub_snapshots (tenant, label, revision, created_at) "
+                       "VALUES (?, ?, ?, ?)"), (tenant, label, row[0], created))
+        return (label, row[0], created)
+
+
+def _missing_tenant(tenant: str, *, deleted: bool) -> NotFound:
+    if deleted:
+        return NotFound(f"tenant {tenant!r} is deleted (restore it with restore_tenant)",
+                        tenant=tenant, deleted=True)
+    return NotFound(f"tenant {tenant!r} does not exist", tenant=tenant)

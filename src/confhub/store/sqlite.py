@@ -1,0 +1,139 @@
+"""SQLite backend: the embedded default.
+
+Durability: WAL journal with ``synchronous=FULL``. In WAL mode, FULL syncs the WAL on every
+commit, so an acknowledged write survives a power cut; NORMAL would only survive a process
+crash (SQLite's docs: "a transaction committed in WAL mode with synchronous=NORMAL might roll
+back following a power loss"). See docs/decisions.md.
+
+Concurrency: one write connection per process behind a lock, ``BEGIN IMMEDIATE`` so the
+database write lock is taken up front (no deadlocking upgrade from a read lock), and a
+``busy_timeout`` so writers in other processes queue instead of failing. Readers use a small
+pool of autocommit connections; WAL lets them run while a write is in progress.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ConfhubError, Unavailable
+from .migrate import migrate
+from .sql import SqlStore
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+@contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """Storage failures become Unavailable (503); everything else passes through."""
+    try:
+        yield
+    except ConfhubError:
+        raise
+    except sqlite3.OperationalError as exc:
+        raise Unavailable(f"SQLite database {path!r} is unavailable: {exc}",
+                          backend="sqlite") from exc
+    except sqlite3.DatabaseError as exc:
+        raise Unavailable(f"SQLite database {path!r} failed: {exc}", backend="sqlite") from exc
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise Unavailable(f"directory {parent!r} for SQLite database does not exist",
+                                  backend="sqlite")
+        self._write_lock = threading.Lock()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        with _translated(path):
+            self._writer = self._connect()
+            self._writer.execute("PRAGMA journal_mode=WAL")
+            with self._writing() as conn:
+                migrate(conn, "sqlite")
+            self._watcher = self._connect()
+            self._seen_data_version = self._data_version()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            with _translated(self.path):
+                conn = self._connect()
+        try:
+            with _translated(self.path):
+                yield conn
+        finally:
+            self._idle.put(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, _translated(self.path):
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _storage_bytes(self, conn: Any) -> int:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        wal = f"{self.path}-wal"
+        return int(pages * size + (os.path.getsize(wal) if os.path.exists(wal) else 0))
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        with self._reading() as conn:
+            conn.execute("SELECT 1").fetchone()
+        return time.perf_counter() - started
+
+    def _data_version(self) -> int:
+        return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait_for_commit(self, timeout: float, interval: float = 0.005) -> bool:
+        """Poll ``PRAGMA data_version``, which moves when any other connection commits.
+
+        Our own writer is another connection too, so local commits also wake the caller;
+        that is harmless (the caller compares revisions).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with _translated(self.path):
+                current = self._data_version()
+            if current != self._seen_data_version:
+                self._seen_data_version = current
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(interval, remaining))
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+        self._watcher.close()
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                break
