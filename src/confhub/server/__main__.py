@@ -1,0 +1,27 @@
+"""``python -m confhub.server --db PATH --port N``: the server without the CLI package."""
+
+from __future__ import annotations
+
+import argparse
+
+from .serve import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m confhub.server",
+                                     description="Serve a confhub store over HTTP.")
+    parser.add_argument("--db", default=DEFAULT_DB, help="SQLite path or storage URL")
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback bind without auth")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
+        log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""``create_app(hub)``: the confhub HTTP API as an ASGI application.
+
+The app is built around a hub it is given (no globals, no I/O at import): ``serve.py`` opens
+the hub from its settings, tests may pass any hub. Layers, outermost first::
+
+    HeadBody      HEAD answered like GET, body dropped (servers differ on this)
+    FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
+    Metrics       request counts and latency per route template (Prometheus)
+    FastAPI       every route, documented at /openapi.json and /docs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from ..model import BASE_ENV, Entry
+from .deps import ServerState
+from .errors import install_error_handlers
+from .fastpath import FastReads
+from .routes import (
+    changes,
+    configs,
+    history,
+    ops,
+    reserved,
+    simple,
+    snapshots,
+    tenants,
+    transfer,
+    txn,
+)
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+Versioned, multi-tenant configuration store. Errors always have the body
+`{"error": {"code", "message", "details"}}`. Reads carry an `ETag` (the version for a single
+entry); writes accept `If-Match: "N"` and `If-None-Match: *` for compare-and-set.
+Routes tagged *reserved* answer 501 until a later release implements them.
+"""
+
+
+class Metrics:
+    """Per-app Prometheus registry (so two apps in one process never collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("confhub_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("confhub_http_request_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry,
+                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25,
+                                          .5, 1, 2.5))
+        self.fast_hits = Counter("confhub_http_cached_reads",
+                                 "GETs answered by the cached fast path", registry=self.registry)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], name, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], name).observe(
+                time.perf_counter() - start)
+
+
+class HeadBody:
+    """Drop the body of answers to HEAD (Content-Length stays that of the GET)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def cached_lookup(hub: Any) -> Callable[[str, str, str], Entry | None]:
+    """A read of the hub's cache that never touches storage (None: not cached, ask FastAPI).
+
+    Uses ``hub.peek(tenant, env, namespace, key)`` when the hub offers it; otherwise reads the
+    loaded tenant views directly (a view is dropped from ``views`` when its tenant is deleted,
+    so a hit is always a live, current entry).
+    """
+    peek = getattr(hub, "peek", None)
+    if peek is not None:
+        return lambda tenant, namespace, key: peek(tenant, BASE_ENV, namespace, key)  # type: ignore[no-any-return]
+    cache = getattr(hub, "_cache", None)
+    views = getattr(cache, "views", None)
+    if not isinstance(views, dict):
+        return lambda tenant, namespace, key: None
+
+    def lookup(tenant: str, namespace: str, key: str) -> Entry | None:
+        view = views.get(tenant)
+        if view is None or not view.valid:
+            return None
+        entry: Entry | None = view.entries.get((BASE_ENV, namespace, key))
+        return entry
+
+    return lookup
+
+
+def create_app(hub: Any, *, close_hub: bool = False, fast_reads: bool = True) -> Any:
+    """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if close_hub:
+                hub.close()
+
+    app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
+                  lifespan=lifespan)
+    state = ServerState(hub)
+    metrics = Metrics()
+    app.state.confhub = state
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for module in (ops, tenants, configs, history, txn, changes, snapshots, transfer,
+                   simple, reserved):
+        app.include_router(module.router)
+    inner: Any = MetricsMiddleware(app, metrics)
+    if fast_reads:
+        inner = FastReads(inner, cached_lookup(hub), state.entry_bytes,
+                          on_hit=metrics.fast_hits.inc)
+    return _Outer(HeadBody(inner), app)
+
+
+class _Outer:
+    """The ASGI callable ``create_app`` returns; ``.fastapi`` is the documented app inside."""
+
+    def __init__(self, asgi: Any, fastapi: FastAPI) -> None:
+        self._asgi = asgi
+        self.fastapi = fastapi
+        self.state = fastapi.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self.fastapi(scope, receive, send)
+            return
+        await self._asgi(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        return self.fastapi.openapi()
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("confhub")
+    except Exception:
+        return "0"

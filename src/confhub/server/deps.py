@@ -1,0 +1,83 @@
+"""What every route needs: the hub, a way to call it off the event loop, and request metadata.
+
+The hub is synchronous (SQLite, psycopg); calling it on the event loop would stall every other
+request while one waits on a disk sync. ``call`` runs it in AnyIO's worker threads instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from ..errors import InvalidRequest
+from .responses import EntryBytes
+
+__all__ = [
+    "ServerState", "author_of", "call", "hub_of", "metadata_of", "reason_of", "request_id_of",
+    "state_of",
+]
+
+T = TypeVar("T")
+
+
+class ServerState:
+    """Per-app state (no module globals): the hub and the entry encoding cache."""
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self.entry_bytes = EntryBytes()
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.confhub
+    return state
+
+
+def hub_of(request: Request) -> Any:
+    return state_of(request).hub
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking hub call in a worker thread and return its result (or raise its error)."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+def _header_text(request: Request, name: str) -> str | None:
+    """Header text, decoding UTF-8 sent raw (HTTP headers arrive as Latin-1)."""
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return raw
+
+
+def reason_of(request: Request, body_reason: str | None = None) -> str | None:
+    return body_reason if body_reason is not None else _header_text(request, "x-confhub-reason")
+
+
+def author_of(request: Request, body_author: str | None = None) -> str | None:
+    return body_author if body_author is not None else _header_text(request, "x-confhub-author")
+
+
+def request_id_of(request: Request) -> str | None:
+    value = request.headers.get("x-request-id")
+    return value[:200] if value else None
+
+
+def metadata_of(request: Request) -> dict[str, Any] | None:
+    """``X-Confhub-Metadata``: a JSON object of free-form audit metadata (a git commit...)."""
+    raw = _header_text(request, "x-confhub-metadata")
+    if raw is None:
+        return None
+    from .body import parse_json
+
+    value = parse_json(raw.encode("utf-8"))
+    if not isinstance(value, dict):
+        raise InvalidRequest("X-Confhub-Metadata must be a JSON object")
+    return value

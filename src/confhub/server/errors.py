@@ -1,0 +1,156 @@
+"""The one place that turns failures into HTTP answers.
+
+Every error the server sends has the body of DESIGN.md section 3::
+
+    {"error": {"code": "version_conflict", "message": "...", "details": {...}}}
+
+``ConfhubError`` subclasses carry their own status and code; this module adds the few failures
+that happen before the hub is reached (routing, query validation, storage drivers) and the
+reserved routes (501). Anything unexpected is logged and answered as a 500 with the same shape,
+but the goal — checked by the schemathesis run — is that no client input ever gets there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import ConfhubError, InvalidRequest, InvalidValue, Unavailable
+
+__all__ = ["error_body", "error_response", "install_error_handlers", "not_implemented"]
+
+log = logging.getLogger("confhub.server")
+
+_STATUS_CODES: dict[int, str] = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "already_exists",
+    410: "gone",
+    412: "version_conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    501: "not_implemented",
+    503: "unavailable",
+}
+
+
+def _jsonable(value: Any) -> Any:
+    """Details may hold domain objects (a ValidationReport); give them their JSON form."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    """Encode the error shape. ASCII-escaped, so a bad name holding a lone surrogate still
+    encodes."""
+    body = {"error": {"code": code, "message": message, "details": _jsonable(details or {})}}
+    return json.dumps(body, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def error_response(status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(code, message, details), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def confhub_error_response(exc: ConfhubError) -> Response:
+    return error_response(exc.http_status, exc.code, exc.message, exc.details)
+
+
+def not_implemented(feature: str) -> Response:
+    """Answer for routes DESIGN.md reserves but this release does not serve yet."""
+    return error_response(
+        501, "not_implemented",
+        f"{feature} is reserved and not implemented by this server yet",
+        {"feature": feature},
+    )
+
+
+def _request_validation(errors: list[Any]) -> dict[str, Any]:
+    # FastAPI's error entries may hold the raw input and exception objects; keep what helps.
+    cleaned = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+         "type": str(e.get("type", ""))}
+        for e in errors if isinstance(e, dict)
+    ]
+    return {"errors": cleaned}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; called once by ``create_app``."""
+
+    async def on_confhub(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConfhubError)
+        if exc.http_status >= 500:
+            log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc)
+        return confhub_error_response(exc)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "invalid_request")
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route for {request.method} {request.url.path}"
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, message, headers=headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = _request_validation(list(exc.errors()))
+        first = details["errors"][0] if details["errors"] else None
+        where = ".".join(first["loc"]) if first else "request"
+        message = f"invalid {where}: {first['msg']}" if first else "invalid request"
+        return error_response(400, InvalidRequest.code, message, details)
+
+    async def on_storage(request: Request, exc: Exception) -> Response:
+        # Driver errors that escaped the hub mean storage trouble, not a client mistake.
+        log.warning("storage error on %s %s: %r", request.method, request.url.path, exc)
+        return confhub_error_response(Unavailable(f"storage unavailable: {exc}"))
+
+    async def on_bad_text(request: Request, exc: Exception) -> Response:
+        # Lone surrogates ("\ud800" in JSON) and similar cannot be stored as UTF-8.
+        return confhub_error_response(InvalidValue(f"value is not valid Unicode text: {exc}"))
+
+    async def on_recursion(request: Request, exc: Exception) -> Response:
+        return confhub_error_response(InvalidValue("value nests too deeply"))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal server error")
+
+    app.add_exception_handler(ConfhubError, on_confhub)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(sqlite3.OperationalError, on_storage)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency, but stay importable
+        pass
+    else:
+        app.add_exception_handler(psycopg.OperationalError, on_storage)
+    app.add_exception_handler(UnicodeError, on_bad_text)
+    app.add_exception_handler(RecursionError, on_recursion)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,87 @@
+"""The lean path for the hottest request: GET of one current key that is in the hub's cache.
+
+FastAPI's routing, dependency resolution and response machinery cost more than the read itself
+(a dict lookup), so this ASGI layer answers ``GET|HEAD /config/{ns}/{key}`` and
+``GET|HEAD /v1/tenants/{t}/configs/{ns}/{key}`` — without a query string — straight from the
+cache with pre-encoded bytes and the version ETag. Everything else, including a cache miss,
+an invalid name or any query parameter, falls through to the FastAPI routes, which answer the
+same bytes and stay the documented (OpenAPI) description of these paths.
+
+``lookup(tenant, namespace, key)`` must never block: it returns the cached Entry or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..model import Entry
+from .responses import EntryBytes, entry_etag, matches
+
+__all__ = ["FastReads", "Lookup"]
+
+Lookup = Callable[[str, str, str], Entry | None]
+ASGIApp = Callable[..., Any]
+
+_JSON = b"application/json"
+
+
+def _split(path: str) -> tuple[str, str, str] | None:
+    """``/config/ns/key`` or ``/v1/tenants/t/configs/ns/key`` -> (tenant, ns, key)."""
+    parts = path.split("/")
+    n = len(parts)
+    if n == 4 and parts[1] == "config" and parts[2] and parts[3]:
+        return "default", parts[2], parts[3]
+    if (n == 7 and parts[1] == "v1" and parts[2] == "tenants" and parts[4] == "configs"
+            and parts[3] and parts[5] and parts[6]):
+        return parts[3], parts[5], parts[6]
+    return None
+
+
+class FastReads:
+    """ASGI middleware answering cached single-key reads before FastAPI sees them."""
+
+    def __init__(self, app: ASGIApp, lookup: Lookup, entry_bytes: EntryBytes,
+                 on_hit: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.lookup = lookup
+        self.entry_bytes = entry_bytes
+        self.on_hit = on_hit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
+                or scope.get("query_string")):
+            await self.app(scope, receive, send)
+            return
+        where = _split(scope["path"])
+        entry = None
+        if where is not None:
+            try:
+                entry = self.lookup(*where)
+            except Exception:  # any doubt: let the full route answer (and its errors)
+                entry = None
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        etag = entry_etag(entry.version)
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+                break
+        etag_b = etag.encode()
+        if if_none_match is not None and matches(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": [(b"etag", etag_b)]})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            body = self.entry_bytes.encode(entry)
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", _JSON),
+                (b"content-length", str(len(body)).encode()),
+                (b"etag", etag_b),
+            ]})
+            await send({"type": "http.response.body",
+                        "body": b"" if scope["method"] == "HEAD" else body})
+        if self.on_hit is not None:
+            self.on_hit()

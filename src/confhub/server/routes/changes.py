@@ -1,0 +1,33 @@
+"""``GET /v1/tenants/{t}/changes``: one page of the tenant's change feed.
+
+A page never splits a revision (the store guarantees it), so a client that resumes with
+``since=<revision of the page>`` sees every change exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..deps import call, hub_of
+from ..responses import json_response
+from ..schemas import MAX_INT, ChangePage, errors
+from .configs import Name
+
+router = APIRouter(tags=["changes"])
+
+
+@router.get("/v1/tenants/{tenant}/changes", response_model=None,
+            responses={200: {"model": ChangePage}, **errors(404, 410)},
+            summary="Changes after a revision, in revision order")
+async def changes(request: Request, tenant: Name,
+                  since: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
+    cfg = hub_of(request).tenant(tenant)
+    items = await call(cfg.changes, since=since, limit=limit)
+    last = items[-1].revision if items else since
+    return json_response({"items": [c.to_dict() for c in items], "revision": last},
+                         request=request)

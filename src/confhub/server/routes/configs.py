@@ -1,0 +1,287 @@
+"""``/v1/tenants/{t}/configs…``: read, write, patch and delete config keys.
+
+The handlers are thin: parse the HTTP form (headers, query, body) into a hub call, run it in a
+worker thread, and encode the answer. The ``/config`` simple surface reuses the same functions
+with tenant ``default`` and env ``base`` (see ``simple.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...errors import InvalidRequest, NotFound, VersionConflict
+from ...layering import diff as json_diff
+from ...model import BASE_ENV, thaw
+from ..body import JSON, JSON_PATCH, MERGE_PATCH, json_body, media_type, read_json
+from ..deps import author_of, call, hub_of, metadata_of, reason_of, request_id_of, state_of
+from ..responses import dumps, entry_etag, json_response, parse_version_tag
+from ..schemas import (
+    MAX_INT,
+    NAME_PATTERN,
+    EntryOut,
+    EntryPage,
+    NamespacePage,
+    ResolvedOut,
+    ResolvedPage,
+    VersionOut,
+    errors,
+)
+
+router = APIRouter(tags=["configs"])
+
+Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=128)]
+EnvQ = Annotated[str | None, Query(description="env layer (default `base`)", max_length=128)]
+LimitQ = Annotated[int, Query(ge=1, le=10_000)]
+VersionQ = Annotated[int | None, Query(ge=1, le=MAX_INT, description="an old version")]
+
+ANY_JSON: dict[str, Any] = {"description": "any JSON value"}
+MERGE_PATCH_SCHEMA: dict[str, Any] = {"description": "RFC 7386 merge patch (any JSON value)"}
+JSON_PATCH_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string"},
+            "from": {"type": "string"},
+            "value": {},
+        },
+    },
+}
+
+# --------------------------------------------------------------------------- shared handlers
+
+
+async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
+                     env: str | None = None, version: int | None = None,
+                     resolved: bool = False) -> Response:
+    cfg = hub_of(request).tenant(tenant)  # checks the name only; no I/O
+    if resolved:
+        res = await call(cfg.resolve, namespace, key, env=env or BASE_ENV)
+        return json_response(res.to_dict(), request=request)
+    entry = await call(cfg.get, namespace, key, env=env or BASE_ENV, version=version)
+    body = (state_of(request).entry_bytes.encode(entry) if version is None
+            else dumps(entry.to_dict()))
+    return json_response(None, body=body, request=request, etag=entry_etag(entry.version))
+
+
+def expected_version_of(request: Request) -> int | None:
+    """Translate conditional headers into the hub's ``expected_version`` (None = no check).
+
+    ``If-Match: *`` (must exist) is returned as -1 and resolved by the caller against the
+    current version, which keeps it a compare-and-set.
+    """
+    if_match = request.headers.get("if-match")
+    if_none = request.headers.get("if-none-match")
+    if if_match is not None and if_none is not None:
+        raise InvalidRequest("send If-Match or If-None-Match, not both")
+    if if_none is not None:
+        if if_none.strip() != "*":
+            raise InvalidRequest('on writes, If-None-Match only accepts "*" (must not exist)')
+        return 0
+    if if_match is not None:
+        return -1 if if_match.strip() == "*" else parse_version_tag(if_match)
+    return None
+
+
+def _resolve_star(cfg: Any, namespace: str, key: str, env: str,
+                  expected: int | None) -> int | None:
+    """``If-Match: *`` becomes "the version it has now" (VersionConflict if it has none)."""
+    if expected != -1:
+        return expected
+    try:
+        version: int = cfg.get(namespace, key, env=env).version
+    except NotFound:
+        raise VersionConflict(
+            f"{namespace}/{key} does not exist (If-Match: *)",
+            current_version=0, expected_version=None,
+        ) from None
+    return version
+
+
+def _warm(cfg: Any, namespace: str, key: str, env: str) -> None:
+    """Load the tenant's cache view into ``cfg`` so the Entry a write returns carries the
+    key's real ``created_at`` (which tells a create, 201, from an update, 200)."""
+    with contextlib.suppress(NotFound):
+        cfg.get(namespace, key, env=env)
+
+
+def write_options(request: Request) -> dict[str, Any]:
+    """Audit fields every write takes from headers."""
+    return {"reason": reason_of(request), "author": author_of(request),
+            "metadata": metadata_of(request), "request_id": request_id_of(request)}
+
+
+def _dry_run_answer(cfg: Any, namespace: str, key: str, env: str, result: Any) -> bytes:
+    """A dry run answers what would be written, marked ``dry_run`` and with the JSON Patch
+    from the current value."""
+    try:
+        before: Any = cfg.get(namespace, key, env=env).value
+    except NotFound:
+        before = None
+    data = result.to_dict()
+    after = data.get("value") if not data.get("deleted") else None
+    data["dry_run"] = True
+    data["diff"] = json_diff(thaw(before), thaw(after))
+    return dumps(data)
+
+
+def _write(cfg: Any, method: str, namespace: str, key: str, args: tuple[Any, ...],
+           env: str, expected: int | None, dry_run: bool, options: dict[str, Any]) -> Any:
+    """One blocking write, run in a worker thread; returns the hub's result, or the encoded
+    dry-run answer."""
+    expected = _resolve_star(cfg, namespace, key, env, expected)
+    if method == "set":
+        _warm(cfg, namespace, key, env)
+    result = getattr(cfg, method)(namespace, key, *args, env=env, expected_version=expected,
+                                  dry_run=dry_run, **options)
+    if dry_run:
+        return _dry_run_answer(cfg, namespace, key, env, result)
+    return result
+
+
+async def write_entry(request: Request, tenant: str, namespace: str, key: str, *,
+                      env: str | None, dry_run: bool = False) -> Response:
+    value = await read_json(request)
+    cfg = hub_of(request).tenant(tenant)
+    env = env or BASE_ENV
+    result = await call(_write, cfg, "set", namespace, key, (value,), env,
+                        expected_version_of(request), dry_run, write_options(request))
+    if dry_run:
+        return json_response(None, body=result)
+    created = result.created_at == result.updated_at
+    body = state_of(request).entry_bytes.encode(result)
+    headers = {"location": str(request.url.path)} if created else None
+    return json_response(None, body=body, status=201 if created else 200,
+                         etag=entry_etag(result.version), headers=headers)
+
+
+async def patch_entry(request: Request, tenant: str, namespace: str, key: str, *,
+                      env: str | None, dry_run: bool = False) -> Response:
+    patch = await read_json(request, allowed=(MERGE_PATCH, JSON_PATCH, JSON))
+    options = write_options(request)
+    options["json_patch"] = media_type(request) == JSON_PATCH
+    cfg = hub_of(request).tenant(tenant)
+    result = await call(_write, cfg, "patch", namespace, key, (patch,), env or BASE_ENV,
+                        expected_version_of(request), dry_run, options)
+    if dry_run:
+        return json_response(None, body=result)
+    body = state_of(request).entry_bytes.encode(result)
+    return json_response(None, body=body, etag=entry_etag(result.version))
+
+
+async def delete_entry(request: Request, tenant: str, namespace: str, key: str, *,
+                       env: str | None, dry_run: bool = False) -> Response:
+    cfg = hub_of(request).tenant(tenant)
+    result = await call(_write, cfg, "delete", namespace, key, (), env or BASE_ENV,
+                        expected_version_of(request), dry_run, write_options(request))
+    if dry_run:
+        return json_response(None, body=result)
+    return json_response(result.to_dict())
+
+
+async def list_entries(request: Request, tenant: str, namespace: str, *, env: str | None,
+                       resolved: bool, prefix: str | None, limit: int,
+                       cursor: str | None) -> Response:
+    cfg = hub_of(request).tenant(tenant)
+    env = env or BASE_ENV
+    if resolved:
+        items: list[dict[str, Any]] = await call(_resolved_list, cfg, namespace, env, prefix)
+    else:
+        items = [e.to_dict() for e in await call(cfg.list, namespace, env=env, prefix=prefix)]
+    if cursor:
+        items = [d for d in items if d["key"] > cursor]
+    page, rest = items[:limit], items[limit:]
+    return json_response({"items": page, "next_cursor": page[-1]["key"] if rest else None},
+                         request=request)
+
+
+def _resolved_list(cfg: Any, namespace: str, env: str,
+                   prefix: str | None) -> list[dict[str, Any]]:
+    keys = {e.key for e in cfg.list(namespace, env=BASE_ENV, prefix=prefix)}
+    if env != BASE_ENV:
+        keys |= {e.key for e in cfg.list(namespace, env=env, prefix=prefix)}
+    out = []
+    for key in sorted(keys):
+        try:
+            out.append(cfg.resolve(namespace, key, env=env).to_dict())
+        except NotFound:  # deleted between the listing and the resolve
+            continue
+    return out
+
+
+# --------------------------------------------------------------------------- routes
+
+KEY_PATH = "/v1/tenants/{tenant}/configs/{namespace}/{key}"
+
+
+@router.get("/v1/tenants/{tenant}/configs", response_model=None,
+            responses={200: {"model": NamespacePage}, **errors(404)},
+            summary="Namespaces of a tenant with their key counts")
+async def list_namespaces(request: Request, tenant: Name, env: EnvQ = None) -> Response:
+    counts = await call(hub_of(request).tenant(tenant).namespace_counts, env=env)
+    items = [{"namespace": ns, "keys": n} for ns, n in counts.items()]
+    return json_response({"items": items}, request=request)
+
+
+@router.get("/v1/tenants/{tenant}/configs/{namespace}", response_model=None,
+            responses={200: {"model": EntryPage | ResolvedPage}, **errors(404)},
+            summary="Entries of a namespace (paged by key)")
+async def get_namespace(request: Request, tenant: Name, namespace: Name, env: EnvQ = None,
+                        resolved: bool = False,
+                        prefix: Annotated[str | None, Query(max_length=128)] = None,
+                        limit: LimitQ = 1000,
+                        cursor: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+    return await list_entries(request, tenant, namespace, env=env, resolved=resolved,
+                              prefix=prefix, limit=limit, cursor=cursor)
+
+
+@router.head(KEY_PATH, include_in_schema=False, response_model=None)
+@router.get(KEY_PATH, response_model=None,
+                  responses={200: {"model": EntryOut | VersionOut | ResolvedOut,
+                                   "description": "the entry; an old version with `?version=`;"
+                                   " the merged value with `?resolved=true`"},
+                             304: {"description": "not modified (If-None-Match)"},
+                             **errors(404)},
+                  summary="Read a key (ETag is the version)")
+async def get_key(request: Request, tenant: Name, namespace: Name, key: Name, env: EnvQ = None,
+                  version: VersionQ = None, resolved: bool = False) -> Response:
+    return await read_entry(request, tenant, namespace, key, env=env, version=version,
+                            resolved=resolved)
+
+
+@router.put(KEY_PATH, response_model=None,
+            responses={200: {"model": EntryOut, "description": "updated"},
+                       201: {"model": EntryOut, "description": "created"},
+                       **errors(404, 412, 413, 415, 422)},
+            openapi_extra=json_body(ANY_JSON, description="the new value"),
+            summary="Write a key (If-Match / If-None-Match: * for compare-and-set)")
+async def put_key(request: Request, tenant: Name, namespace: Name, key: Name, env: EnvQ = None,
+                  dry_run: bool = False) -> Response:
+    return await write_entry(request, tenant, namespace, key, env=env, dry_run=dry_run)
+
+
+@router.patch(KEY_PATH, response_model=None,
+              responses={200: {"model": EntryOut}, **errors(404, 412, 413, 415, 422)},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  MERGE_PATCH: {"schema": MERGE_PATCH_SCHEMA},
+                  JSON_PATCH: {"schema": JSON_PATCH_SCHEMA},
+              }}},
+              summary="Patch a key (RFC 7386 merge patch or RFC 6902 JSON Patch)")
+async def patch_key(request: Request, tenant: Name, namespace: Name, key: Name,
+                    env: EnvQ = None, dry_run: bool = False) -> Response:
+    return await patch_entry(request, tenant, namespace, key, env=env, dry_run=dry_run)
+
+
+@router.delete(KEY_PATH, response_model=None,
+               responses={200: {"model": VersionOut}, **errors(404, 412)},
+               summary="Delete a key (writes a tombstone version)")
+async def delete_key(request: Request, tenant: Name, namespace: Name, key: Name,
+                     env: EnvQ = None, dry_run: bool = False) -> Response:
+    return await delete_entry(request, tenant, namespace, key, env=env, dry_run=dry_run)

@@ -1,0 +1,222 @@
+"""Pydantic shapes of request and response bodies, for the OpenAPI document only.
+
+Routes answer with pre-encoded ``Response`` objects (the domain values already know their JSON
+form via ``to_dict()``), so these models never sit on the request path; they exist so that
+``/openapi.json`` describes every answer accurately and schemathesis can check us against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+MAX_INT = 2**62  # larger query integers would overflow SQLite's 64-bit integers
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(examples=["version_conflict"])
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorInfo
+
+
+class EntryOut(BaseModel):
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    value: Any
+    version: int
+    revision: int
+    created_at: str
+    updated_at: str
+    updated_by: str | None
+    secret: bool
+
+
+class VersionOut(BaseModel):
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    version: int
+    revision: int
+    op: str
+    value: Any
+    deleted: bool
+    created_at: str
+    author: str | None
+    reason: str | None
+    metadata: dict[str, Any]
+    rollback_of: int | None
+    request_id: str | None
+    secret: bool
+
+
+class ResolvedOut(BaseModel):
+    tenant: str
+    env: str
+    namespace: str
+    key: str
+    value: Any
+    sources: dict[str, str]
+    versions: dict[str, int]
+
+
+class EntryPage(BaseModel):
+    items: list[EntryOut]
+    next_cursor: str | None
+
+
+class ResolvedPage(BaseModel):
+    items: list[ResolvedOut]
+    next_cursor: str | None
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+
+
+class NamespaceCount(BaseModel):
+    namespace: str
+    keys: int
+
+
+class NamespacePage(BaseModel):
+    items: list[NamespaceCount]
+
+
+class ChangePage(BaseModel):
+    items: list[VersionOut]
+    revision: int = Field(description="the last revision included (``since`` if none)")
+
+
+class PatchOp(BaseModel):
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
+
+
+class DiffOut(BaseModel):
+    from_version: int
+    to_version: int
+    patch: list[dict[str, Any]]
+
+
+class RollbackIn(BaseModel):
+    to_version: int = Field(ge=1, le=MAX_INT)
+    reason: str | None = None
+    author: str | None = None
+
+
+class TxnOp(BaseModel):
+    op: Literal["put", "patch", "delete", "rollback"]
+    namespace: str
+    key: str
+    env: str | None = None
+    value: Any = Field(default=None, description="put: the value; patch: the patch")
+    expected_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    json_patch: bool = Field(default=False, description="patch: RFC 6902 instead of RFC 7386")
+    to_version: int | None = Field(default=None, ge=1, le=MAX_INT, description="rollback")
+
+
+class TxnIn(BaseModel):
+    ops: list[TxnOp]
+    reason: str | None = None
+    author: str | None = None
+    metadata: dict[str, Any] | None = None
+    dry_run: bool = False
+
+
+class TxnOut(BaseModel):
+    revision: int | None = Field(description="the commit's revision; null if nothing written")
+    dry_run: bool
+    changes: list[VersionOut]
+
+
+class DryRunOut(_Open):
+    dry_run: Literal[True]
+
+
+class TenantOut(BaseModel):
+    id: str
+    revision: int
+    created_at: str
+    deleted_at: str | None
+    deleted: bool
+
+
+class TenantDeletedOut(BaseModel):
+    id: str
+    deleted: Literal[True]
+    hard: bool
+
+
+class TenantPage(BaseModel):
+    items: list[TenantOut]
+
+
+class TenantIn(BaseModel):
+    id: str
+    template: str | None = None
+    overrides: dict[str, Any] | None = None
+
+
+class CloneIn(BaseModel):
+    target: str
+
+
+class SnapshotOut(BaseModel):
+    tenant: str
+    label: str
+    revision: int
+    created_at: str
+
+
+class SnapshotPage(BaseModel):
+    items: list[SnapshotOut]
+
+
+class SnapshotIn(BaseModel):
+    label: str
+
+
+class RestoreIn(BaseModel):
+    revision: int | None = Field(default=None, ge=0, le=MAX_INT)
+    snapshot: str | None = None
+    namespace: str | None = None
+    reason: str | None = None
+    author: str | None = None
+
+
+class DeletedOut(_Open):
+    deleted: Literal[True]
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting error answers with the one error shape."""
+    text = {
+        400: "bad input (names, JSON, query parameters)",
+        404: "tenant, key, version or snapshot not found",
+        409: "already exists",
+        412: "version precondition (If-Match / expected_version) failed",
+        413: "body or value too large",
+        415: "unsupported Content-Type",
+        422: "validation failed",
+        501: "reserved route, not implemented yet",
+        503: "storage unavailable; retry later",
+    }
+    return {s: {"model": ErrorOut, "description": text.get(s, "error")}
+            for s in sorted({400, 503, *statuses})}
