@@ -100,6 +100,8 @@ def import_(
         "--preserve-versions/--new-versions",
         help="Keep the document's version numbers, or write each value as a new version.")
     ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, write nothing.")
+                       ] = False,
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -121,8 +123,10 @@ def import_(
                 raise InvalidRequest(f"{source} is not a confhub export document (not an object)")
             update(f"importing into tenant {tenant}…")
             counts = ctx.hub.import_(tenant, document, overwrite_existing=overwrite_existing,
-                                     preserve_versions=preserve_versions)
-        data = dict(counts) if isinstance(counts, dict) else {"result": counts}
-        ctx.out.result({"tenant": tenant, **data}, lambda: ctx.out.success(
-            f"imported into tenant [bold]{tenant}[/bold]: "
+                                     preserve_versions=preserve_versions, dry_run=dry_run)
+        data = dict(counts)
+        verb = "dry run: would import" if dry_run else "imported"
+        ctx.out.result({"tenant": tenant, **data, **({"dry_run": True} if dry_run else {})},
+                       lambda: ctx.out.success(
+            f"{verb} into tenant [bold]{tenant}[/bold]: "
             + ", ".join(f"{name} {value}" for name, value in data.items())))

@@ -153,6 +153,8 @@ def rollback(
                                     help="The version whose value to bring back.")],
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show, write nothing.")
+                       ] = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
@@ -172,10 +174,11 @@ def rollback(
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
         meta = WriteMeta.parse(reason, author, metadata)
-        kwargs: dict[str, Any] = {"env": env, **meta.kwargs()}
-        if expected_version is not None:
-            kwargs["expected_version"] = expected_version
-        entry = ctx.tenant.rollback(namespace, key, to_version=to, **kwargs)
-        ctx.out.result(entry.to_dict(), lambda: ctx.out.success(
-            f"rolled back [bold]{namespace}/{key}[/bold] env={env} to the value of version {to} "
+        entry = ctx.tenant.rollback(namespace, key, to_version=to, env=env,
+                                    expected_version=expected_version, dry_run=dry_run,
+                                    **meta.kwargs())
+        data = {**entry.to_dict(), "dry_run": True} if dry_run else entry.to_dict()
+        verb = "dry run: would roll back" if dry_run else "rolled back"
+        ctx.out.result(data, lambda: ctx.out.success(
+            f"{verb} [bold]{namespace}/{key}[/bold] env={env} to the value of version {to} "
             f"→ version [bold]{entry.version}[/bold], revision {entry.revision}"))

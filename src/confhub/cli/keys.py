@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .common import DEFAULT_DB as _DB
 from .common import (
     AuthorOpt,
     DbOpt,
@@ -26,7 +27,6 @@ from .common import (
     session,
     split_address,
 )
-from .common import DEFAULT_DB as _DB
 from .inputs import read_value
 from .output import Output, preview, short_time
 
@@ -48,8 +48,13 @@ def register(app: typer.Typer) -> None:
         app.command(name)(command)
 
 
+def _mark(data: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Dry-run results carry ``"dry_run": true`` so a script cannot mistake them for commits."""
+    return {**data, "dry_run": True} if dry_run else data
+
+
 def _entry_summary(out: Output, entry: Any, verb: str) -> None:
-    created = " (created)" if entry.version == 1 and verb == "set" else ""
+    created = " (created)" if entry.version == 1 and verb.endswith("set") else ""
     out.success(
         f"{verb} [bold]{entry.namespace}/{entry.key}[/bold] env={entry.env} "
         f"→ version [bold]{entry.version}[/bold], revision {entry.revision}{created}"
@@ -127,8 +132,8 @@ def set_(
     address: AddressArg,
     value: ValueArg = None,
     file: FileOpt = None,
-    string: Annotated[bool, typer.Option("--string", "-s",
-                                         help="Store the text as a JSON string, unparsed.")] = False,
+    string: Annotated[bool, typer.Option(
+        "--string", "-s", help="Store the text as a JSON string, unparsed.")] = False,
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
     secret: Annotated[bool, typer.Option("--secret", help="Store the whole value as a secret.")
@@ -159,13 +164,12 @@ def set_(
         namespace, key = split_address(address)
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
-        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version, **meta.kwargs()}
-        if secret:
+        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version,
+                                  "dry_run": dry_run, **meta.kwargs()}
+        if secret:  # only sent when asked: secrets arrive with a later issue
             kwargs["secret"] = True
-        if dry_run:
-            kwargs["dry_run"] = True
         entry = ctx.tenant.set(namespace, key, data, **kwargs)
-        ctx.out.result(entry.to_dict(),
+        ctx.out.result(_mark(entry.to_dict(), dry_run),
                        lambda: _entry_summary(ctx.out, entry, "dry run: would set" if dry_run
                                               else "set"))
 
@@ -174,6 +178,9 @@ def patch(
     address: AddressArg,
     value: ValueArg = None,
     file: FileOpt = None,
+    json_patch: Annotated[bool, typer.Option(
+        "--json-patch", help="The value is an RFC 6902 JSON Patch (a list of operations).")
+    ] = False,
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
     dry_run: DryRunOpt = False,
@@ -193,16 +200,15 @@ def patch(
       confhub patch models/claude-opus '{"temperature": 0.2}'
       confhub patch models/claude-opus '{"legacy_field": null}' --reason cleanup
       confhub patch models/claude-opus -f tweak.yaml --env staging --if-version 4
+      confhub patch models/claude-opus --json-patch '[{"op": "remove", "path": "/beta"}]'
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
         data = read_value(value, file)
         meta = WriteMeta.parse(reason, author, metadata)
-        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version, **meta.kwargs()}
-        if dry_run:
-            kwargs["dry_run"] = True
-        entry = ctx.tenant.patch(namespace, key, data, **kwargs)
-        ctx.out.result(entry.to_dict(),
+        entry = ctx.tenant.patch(namespace, key, data, env=env, expected_version=expected_version,
+                                 json_patch=json_patch, dry_run=dry_run, **meta.kwargs())
+        ctx.out.result(_mark(entry.to_dict(), dry_run),
                        lambda: _entry_summary(ctx.out, entry, "dry run: would patch" if dry_run
                                               else "patched"))
 
@@ -211,6 +217,7 @@ def delete(
     address: AddressArg,
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
+    dry_run: DryRunOpt = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
@@ -230,15 +237,19 @@ def delete(
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
         meta = WriteMeta.parse(reason, author, metadata)
-        result = ctx.tenant.delete(namespace, key, env=env, expected_version=expected_version,
-                                   **meta.kwargs())
-        data = result.to_dict() if hasattr(result, "to_dict") else {
-            "tenant": ctx.tenant_name, "env": env, "namespace": namespace, "key": key,
-            "deleted": True}
-        version = getattr(result, "version", None)
-        suffix = f" (tombstone version {version})" if version is not None else ""
-        ctx.out.result(data, lambda: ctx.out.success(
-            f"deleted [bold]{namespace}/{key}[/bold] env={env}{suffix}"))
+        tombstone = ctx.tenant.delete(namespace, key, env=env, expected_version=expected_version,
+                                      dry_run=dry_run, **meta.kwargs())
+        verb = "dry run: would delete" if dry_run else "deleted"
+        ctx.out.result(_mark(tombstone.to_dict(), dry_run), lambda: ctx.out.success(
+            f"{verb} [bold]{namespace}/{key}[/bold] env={env} "
+            f"(tombstone version {tombstone.version}, revision {tombstone.revision})"))
+
+
+def _namespace_counts(cfg: Any, env: str) -> list[tuple[str, int]]:
+    """Live keys per namespace in ``env``; one call when the API offers ``namespace_counts``."""
+    if hasattr(cfg, "namespace_counts"):
+        return [(name, n) for name, n in cfg.namespace_counts(env=env).items() if n]
+    return [(name, len(cfg.list(name, env=env))) for name in cfg.namespaces(env=env)]
 
 
 def ls(
@@ -263,8 +274,7 @@ def ls(
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         cfg = ctx.tenant
         if namespace is None:
-            names = list(cfg.namespaces())
-            counts = [{"namespace": name, "keys": len(cfg.list(name, env=env))} for name in names]
+            counts = [{"namespace": name, "keys": n} for name, n in _namespace_counts(cfg, env)]
             ctx.out.result(counts, lambda: ctx.out.table(
                 f"namespaces of tenant {ctx.tenant_name} (env {env})", ["namespace", "keys"],
                 [(c["namespace"], c["keys"]) for c in counts]) if counts

@@ -83,16 +83,19 @@ class Output:
 
     def value(self, value: Any) -> None:
         """A config value, pretty and (on a terminal) syntax-highlighted."""
-        self.console.print(Syntax(dumps(value), "json", theme="ansi_dark", background_color="default",
-                                  word_wrap=True))
+        self.console.print(Syntax(dumps(value), "json", theme="ansi_dark",
+                                  background_color="default", word_wrap=True))
 
     def success(self, message: str) -> None:
         """A one-line confirmation for people; silent in JSON mode, where the data speaks."""
         self.console.print(f"[green]✓[/green] {message}")
 
-    def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        table = Table(title=title, title_justify="left", header_style="bold cyan",
-                      show_edge=False, pad_edge=False)
+    def table(self, title: str | None, columns: Sequence[str],
+              rows: Sequence[Sequence[Any]]) -> None:
+        # The title is a line of its own: a rich table title wraps to the table's width.
+        if title:
+            self.console.print(f"[bold]{escape(title)}[/bold]")
+        table = Table(header_style="bold cyan", show_edge=False, pad_edge=False)
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
@@ -136,7 +139,8 @@ def _hint(error: ConfhubError) -> str | None:
     if code == "version_conflict":
         current = error.details.get("current_version")
         if current is not None:
-            return f"the current version is {current}; re-read it and retry with --expected-version {current}"
+            return (f"the current version is {current}; re-read the key and retry with "
+                    f"--expected-version {current}")
     if code == "unauthorized":
         return "pass a token with --token or CONFHUB_TOKEN"
     if code == "unavailable":

@@ -16,7 +16,6 @@ from .common import (
     AuthorOpt,
     DbOpt,
     JsonOpt,
-    MetadataOpt,
     ReasonOpt,
     TenantOpt,
     TokenOpt,
@@ -24,7 +23,7 @@ from .common import (
     WriteMeta,
     session,
 )
-from .output import short_time
+from .output import Output, preview, short_time
 
 __all__ = ["register", "snapshot_app"]
 
@@ -97,9 +96,10 @@ def restore(
     namespace: Annotated[str | None, typer.Option(
         "--namespace", "-n", metavar="NAMESPACE",
         help="Restore only this namespace; the rest of the tenant is untouched.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="Show what would change, write nothing.")] = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    metadata: MetadataOpt = None,
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -116,40 +116,29 @@ def restore(
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         if (snapshot is None) == (revision is None):
             raise InvalidRequest("give exactly one of --snapshot LABEL or --revision R")
-        meta = WriteMeta.parse(reason, author, metadata)
-        kwargs: dict[str, Any] = {"namespace": namespace}
-        if snapshot is not None:
-            kwargs["snapshot"] = snapshot
-        else:
-            kwargs["revision"] = revision
-        result = ctx.tenant.restore(**kwargs, **meta.kwargs())
-        data = _as_dict(result)
+        meta = WriteMeta.parse(reason, author, None)
+        changes = ctx.tenant.restore(snapshot, revision=revision, namespace=namespace,
+                                     reason=meta.reason, author=meta.author, dry_run=dry_run)
         target = f"snapshot {snapshot}" if snapshot is not None else f"revision {revision}"
-        scope = f" (namespace {namespace})" if namespace else ""
-        ctx.out.result({"tenant": tenant, "restored": target, "namespace": namespace, **data},
-                       lambda: ctx.out.success(f"restored tenant [bold]{tenant}[/bold] to "
-                                               f"{target}{scope}{_describe(data)}"))
+        data: dict[str, Any] = {"tenant": tenant, "snapshot": snapshot, "revision": revision,
+                                "namespace": namespace,
+                                "changes": [c.to_dict() for c in changes]}
+        if dry_run:
+            data["dry_run"] = True
+        ctx.out.result(data, lambda: _restored(ctx.out, tenant, target, namespace, changes,
+                                               dry_run))
 
 
-def _as_dict(result: Any) -> dict[str, Any]:
-    """Whatever ``Tenant.restore`` returns (a revision, a dict, a list of changes) as JSON."""
-    if result is None:
-        return {}
-    if isinstance(result, int):
-        return {"revision": result}
-    if isinstance(result, dict):
-        return dict(result)
-    if hasattr(result, "to_dict"):
-        return dict(result.to_dict())
-    if isinstance(result, list | tuple):
-        return {"changes": [c.to_dict() if hasattr(c, "to_dict") else c for c in result]}
-    return {"result": result}
-
-
-def _describe(data: dict[str, Any]) -> str:
-    parts = []
-    if "revision" in data:
-        parts.append(f"new revision {data['revision']}")
-    if "changes" in data:
-        parts.append(f"{len(data['changes'])} key(s) changed")
-    return f": {', '.join(parts)}" if parts else ""
+def _restored(out: Output, tenant: str, target: str, namespace: str | None, changes: list[Any],
+              dry_run: bool) -> None:
+    scope = f" (namespace {namespace})" if namespace else ""
+    if not changes:
+        out.success(f"tenant [bold]{tenant}[/bold]{scope} already equals {target}: nothing to do")
+        return
+    verb = "dry run: would restore" if dry_run else "restored"
+    new_revision = "" if dry_run else f" as revision {changes[0].revision}"
+    out.success(f"{verb} tenant [bold]{tenant}[/bold]{scope} to {target}{new_revision}: "
+                f"{len(changes)} key(s) changed")
+    out.table(None, ["namespace/key", "env", "version", "now"],
+              [(f"{c.namespace}/{c.key}", c.env, str(c.version),
+                "(deleted)" if c.deleted else preview(c.value, 40)) for c in changes])

@@ -13,13 +13,15 @@ import typer
 from ..errors import InvalidRequest
 from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session
 from .inputs import load_document
+from .output import short_time
 
 __all__ = ["register", "tenant_app"]
 
 tenant_app = typer.Typer(
     name="tenant", no_args_is_help=True,
     help="List, create, clone, delete and restore tenants.\n\n"
-         "[b]Examples[/b]\n\n  confhub tenant ls\n  confhub tenant create acme --template enterprise\n"
+         "[b]Examples[/b]\n\n  confhub tenant ls\n"
+         "  confhub tenant create acme --template enterprise\n"
          "  confhub tenant clone acme acme-staging",
 )
 
@@ -30,19 +32,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tenant_app)
 
 
-def _row(tenant: Any) -> dict[str, Any]:
-    """A tenant as JSON whatever ``Hub.tenants`` returns for it (a name, a dict, a record)."""
-    if isinstance(tenant, str):
-        return {"id": tenant}
-    if isinstance(tenant, dict):
-        return dict(tenant)
-    if hasattr(tenant, "to_dict"):
-        return dict(tenant.to_dict())
-    return {"id": str(tenant)}
-
-
 @tenant_app.command("ls")
 def ls(
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include soft-deleted tenants.")
+                    ] = False,
     json: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -53,21 +46,14 @@ def ls(
     [b]Examples[/b]
 
       confhub tenant ls
-      confhub tenant ls --json
+      confhub tenant ls --all --json
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
-        rows = [_row(t) for t in ctx.hub.tenants()]
-        columns = list(dict.fromkeys(k for row in rows for k in row)) or ["id"]
-        ctx.out.result(rows, lambda: ctx.out.table(
-            "tenants", columns, [[_cell(row.get(c)) for c in columns] for row in rows]))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        tenants = ctx.hub.tenants(include_deleted=all_) if all_ else ctx.hub.tenants()
+        ctx.out.result([t.to_dict() for t in tenants], lambda: ctx.out.table(
+            "tenants", ["tenant", "revision", "created", "deleted"],
+            [(t.id, str(t.revision), short_time(t.created_at), short_time(t.deleted_at))
+             for t in tenants]))
 
 
 @tenant_app.command("create")
@@ -100,10 +86,10 @@ def create(
             if not isinstance(document, dict):
                 raise InvalidRequest(f"{overrides}: overrides must be an object of namespaces")
             kwargs["overrides"] = document
-        result = ctx.hub.create_tenant(name, **kwargs)
-        data = _row(result) if result is not None else {"id": name}
+        info = ctx.hub.create_tenant(name, **kwargs)
         origin = f" from template {template}" if template else ""
-        ctx.out.result(data, lambda: ctx.out.success(f"created tenant [bold]{name}[/bold]{origin}"))
+        ctx.out.result(info.to_dict(), lambda: ctx.out.success(
+            f"created tenant [bold]{name}[/bold]{origin} at revision {info.revision}"))
 
 
 @tenant_app.command("clone")
@@ -124,10 +110,8 @@ def clone(
       confhub tenant clone acme acme-staging
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
-        result = ctx.hub.clone_tenant(source, target)
-        data = _row(result) if result is not None else {"id": target}
-        data.setdefault("source", source)
-        ctx.out.result(data, lambda: ctx.out.success(
+        info = ctx.hub.clone_tenant(source, target)
+        ctx.out.result({**info.to_dict(), "source": source}, lambda: ctx.out.success(
             f"cloned tenant [bold]{source}[/bold] to [bold]{target}[/bold]"))
 
 
@@ -174,7 +158,6 @@ def restore(
       confhub tenant restore old-customer
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
-        result = ctx.hub.restore_tenant(name)
-        data = _row(result) if result is not None else {"id": name}
-        data.setdefault("deleted", False)
-        ctx.out.result(data, lambda: ctx.out.success(f"restored tenant [bold]{name}[/bold]"))
+        info = ctx.hub.restore_tenant(name)
+        ctx.out.result(info.to_dict(),
+                       lambda: ctx.out.success(f"restored tenant [bold]{name}[/bold]"))

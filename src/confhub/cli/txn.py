@@ -8,8 +8,8 @@ with ``curl`` and with the CLI::
              {"op": "patch", "namespace": "models", "key": "opus", "value": {"temperature": 0.2}},
              {"op": "delete", "namespace": "routing", "key": "old", "expected_version": 3}]}
 
-A bare list of ops is accepted too. The whole document is checked before anything is sent, so a
-typo in op 40 is a usage error, not a half-built transaction (the hub would roll it back anyway).
+A bare list of ops is accepted too. The whole document's shape is checked before the transaction
+starts, so a typo in op 40 is a usage error naming op 40.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def parse_ops(document: Any, default_env: str) -> tuple[list[Op], dict[str, Any]
         options = {k: v for k, v in document.items() if k != "ops"}
         unknown = set(options) - {"reason", "dry_run", "author", "metadata"}
         if unknown:
-            raise InvalidRequest(f"unknown field(s) in the ops document: {', '.join(sorted(unknown))}")
+            raise InvalidRequest("unknown field(s) in the ops document: "
+                                 + ", ".join(sorted(unknown)))
         document = document.get("ops")
     if not isinstance(document, list) or not document:
         raise InvalidRequest('the ops document must be a non-empty list of ops or {"ops": [...]}')
@@ -81,7 +82,8 @@ def parse_ops(document: Any, default_env: str) -> tuple[list[Op], dict[str, Any]
             raise InvalidRequest(f"{where} is not an object")
         kind = _KINDS.get(str(raw.get("op", "")))
         if kind is None:
-            raise InvalidRequest(f"{where}: 'op' must be put, patch or delete, not {raw.get('op')!r}")
+            raise InvalidRequest(
+                f"{where}: 'op' must be put, patch or delete, not {raw.get('op')!r}")
         if "address" in raw and "namespace" not in raw:
             namespace, _, key = str(raw["address"]).partition("/")
         else:
@@ -111,8 +113,8 @@ def txn(
     source: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
                                           help="JSON or YAML ops document; '-' reads stdin.")],
     env: EnvOpt = "base",
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="Check and show the ops, write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Run every check and show the changes, commit nothing.")] = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
@@ -147,35 +149,34 @@ def txn(
         meta = WriteMeta.parse(reason or options.get("reason"), author or options.get("author"),
                                metadata)
         all_meta = {**document_meta, **meta.metadata}
-        if dry_run or options.get("dry_run"):
-            report = {"dry_run": True, "ops": [op.to_dict() for op in ops]}
-            ctx.out.result(report, lambda: _ops_table(ctx.out, ops, "dry run: would apply"))
-            return
-        revision = _apply(ctx.tenant, ops, reason=meta.reason, author=meta.author,
-                          metadata=all_meta)
-        result = {"revision": revision, "ops": [op.to_dict() for op in ops]}
-        ctx.out.result(result, lambda: _ops_table(
-            ctx.out, ops, f"committed as revision {revision}" if revision is not None
-            else "committed"))
+        dry = bool(dry_run or options.get("dry_run"))
+        tx = ctx.tenant.transaction(reason=meta.reason, author=meta.author, metadata=all_meta,
+                                    dry_run=dry)
+        with tx:
+            for op in ops:
+                _add(tx, op)
+        result: dict[str, Any] = {"revision": tx.revision,
+                                  "changes": [c.to_dict() for c in tx.changes]}
+        if dry:
+            result["dry_run"] = True
+        title = ("dry run: would commit" if dry else "committed") + (
+            f" as revision {tx.revision}" if tx.revision is not None else "")
+        ctx.out.result(result, lambda: _changes_table(ctx.out, tx.changes, title))
 
 
-def _apply(cfg: Any, ops: list[Op], **meta: Any) -> int | None:
-    """Run the ops in one ``Tenant.transaction``; return the committed revision if known."""
-    with cfg.transaction(**meta) as tx:
-        for op in ops:
-            cas = {} if op.expected_version is None else {"expected_version": op.expected_version}
-            if op.op == "put":
-                tx.set(op.namespace, op.key, op.value, env=op.env, **cas)
-            elif op.op == "patch":
-                tx.patch(op.namespace, op.key, op.value, env=op.env, **cas)
-            else:
-                tx.delete(op.namespace, op.key, env=op.env, **cas)
-    revision = getattr(tx, "revision", None)
-    return int(revision) if revision is not None else None
+def _add(tx: Any, op: Op) -> None:
+    """Add one op to a ``Tenant.transaction``; it commits when the ``with`` block ends."""
+    if op.op == "put":
+        tx.set(op.namespace, op.key, op.value, env=op.env, expected_version=op.expected_version)
+    elif op.op == "patch":
+        tx.patch(op.namespace, op.key, op.value, env=op.env,
+                 expected_version=op.expected_version)
+    else:
+        tx.delete(op.namespace, op.key, env=op.env, expected_version=op.expected_version)
 
 
-def _ops_table(out: Output, ops: list[Op], title: str) -> None:
-    out.table(f"{len(ops)} op(s) {title}", ["op", "namespace/key", "env", "expect", "value"],
-              [(op.op, f"{op.namespace}/{op.key}", op.env,
-                "" if op.expected_version is None else str(op.expected_version),
-                "" if op.op == "delete" else preview(op.value, 40)) for op in ops])
+def _changes_table(out: Output, changes: list[Any], title: str) -> None:
+    out.table(f"{len(changes)} change(s) {title}",
+              ["op", "namespace/key", "env", "version", "value"],
+              [(c.op, f"{c.namespace}/{c.key}", c.env, str(c.version),
+                "(deleted)" if c.deleted else preview(c.value, 40)) for c in changes])
