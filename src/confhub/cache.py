@@ -32,8 +32,14 @@ EntryKey = tuple[str, str, str]  # (env, namespace, key)
 
 
 def entry_from_row(row: VersionRow, created_at: datetime | None = None) -> Entry:
-    """The Entry a live version row stands for; ``created_at`` defaults to the row's time."""
+    """The Entry a live version row stands for.
+
+    ``created_at`` (when the key's live incarnation began) comes from the argument, else the
+    row's ``key_created_at``, else the row's own time.
+    """
     updated_at = utc_from_micros(row.created_at)
+    if created_at is None and row.key_created_at is not None:
+        created_at = utc_from_micros(row.key_created_at)
     return Entry(
         tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
         value=decode_value(row.value), version=row.version, revision=row.revision,
@@ -88,15 +94,16 @@ class TenantView:
                 continue
             if row.deleted:
                 self._remove(*k)
+            elif row.key_created_at is not None or existing is None:
+                self._put(entry_from_row(row))
             else:
-                self._put(entry_from_row(row, existing.created_at if existing else None))
+                self._put(entry_from_row(row, existing.created_at))
             if row.revision > self.revision:
                 self.revision = row.revision
 
     def load(self, rows: Iterable[VersionRow]) -> None:
         for row in rows:
-            created = row.key_created_at
-            self._put(entry_from_row(row, utc_from_micros(created) if created else None))
+            self._put(entry_from_row(row))
 
     def invalidate(self) -> None:
         self.valid = False

@@ -421,7 +421,7 @@ class Hub:
                 else:
                     version = existing.version + 1 if existing is not None else 1
                     txn.append(_row(txn, env, namespace, key, version, "import", text, False,
-                                    meta, secret=secret))
+                                    meta, secret=secret, born=_born(existing)))
                     counts["versions"] += 1
                 counts["updated" if live else "created"] += 1
             return counts
@@ -492,13 +492,20 @@ def _now_micros() -> int:
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
          value: str | None, deleted: bool, meta: _Meta, *, rollback_of: int | None = None,
-         secret: bool = False) -> VersionRow:
+         secret: bool = False, born: int | None = None) -> VersionRow:
+    """A new version row; ``born`` is when the key's live incarnation began (default: now)."""
     return VersionRow(
         tenant=txn.tenant, env=env, namespace=namespace, key=key, version=version,
         revision=txn.revision, op=op, deleted=deleted, value=None if deleted else value,
         created_at=txn.now, author=meta.author, reason=meta.reason, metadata=meta.metadata,
         rollback_of=rollback_of, request_id=meta.request_id, secret=secret,
+        key_created_at=born if born is not None else txn.now,
     )
+
+
+def _born(cur: VersionRow | None) -> int | None:
+    """When the live key ``cur`` was created; None (meaning now) if absent or deleted."""
+    return cur.key_created_at if cur is not None and not cur.deleted else None
 
 
 def _tenant_info(row: Any) -> TenantInfo:
@@ -697,7 +704,7 @@ class Tenant:
         existing = self._cached_view.entries.get((row.env, row.namespace, row.key))
         if existing is not None and existing.version == row.version:
             return existing
-        return entry_from_row(row, _created_at(self, row))
+        return entry_from_row(row)
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
                 expected_version: int | None) -> _Op:
@@ -838,17 +845,12 @@ class Tenant:
                                  or cur.secret != old.secret):  # type: ignore[union-attr]
                     assert old is not None
                     txn.append(_row(txn, *address, next_version, "restore", old.value, False,
-                                    meta, secret=old.secret))
+                                    meta, secret=old.secret, born=_born(cur)))
                 elif not old_live and cur_live:
                     txn.append(_row(txn, *address, next_version, "restore", None, True, meta))
 
         _, _, rows = self._hub._commit(self.name, restore, dry_run=dry_run)
         return [change_from_row(row) for row in rows]
-
-
-def _created_at(tenant: Tenant, row: VersionRow) -> datetime | None:
-    existing = tenant._cached_view.entries.get((row.env, row.namespace, row.key))
-    return existing.created_at if existing is not None else None
 
 
 def _check_address(env: str, namespace: str, key: str) -> None:
@@ -885,7 +887,8 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
     next_version = cur.version + 1 if cur is not None else 1
     if op.kind == "put":
         txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "put", op.encoded,
-                        False, meta, secret=cur.secret if live and cur else False))
+                        False, meta, secret=cur.secret if live and cur else False,
+                        born=_born(cur)))
         return
     if op.kind == "rollback":  # allowed on a deleted key: it brings the key back
         if cur is None:
@@ -909,7 +912,7 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {where}")
     txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "patch", text, False,
-                    meta, secret=cur.secret))
+                    meta, secret=cur.secret, born=_born(cur)))
 
 
 def _key_not_found(tenant: str, op: _Op) -> NotFound:
@@ -930,7 +933,8 @@ def _append_rollback(txn: WriteTxn, op: _Op, meta: _Meta, next_version: int,
         raise InvalidRequest(f"version {op.to_version} of {where} is a deletion; use delete() "
                              "to delete the key", version=op.to_version)
     txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "rollback", target.value,
-                    False, meta, rollback_of=op.to_version, secret=target.secret))
+                    False, meta, rollback_of=op.to_version, secret=target.secret,
+                    born=_born(cur)))
 
 
 # --------------------------------------------------------------------------- transactions
