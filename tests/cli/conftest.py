@@ -1,24 +1,46 @@
-"""Fixtures for the CLI tests: a fresh local database per test, and a runner bound to it."""
+"""Fixtures for the CLI tests: a fresh local database per test, and a runner bound to it.
+
+Tests run the Typer app in-process with ``CliRunner`` (fast); ``test_subprocess.py`` runs the
+real ``confhub`` executable a handful of times, against a local database and against a server.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-if str(SRC) not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(SRC))
+from confhub.cli import app
 
-from confhub.cli import app  # noqa: E402
 
-Invoke = Callable[..., Result]
+@dataclass(frozen=True)
+class CliResult:
+    """One CLI run: exit code, stdout and stderr kept apart (so JSON on stdout parses as is)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout parsed as JSON; fails showing both streams when it is not JSON."""
+        try:
+            return json.loads(self.stdout)
+        except json.JSONDecodeError as error:
+            raise AssertionError(f"not JSON: {self.stdout!r} / {self.stderr!r}") from error
+
+    def error(self) -> dict[str, Any]:
+        """The JSON error body a ``--json`` run wrote to stderr."""
+        body: dict[str, Any] = json.loads(self.stderr)["error"]
+        return body
+
+
+Invoke = Callable[..., CliResult]
 
 
 @pytest.fixture
@@ -30,8 +52,7 @@ def db(tmp_path: Path) -> str:
 def cli(db: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     """``cli("get", "models/x", input=...)``: run the app in-process against ``db``.
 
-    The environment is cleared of CONFHUB_* variables so a developer's own settings never leak
-    into a test; stderr is kept apart from stdout so JSON output can be parsed as is.
+    CONFHUB_* variables are cleared so a developer's own settings never leak into a test.
     """
     for name in list(os.environ):
         if name.startswith("CONFHUB_"):
@@ -40,16 +61,10 @@ def cli(db: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     monkeypatch.setenv("CONFHUB_AUTHOR", "tester")
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(app, list(args), input=input, env={"COLUMNS": "200", **(env or {})},
-                             catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None
+               ) -> CliResult:
+        result = runner.invoke(app, list(args), input=input,
+                               env={"COLUMNS": "200", **(env or {})}, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
-
-
-def as_json(result: Result) -> Any:
-    """The stdout of a ``--json`` run, parsed; fails with the output on bad JSON."""
-    try:
-        return json.loads(result.stdout)
-    except json.JSONDecodeError as error:  # pragma: no cover - diagnostic
-        raise AssertionError(f"not JSON: {result.stdout!r} / {result.stderr!r}") from error
