@@ -68,7 +68,7 @@ class Output:
 
     @property
     def err(self) -> Console:
-        return Console(stderr=True, highlight=False)
+        return Console(stderr=True, highlight=False, soft_wrap=True)
 
     def result(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """Print ``data`` as JSON, or call ``human`` to draw it (falls back to JSON)."""
