@@ -143,8 +143,7 @@ class StoreReader(Protocol):
 
 
 class StoreWriter(Protocol):
-    def write(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
-              request_revision: bool = True) -> T:
+    def write(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False) -> T:
         """Run ``fn`` in one atomic transaction on ``tenant`` and commit iff it returns.
 
         Moves the tenant revision by exactly one if ``fn`` appended at least one version, and

@@ -267,27 +267,31 @@ class SqlStore:
 
     # ------------------------------------------------------------------ writes
 
-    def write(self, tenant: str, fn: Callable[[SqlWriteTxn], T], *, create: bool = False,
-              request_revision: bool = True) -> T:
+    def write(self, tenant: str, fn: Callable[[SqlWriteTxn], T], *, create: bool = False) -> T:
         with self._writing() as conn:
-            row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
-            if create:
-                if row is not None:
-                    raise TenantExists(f"tenant {tenant!r} already exists", tenant=tenant)
-                self._insert_tenant(conn, tenant)
-                previous = 0
-            elif row is None or row[1] is not None:
-                raise _missing_tenant(tenant, deleted=row is not None)
-            else:
-                previous = row[0]
-            txn = SqlWriteTxn(self, conn, tenant, previous)
-            result = fn(txn)
-            if txn.appended:
-                conn.execute(self.q("UPDATE confhub_tenants SET revision = ? WHERE id = ?"),
-                             (txn.revision, tenant))
-            if txn.appended or create:
-                self._after_write(conn, tenant, txn.revision if txn.appended else previous)
-            return result
+            return self._write_in(conn, tenant, fn, create)
+
+    def _write_in(self, conn: Any, tenant: str, fn: Callable[[SqlWriteTxn], T],
+                  create: bool) -> T:
+        """The body of :meth:`write` on a connection already inside a write transaction."""
+        row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
+        if create:
+            if row is not None:
+                raise TenantExists(f"tenant {tenant!r} already exists", tenant=tenant)
+            self._insert_tenant(conn, tenant)
+            previous = 0
+        elif row is None or row[1] is not None:
+            raise _missing_tenant(tenant, deleted=row is not None)
+        else:
+            previous = row[0]
+        txn = SqlWriteTxn(self, conn, tenant, previous)
+        result = fn(txn)
+        if txn.appended:
+            conn.execute(self.q("UPDATE confhub_tenants SET revision = ? WHERE id = ?"),
+                         (txn.revision, tenant))
+        if txn.appended or create:
+            self._after_write(conn, tenant, txn.revision if txn.appended else previous)
+        return result
 
     def _insert_tenant(self, conn: Any, tenant: str) -> None:
         conn.execute(
