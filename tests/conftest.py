@@ -72,15 +72,22 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'confhub.db'}"
 
 
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres", "remote"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL for each real backend (the same tests run on both)."""
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL for each real backend (the same tests run on all): SQLite, PostgreSQL, and a
+    confhub server on SQLite reached through the remote client (``remote``)."""
     if request.param == "sqlite":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("pg_url"))
+        yield str(request.getfixturevalue("sqlite_url"))
+    elif request.param == "postgres":
+        yield str(request.getfixturevalue("pg_url"))
+    else:
+        from confhub.server.testing import threaded_server
+
+        with threaded_server(tmp_path / "served.db") as url:
+            yield url
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ own mapping table::
     ├── ValidationFailed               422  validation_failed exit 5
     └── Unavailable                    503  unavailable     exit 1
 
-Errors carry data (``details``) so callers never parse messages: ``VersionConflict.current_version``,
-``Gone.compacted_revision``, ``ValidationFailed.report``.
+Errors carry data (``details``) so callers never parse messages:
+``VersionConflict.current_version``, ``Gone.compacted_revision``, ``ValidationFailed.report``.
 """
 
 from __future__ import annotations

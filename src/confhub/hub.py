@@ -20,12 +20,13 @@ all ops succeed does it commit, as one revision. A dry run takes the same path a
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -174,10 +175,8 @@ class Hub:
         self._listeners: list[Callable[[str, int], None]] = []
         try:
             if store.tenant(DEFAULT_TENANT) is None:
-                try:
+                with contextlib.suppress(TenantExists):  # another process may be first
                     store.create_tenant(DEFAULT_TENANT)
-                except TenantExists:
-                    pass  # another process created it first
         except BaseException:
             store.close()
             raise
@@ -584,7 +583,7 @@ class Tenant:
         return entry_from_row(row, current.created_at if current else None)
 
     def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
-             ) -> list[Entry]:
+             ) -> builtins.list[Entry]:
         """Live entries of a namespace in one env layer, sorted by key."""
         check_name("env", env)
         check_name("namespace", namespace)
@@ -592,7 +591,7 @@ class Tenant:
         keys = sorted(k for k in bucket if prefix is None or k.startswith(prefix))
         return [bucket[k] for k in keys]
 
-    def namespaces(self, *, env: str | None = None) -> list[str]:
+    def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
         """Namespaces with at least one live key (in ``env``, or in any env)."""
         return sorted({ns for (e, ns), bucket in self._view.by_namespace.items()
                        if bucket and (env is None or e == env)})
@@ -605,7 +604,7 @@ class Tenant:
                 counts[ns] = counts.get(ns, 0) + len(bucket)
         return dict(sorted(counts.items()))
 
-    def envs(self) -> list[str]:
+    def envs(self) -> builtins.list[str]:
         """Env layers that hold at least one live key."""
         return sorted({e for (e, _), bucket in self._view.by_namespace.items() if bucket})
 
@@ -630,7 +629,7 @@ class Tenant:
                         versions={layer: entry.version for layer, entry in found})
 
     def history(self, namespace: str, key: str, *, env: str = BASE_ENV, limit: int = 50,
-                before: int | None = None) -> list[Version]:
+                before: int | None = None) -> builtins.list[Version]:
         """Versions newest first (tombstones included); ``before`` pages back from a version."""
         _check_address(env, namespace, key)
         limit = _check_limit(limit)
@@ -645,7 +644,7 @@ class Tenant:
         return [_version_from_row(row) for row in rows]
 
     def diff(self, namespace: str, key: str, from_version: int, to_version: int, *,
-             env: str = BASE_ENV) -> list[dict[str, Any]]:
+             env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
         """RFC 6902 JSON Patch turning ``from_version``'s value into ``to_version``'s
         (a deletion counts as ``null``)."""
         _check_address(env, namespace, key)
@@ -662,7 +661,7 @@ class Tenant:
             values.append(None if row.deleted else json.loads(row.value or "null"))
         return json_diff(values[0], values[1])
 
-    def changes(self, since: int = 0, limit: int = 1000) -> list[Change]:
+    def changes(self, since: int = 0, limit: int = 1000) -> builtins.list[Change]:
         """Changes after revision ``since`` in revision order; a page never splits a
         transaction. Raises Gone if retention removed revisions after ``since``."""
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
@@ -690,7 +689,7 @@ class Tenant:
     # ------------------------------------------------------------------ writes
 
     def _write(self, ops: Sequence[_Op], meta: _Meta, dry_run: bool = False
-               ) -> tuple[list[VersionRow], int]:
+               ) -> tuple[builtins.list[VersionRow], int]:
         hub = self._hub
 
         def apply(txn: WriteTxn) -> None:
@@ -795,7 +794,7 @@ class Tenant:
         return Snapshot(tenant=self.name, label=name, revision=revision,
                         created_at=utc_from_micros(created))
 
-    def snapshots(self) -> list[Snapshot]:
+    def snapshots(self) -> builtins.list[Snapshot]:
         self._view  # noqa: B018
         return [Snapshot(tenant=self.name, label=label, revision=rev,
                          created_at=utc_from_micros(created))
@@ -803,7 +802,7 @@ class Tenant:
 
     def restore(self, snapshot: str | None = None, *, revision: int | None = None,
                 namespace: str | None = None, reason: str | None = None,
-                author: str | None = None, dry_run: bool = False) -> list[Change]:
+                author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
         """Make the current state (of the tenant, or of one namespace) equal to the state at a
         snapshot or revision, as one new transaction (``op="restore"``). Returns the changes
         written — none if nothing differs."""
@@ -952,10 +951,10 @@ class Transaction:
         self._tenant = tenant
         self._meta = meta
         self._dry_run = dry_run
-        self._ops: list[_Op] = []
+        self._ops: builtins.list[_Op] = []
         self._seen: set[tuple[str, str, str]] = set()
         self.revision: int | None = None
-        self.changes: list[Change] = []
+        self.changes: builtins.list[Change] = []
         self._done = False
 
     def _add(self, op: _Op) -> Transaction:
@@ -992,7 +991,7 @@ class Transaction:
         return self._add(_Op("rollback", env, namespace, key, to_version=to_version,
                              expected_version=_check_expected(expected_version)))
 
-    def commit(self) -> list[Change]:
+    def commit(self) -> builtins.list[Change]:
         """Commit now (``with`` does this for you). An empty transaction writes nothing."""
         if self._done:
             raise InvalidRequest("this transaction has already been committed or aborted")

@@ -135,7 +135,8 @@ def thaw(value: Any) -> Any:
 
 def _check_json(value: Any, path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise InvalidValue(f"value nests deeper than {MAX_DEPTH} levels at {path or '/'}", path=path)
+        raise InvalidValue(f"value nests deeper than {MAX_DEPTH} levels at {path or '/'}",
+                           path=path)
     if value is None or isinstance(value, bool | str | int):
         return
     if isinstance(value, float):

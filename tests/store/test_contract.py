@@ -221,6 +221,8 @@ class TestPatch:
         assert cfg.get("ns", "k").version == 1
 
     def test_patch_result_over_limit_is_too_large(self, hub: Hub, backend_url: str) -> None:
+        if backend_url.startswith("http"):
+            pytest.skip("the value size limit is the server's setting, not the client's")
         small = confhub.open(backend_url, max_value_bytes=100)
         try:
             cfg = small.tenant()

@@ -8,7 +8,8 @@ The data model every backend keeps::
     tenants   id, created_at, deleted_at, revision, compacted_revision
     versions  (tenant, env, namespace, key, version) -> revision, op, deleted, value, author,
               reason, metadata, rollback_of, request_id, secret, created_at
-    current   (tenant, env, namespace, key) -> version, created_at   (latest version, tombstones too)
+    current   (tenant, env, namespace, key) -> version, deleted, created_at
+              (the latest version, tombstones too)
     snapshots (tenant, label) -> revision, created_at
 
 Worked example of a key's life (tenant revision on the left)::

@@ -25,9 +25,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import ConfhubError, Unavailable
