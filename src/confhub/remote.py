@@ -178,8 +178,6 @@ def _query(value: Any) -> str:
 
 def _encode(body: Any) -> bytes:
     """Check and encode a body exactly as the embedded hub checks values (same errors)."""
-    if isinstance(body, bytes):
-        return body
     return encode_value(body, max_bytes=1 << 62, where="value").encode("utf-8")
 
 

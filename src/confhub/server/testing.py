@@ -1,7 +1,8 @@
-"""A real ``python -m confhub.server`` process for tests, on a free loopback port.
+"""Real confhub servers for tests (ours and users'), on a free loopback port.
 
-Tests talk to it over TCP exactly as users do; nothing is patched. The process is started once
-per test session by the fixtures that need it and killed (by its own pid) at the end.
+``live_server(db)`` runs ``python -m confhub.server`` as a subprocess — exactly what users
+run; ``threaded_server(db)`` runs the same app on uvicorn in a thread, cheap enough to start
+one per test. Either way clients talk to it over TCP; nothing is patched.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+__all__ = ["free_port", "live_server", "threaded_server"]
 
 import httpx
 
@@ -64,3 +67,40 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: IO[bytes],
         if time.monotonic() > deadline:
             raise RuntimeError(f"server on {url} did not start within {timeout}s")
         time.sleep(0.05)
+
+
+@contextmanager
+def threaded_server(db: Path | str) -> Iterator[str]:
+    """The app on uvicorn in a thread of this process, over real TCP on a free port.
+
+    Much cheaper to start than a subprocess (no interpreter start, no imports), so suites that
+    need a fresh database per test — the contract suite through the remote client — use this;
+    route tests use :func:`live_server`, the real ``python -m confhub.server``.
+    """
+    import threading
+
+    import uvicorn
+
+    from ..hub import open as open_hub
+    from .app import create_app
+
+    hub = open_hub(str(db))
+    config = uvicorn.Config(create_app(hub, close_hub=True), log_level="warning",
+                            lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("threaded confhub server did not start")
+            time.sleep(0.005)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
