@@ -1,14 +1,17 @@
-"""Fixtures for the CLI tests: a fresh local database per test, and a runner bound to it.
+"""Fixtures for the CLI tests: a fresh store per test, and a runner bound to it.
 
-Tests run the Typer app in-process with ``CliRunner`` (fast); ``test_subprocess.py`` runs the
-real ``confhub`` executable a handful of times, against a local database and against a server.
+Every CLI test runs twice: on a local database (``--db``, via ``CONFHUB_DB``) and through a real
+HTTP server on its own fresh database (``--url``, via ``CONFHUB_URL``) - the CLI promises the same
+behaviour on both targets, so both are held to the same assertions. Tests run the Typer app
+in-process with ``CliRunner`` (fast); ``test_subprocess.py`` runs the real ``confhub``
+executable a handful of times.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +51,29 @@ def db(tmp_path: Path) -> str:
     return str(tmp_path / "confhub.db")
 
 
+@pytest.fixture(params=["db", "server"])
+def target(request: pytest.FixtureRequest, db: str) -> Iterator[dict[str, str]]:
+    """The environment that points the CLI at a fresh local database or a fresh server."""
+    if request.param == "db":
+        yield {"CONFHUB_DB": db}
+        return
+    from confhub.server.testing import threaded_server
+
+    with threaded_server(db) as url:
+        yield {"CONFHUB_URL": url}
+
+
 @pytest.fixture
-def cli(db: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """``cli("get", "models/x", input=...)``: run the app in-process against ``db``.
+def cli(target: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """``cli("get", "models/x", input=...)``: run the app in-process against ``target``.
 
     CONFHUB_* variables are cleared so a developer's own settings never leak into a test.
     """
     for name in list(os.environ):
         if name.startswith("CONFHUB_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CONFHUB_DB", db)
+    for name, value in target.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CONFHUB_AUTHOR", "tester")
     runner = CliRunner()
 

@@ -7,12 +7,12 @@ web stack.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from .common import DEFAULT_DB, db_target
+from .common import DEFAULT_DB
 
 __all__ = ["register"]
 
@@ -34,10 +34,15 @@ def serve(
                                          help="Worker processes.")] = 1,
     server: Annotated[str | None, typer.Option(
         "--server", metavar="granian|uvicorn",
-        help="ASGI server to run on [default: the faster one, see docs/benchmarks.md].")
+        help="ASGI server to run on \\[default: the faster one, see docs/benchmarks.md].")
     ] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow binding beyond loopback although auth tokens do not exist yet.")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
+                                           help="Server log level.")] = "info",
 ) -> None:
-    """Serve the configuration store over HTTP (REST + server-sent events).
+    """Serve the configuration store over HTTP (REST API of docs, OpenAPI at /docs).
 
     With no options it serves ./confhub.db on http://127.0.0.1:8011.
 
@@ -45,8 +50,10 @@ def serve(
 
       confhub serve
       confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
-      confhub serve --db postgresql://confhub@db/confhub --host 0.0.0.0
+      confhub serve --db postgresql://confhub@db/confhub --server uvicorn
     """
+    if server is not None and server not in ("granian", "uvicorn"):
+        raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
     try:
         from ..server.serve import run
     except ImportError as error:
@@ -54,7 +61,7 @@ def serve(
             f"[bold red]error:[/bold red] the HTTP server is not available in this build "
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
-    if server is not None and server not in ("granian", "uvicorn"):
-        raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
-    target = db if "://" in db else db_target(db)
-    run(db=target, host=host, port=port, workers=workers, server=server)
+    options: dict[str, Any] = {"insecure": insecure, "log_level": log_level}
+    if server is not None:  # otherwise run() picks its measured default
+        options["server"] = server
+    run(db=db, host=host, port=port, workers=workers, **options)
