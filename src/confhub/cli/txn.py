@@ -84,6 +84,8 @@ def parse_ops(document: Any, default_env: str) -> tuple[list[Op], dict[str, Any]
         if kind is None:
             raise InvalidRequest(
                 f"{where}: 'op' must be put, patch or delete, not {raw.get('op')!r}")
+        namespace: Any
+        key: Any
         if "address" in raw and "namespace" not in raw:
             namespace, _, key = str(raw["address"]).partition("/")
         else:
