@@ -1,0 +1,146 @@
+"""Backend-specific promises: durability settings, migrations, URLs, outages."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import confhub
+from confhub.errors import ConfhubError
+from confhub.store.migrate import migration_files
+
+
+class TestSqliteDurability:
+    def test_database_is_in_wal_mode_with_full_sync(self, tmp_path: Path) -> None:
+        """Acknowledged writes survive power loss only with WAL + synchronous=FULL."""
+        path = tmp_path / "c.db"
+        with confhub.open(str(path)) as hub:
+            hub.tenant().set("ns", "k", 1)
+            store = hub._store
+            assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def test_missing_directory_is_unavailable_not_a_crash(self, tmp_path: Path) -> None:
+        with pytest.raises(confhub.Unavailable, match="does not exist"):
+            confhub.open(str(tmp_path / "no" / "such" / "dir.db"))
+
+    def test_locked_database_answers_unavailable_and_writes_nothing(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import confhub.store.sqlite as backend
+
+        path = tmp_path / "c.db"
+        with confhub.open(str(path)) as hub:
+            cfg = hub.tenant()
+            cfg.set("ns", "k", 1)
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            hub._store._writer.execute("PRAGMA busy_timeout=50")
+            with pytest.raises(confhub.Unavailable):
+                cfg.set("ns", "k", 2)
+            blocker.execute("ROLLBACK")
+            assert cfg.set("ns", "k", 3).version == 2  # recovers by itself
+            assert backend.BUSY_TIMEOUT_MS >= 1000
+
+
+class TestUrls:
+    @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", ":memory:", "sqlite:///:memory:",
+                                     "mysql://x/y", "ftp://host"])
+    def test_unsupported_urls_are_refused_clearly(self, url: str) -> None:
+        with pytest.raises(confhub.InvalidRequest):
+            confhub.open(url)
+
+    def test_sqlite_url_with_relative_path(self, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        with confhub.open("sqlite:///rel.db") as hub:
+            hub.tenant().set("ns", "k", 1)
+        assert (tmp_path / "rel.db").exists()
+
+    def test_sqlite_url_with_absolute_path(self, tmp_path: Path) -> None:
+        with confhub.open(f"sqlite:///{tmp_path}/abs.db") as hub:
+            assert hub.backend == "sqlite"
+        assert (tmp_path / "abs.db").exists()
+
+    def test_default_is_confhub_db_in_working_directory(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        with confhub.open() as hub:
+            hub.tenant().set("ns", "k", 1)
+        assert (tmp_path / "confhub.db").exists()
+
+
+EMBEDDED = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=EMBEDDED)
+def db_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{'sqlite' if request.param == 'sqlite' else 'pg'}_url"))
+
+
+class TestMigrations:
+    def test_schema_version_is_recorded(self, db_url: str) -> None:
+        with confhub.open(db_url) as hub, hub._store._reading() as conn:
+            versions = [r[0] for r in conn.execute("SELECT version FROM confhub_schema")]
+        assert versions == [n for n, _ in migration_files(hub.backend)]
+
+    def test_reopening_does_not_migrate_twice(self, db_url: str) -> None:
+        for _ in range(3):
+            with confhub.open(db_url) as hub:
+                hub.tenant().set("ns", "k", 1)
+        with confhub.open(db_url) as hub, hub._store._reading() as conn:
+            count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
+            assert hub.tenant().get("ns", "k").version == 3
+        assert count == len(migration_files(hub.backend))
+
+    def test_database_from_a_newer_confhub_is_refused(self, db_url: str) -> None:
+        with confhub.open(db_url) as hub, hub._store._writing() as conn:
+            conn.execute("INSERT INTO confhub_schema (version) VALUES (999)")
+        with pytest.raises(ConfhubError, match="newer than this confhub"):
+            confhub.open(db_url)
+
+    def test_concurrent_first_opens_migrate_once(self, db_url: str) -> None:
+        import threading
+
+        hubs: list[confhub.Hub] = []
+        errors: list[BaseException] = []
+
+        def opener() -> None:
+            try:
+                hubs.append(confhub.open(db_url))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=opener) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        try:
+            assert errors == []
+            with hubs[0]._store._reading() as conn:
+                count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
+            assert count == len(migration_files(hubs[0].backend))
+            assert [t.id for t in hubs[0].tenants()] == ["default"]
+        finally:
+            for hub in hubs:
+                hub.close()
+
+
+class TestPostgresOutage:
+    def test_unreachable_postgres_is_unavailable(self) -> None:
+        with pytest.raises(confhub.Unavailable, match="PostgreSQL"):
+            confhub.open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+
+    def test_health_reports_not_ok_instead_of_raising(self, sqlite_url: str) -> None:
+        with confhub.open(sqlite_url) as hub:
+            hub._store.ping = _raise_unavailable  # type: ignore[method-assign]
+            health = hub.health()
+        assert health["ok"] is False and "down" in health["error"]
+
+
+def _raise_unavailable() -> float:
+    raise confhub.Unavailable("storage is down")
