@@ -61,6 +61,11 @@ def test_every_group_has_help_with_an_example(group: tuple[str, ...]) -> None:
     assert f"confhub {' '.join(group)} " in result.output
 
 
+def test_version() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("confhub ")
+
+
 def test_root_help_lists_exit_codes() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0

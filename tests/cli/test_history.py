@@ -26,6 +26,11 @@ class TestHistory:
         _three_versions(cli)
         assert len(cli("history", "models/claude-opus", "-n", "2", "--json").json()) == 2
 
+    def test_before_pages_back(self, cli: Invoke) -> None:
+        _three_versions(cli)
+        page = cli("history", "models/claude-opus", "--before", "3", "-n", "1", "--json").json()
+        assert [v["version"] for v in page] == [2]
+
     def test_human_table(self, cli: Invoke) -> None:
         _three_versions(cli)
         out = cli("history", "models/claude-opus", "--values").stdout

@@ -221,6 +221,13 @@ class TestLs:
         human = cli("ls", "models").stdout
         assert "a" in human and '{"x": 2}' in human
 
+    def test_prefix(self, cli: Invoke) -> None:
+        cli("set", "models/claude-opus", "1")
+        cli("set", "models/claude-haiku", "2")
+        cli("set", "models/gpt", "3")
+        keys = [e["key"] for e in cli("ls", "models", "--prefix", "claude-", "--json").json()]
+        assert keys == ["claude-haiku", "claude-opus"]
+
     def test_empty_store_says_so(self, cli: Invoke) -> None:
         result = cli("ls")
         assert result.exit_code == 0 and "no namespaces" in result.stderr

@@ -8,6 +8,8 @@ the errors' own (``ConfhubError.exit_code``): 0 ok, 1 error, 2 usage, 3 not foun
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from . import admin, backup, history, keys, serve, snapshots, tenants, txn
@@ -24,12 +26,31 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict, 5 validation failed
 
 [b]Examples[/b]
 
-  confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
-  confhub get models/claude-opus
-  confhub history models/claude-opus
-  confhub rollback models/claude-opus --to 1
-  confhub serve
+  $ confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
+  $ confhub get models/claude-opus
+  $ confhub history models/claude-opus
+  $ confhub rollback models/claude-opus --to 1
+  $ confhub serve
 """
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"confhub {version('confhub')}")
+        except PackageNotFoundError:  # running from a checkout that was never installed
+            typer.echo("confhub (not installed)")
+        raise typer.Exit()
+
+
+def _root(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Root options only; every real option belongs to a command."""
 
 
 def build_app() -> typer.Typer:
@@ -43,6 +64,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+    app.callback()(_root)
     for module in (keys, history, txn, backup, snapshots, tenants, admin, serve):
         module.register(app)
     return app
@@ -53,4 +75,4 @@ app = build_app()
 
 def main() -> None:
     """Console-script entry point (``confhub = "confhub.cli:main"``)."""
-    app(prog_name="confhub")
+    app(prog_name="confhub")  # click turns a broken pipe (`confhub export | head`) into exit 1

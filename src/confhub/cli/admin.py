@@ -41,8 +41,8 @@ def stats(
 
     [b]Examples[/b]
 
-      confhub stats
-      confhub stats --url http://127.0.0.1:8011 --json
+      $ confhub stats
+      $ confhub stats --url http://127.0.0.1:8011 --json
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         data = dict(ctx.hub.stats())
@@ -59,8 +59,8 @@ def health(
 
     [b]Examples[/b]
 
-      confhub health
-      confhub health --url http://127.0.0.1:8011 --json
+      $ confhub health
+      $ confhub health --url http://127.0.0.1:8011 --json
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         data = dict(ctx.hub.health())

@@ -47,9 +47,9 @@ def export(
 
     [b]Examples[/b]
 
-      confhub export > acme.json
-      confhub export --tenant acme --history --to acme-full.json
-      confhub export --url http://prod:8011 | confhub import - --tenant acme-copy
+      $ confhub export > acme.json
+      $ confhub export --tenant acme --history --to acme-full.json
+      $ confhub export --url http://prod:8011 | confhub import - --tenant acme-copy
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         with ctx.out.progress(f"exporting tenant {tenant}…"):
@@ -112,9 +112,9 @@ def import_(
 
     [b]Examples[/b]
 
-      confhub import acme.json --tenant acme-restored
-      confhub import acme.json --tenant acme --overwrite --new-versions
-      confhub export --tenant acme | confhub import - --tenant acme-staging
+      $ confhub import acme.json --tenant acme-restored
+      $ confhub import acme.json --tenant acme --overwrite --new-versions
+      $ confhub export --tenant acme | confhub import - --tenant acme-staging
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         with ctx.out.progress(f"reading {source}…") as update:

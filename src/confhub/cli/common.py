@@ -179,7 +179,6 @@ def open_hub(url: str | None, token: str | None, db: str) -> Any:
 @contextmanager
 def session(
     *, url: str | None, token: str | None, db: str, tenant: str = "default", json: bool = False,
-    connect: bool = True,
 ) -> Iterator[Context]:
     """Open the hub, yield a :class:`Context`, close it, and map errors to exit codes.
 
@@ -190,8 +189,7 @@ def session(
     out = Output(json=json)
     hub = None
     try:
-        if connect:
-            hub = open_hub(url, token, db)
+        hub = open_hub(url, token, db)
         yield Context(hub=hub, tenant_name=tenant, out=out)
     except ConfhubError as error:
         out.error(error)

@@ -49,6 +49,9 @@ def history(
     env: EnvOpt = "base",
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N",
                                        help="How many versions, newest first.")] = 50,
+    before: Annotated[int | None, typer.Option(
+        "--before", metavar="N", min=1,
+        help="Page back: only versions older than N.")] = None,
     values: Annotated[bool, typer.Option("--values", help="Show a preview of each value.")
                       ] = False,
     tenant: TenantOpt = "default",
@@ -61,13 +64,14 @@ def history(
 
     [b]Examples[/b]
 
-      confhub history models/claude-opus
-      confhub history models/claude-opus --limit 10 --values
-      confhub history models/claude-opus --env production --json
+      $ confhub history models/claude-opus
+      $ confhub history models/claude-opus --limit 10 --values
+      $ confhub history models/claude-opus --limit 10 --before 41   # the next page
+      $ confhub history models/claude-opus --env production --json
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
-        versions = ctx.tenant.history(namespace, key, env=env, limit=limit)
+        versions = ctx.tenant.history(namespace, key, env=env, limit=limit, before=before)
         ctx.out.result([v.to_dict() for v in versions],
                        lambda: _history_table(ctx.out, f"{namespace}/{key}", env, versions, values))
 
@@ -110,9 +114,9 @@ def diff(
 
     [b]Examples[/b]
 
-      confhub diff models/claude-opus            # the last change
-      confhub diff models/claude-opus 1 3
-      confhub diff models/claude-opus 2 --json   # version 2 against the current one
+      $ confhub diff models/claude-opus            # the last change
+      $ confhub diff models/claude-opus 1 3
+      $ confhub diff models/claude-opus 2 --json   # version 2 against the current one
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
@@ -168,8 +172,8 @@ def rollback(
 
     [b]Examples[/b]
 
-      confhub rollback models/claude-opus --to 1 --reason "bad change"
-      confhub rollback models/claude-opus --to 3 --env production --expected-version 5
+      $ confhub rollback models/claude-opus --to 1 --reason "bad change"
+      $ confhub rollback models/claude-opus --to 3 --env production --expected-version 5
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)

@@ -80,11 +80,11 @@ def get(
 
     [b]Examples[/b]
 
-      confhub get models/claude-opus
-      confhub get models/claude-opus --version 1
-      confhub get models/claude-opus --env production --resolved
-      confhub get models/claude-opus --raw | jq .max_tokens
-      confhub get models/claude-opus --json
+      $ confhub get models/claude-opus
+      $ confhub get models/claude-opus --version 1
+      $ confhub get models/claude-opus --env production --resolved
+      $ confhub get models/claude-opus --raw | jq .max_tokens
+      $ confhub get models/claude-opus --json
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
@@ -136,8 +136,6 @@ def set_(
         "--string", "-s", help="Store the text as a JSON string, unparsed.")] = False,
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
-    secret: Annotated[bool, typer.Option("--secret", help="Store the whole value as a secret.")
-                      ] = False,
     dry_run: DryRunOpt = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
@@ -152,23 +150,20 @@ def set_(
 
     [b]Examples[/b]
 
-      confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
-      confhub set models/claude-opus -f claude-opus.yaml --env production
-      cat value.json | confhub set models/claude-opus -
-      confhub set features/dark-mode true
-      confhub set app/motd --string "hello, world"
-      confhub set models/claude-opus '{"max_tokens": 4096}' --expected-version 3
-      confhub set models/new '{}' --expected-version 0   # only if it does not exist yet
+      $ confhub set models/claude-opus '{"max_tokens": 8192}' --reason "raise limit"
+      $ confhub set models/claude-opus -f claude-opus.yaml --env production
+      $ cat value.json | confhub set models/claude-opus -
+      $ confhub set features/dark-mode true
+      $ confhub set app/motd --string "hello, world"
+      $ confhub set models/claude-opus '{"max_tokens": 4096}' --expected-version 3
+      $ confhub set models/new '{}' --expected-version 0   # only if it does not exist yet
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
-        kwargs: dict[str, Any] = {"env": env, "expected_version": expected_version,
-                                  "dry_run": dry_run, **meta.kwargs()}
-        if secret:  # only sent when asked: secrets arrive with a later issue
-            kwargs["secret"] = True
-        entry = ctx.tenant.set(namespace, key, data, **kwargs)
+        entry = ctx.tenant.set(namespace, key, data, env=env, expected_version=expected_version,
+                               dry_run=dry_run, **meta.kwargs())
         ctx.out.result(_mark(entry.to_dict(), dry_run),
                        lambda: _entry_summary(ctx.out, entry, "dry run: would set" if dry_run
                                               else "set"))
@@ -197,10 +192,10 @@ def patch(
 
     [b]Examples[/b]
 
-      confhub patch models/claude-opus '{"temperature": 0.2}'
-      confhub patch models/claude-opus '{"legacy_field": null}' --reason cleanup
-      confhub patch models/claude-opus -f tweak.yaml --env staging --if-version 4
-      confhub patch models/claude-opus --json-patch '[{"op": "remove", "path": "/beta"}]'
+      $ confhub patch models/claude-opus '{"temperature": 0.2}'
+      $ confhub patch models/claude-opus '{"legacy_field": null}' --reason cleanup
+      $ confhub patch models/claude-opus -f tweak.yaml --env staging --if-version 4
+      $ confhub patch models/claude-opus --json-patch '[{"op": "remove", "path": "/beta"}]'
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
@@ -231,8 +226,8 @@ def delete(
 
     [b]Examples[/b]
 
-      confhub delete models/old-model --reason "retired"
-      confhub delete models/old-model --env staging --expected-version 7
+      $ confhub delete models/old-model --reason "retired"
+      $ confhub delete models/old-model --env staging --expected-version 7
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
@@ -245,17 +240,12 @@ def delete(
             f"(tombstone version {tombstone.version}, revision {tombstone.revision})"))
 
 
-def _namespace_counts(cfg: Any, env: str) -> list[tuple[str, int]]:
-    """Live keys per namespace in ``env``; one call when the API offers ``namespace_counts``."""
-    if hasattr(cfg, "namespace_counts"):
-        return [(name, n) for name, n in cfg.namespace_counts(env=env).items() if n]
-    return [(name, len(cfg.list(name, env=env))) for name in cfg.namespaces(env=env)]
-
-
 def ls(
     namespace: Annotated[str | None, typer.Argument(
         metavar="[NAMESPACE]", show_default=False,
         help="List this namespace's keys; without it, list the namespaces.")] = None,
+    prefix: Annotated[str | None, typer.Option(
+        "--prefix", metavar="TEXT", help="Only keys that start with TEXT.")] = None,
     env: EnvOpt = "base",
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
@@ -267,20 +257,21 @@ def ls(
 
     [b]Examples[/b]
 
-      confhub ls
-      confhub ls models
-      confhub ls models --env production --json
+      $ confhub ls
+      $ confhub ls models
+      $ confhub ls models --prefix claude- --env production --json
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         cfg = ctx.tenant
         if namespace is None:
-            counts = [{"namespace": name, "keys": n} for name, n in _namespace_counts(cfg, env)]
+            counts = [{"namespace": name, "keys": n}
+                      for name, n in cfg.namespace_counts(env=env).items() if n]
             ctx.out.result(counts, lambda: ctx.out.table(
                 f"namespaces of tenant {ctx.tenant_name} (env {env})", ["namespace", "keys"],
                 [(c["namespace"], c["keys"]) for c in counts]) if counts
                 else ctx.out.note("no namespaces yet"))
             return
-        entries = cfg.list(namespace, env=env)
+        entries = cfg.list(namespace, env=env, prefix=prefix)
         ctx.out.result([e.to_dict() for e in entries], lambda: ctx.out.table(
             f"{namespace} (tenant {ctx.tenant_name}, env {env})",
             ["key", "version", "revision", "updated", "by", "value"],

@@ -48,9 +48,9 @@ def serve(
 
     [b]Examples[/b]
 
-      confhub serve
-      confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
-      confhub serve --db postgresql://confhub@db/confhub --server uvicorn
+      $ confhub serve
+      $ confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
+      $ confhub serve --db postgresql://confhub@db/confhub --server uvicorn
     """
     if server is not None and server not in ("granian", "uvicorn"):
         raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")

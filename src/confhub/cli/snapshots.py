@@ -30,7 +30,7 @@ __all__ = ["register", "snapshot_app"]
 snapshot_app = typer.Typer(
     name="snapshot", no_args_is_help=True,
     help="Label the tenant's current revision, and list labels.\n\n"
-         "[b]Examples[/b]\n\n  confhub snapshot create before-migration\n  confhub snapshot ls",
+         "[b]Examples[/b]\n\n  $ confhub snapshot create before-migration\n  $ confhub snapshot ls",
 )
 
 
@@ -53,8 +53,8 @@ def create(
 
     [b]Examples[/b]
 
-      confhub snapshot create before-migration
-      confhub snapshot create release-42 --tenant acme --json
+      $ confhub snapshot create before-migration
+      $ confhub snapshot create release-42 --tenant acme --json
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         snap = ctx.tenant.snapshot(label)
@@ -75,8 +75,8 @@ def ls(
 
     [b]Examples[/b]
 
-      confhub snapshot ls
-      confhub snapshot ls --tenant acme --json
+      $ confhub snapshot ls
+      $ confhub snapshot ls --tenant acme --json
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         snaps = list(ctx.tenant.snapshots())
@@ -110,8 +110,8 @@ def restore(
 
     [b]Examples[/b]
 
-      confhub restore --snapshot before-migration --reason "migration failed"
-      confhub restore --revision 120 --namespace routing
+      $ confhub restore --snapshot before-migration --reason "migration failed"
+      $ confhub restore --revision 120 --namespace routing
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         if (snapshot is None) == (revision is None):

@@ -20,9 +20,9 @@ __all__ = ["register", "tenant_app"]
 tenant_app = typer.Typer(
     name="tenant", no_args_is_help=True,
     help="List, create, clone, delete and restore tenants.\n\n"
-         "[b]Examples[/b]\n\n  confhub tenant ls\n"
-         "  confhub tenant create acme --template enterprise\n"
-         "  confhub tenant clone acme acme-staging",
+         "[b]Examples[/b]\n\n  $ confhub tenant ls\n"
+         "  $ confhub tenant create acme --template enterprise\n"
+         "  $ confhub tenant clone acme acme-staging",
 )
 
 NameArg = Annotated[str, typer.Argument(metavar="TENANT", show_default=False, help="Tenant name.")]
@@ -45,8 +45,8 @@ def ls(
 
     [b]Examples[/b]
 
-      confhub tenant ls
-      confhub tenant ls --all --json
+      $ confhub tenant ls
+      $ confhub tenant ls --all --json
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         tenants = ctx.hub.tenants(include_deleted=all_) if all_ else ctx.hub.tenants()
@@ -74,8 +74,8 @@ def create(
 
     [b]Examples[/b]
 
-      confhub tenant create acme
-      confhub tenant create acme --template enterprise --overrides acme-overrides.yaml
+      $ confhub tenant create acme
+      $ confhub tenant create acme --template enterprise --overrides acme-overrides.yaml
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         kwargs: dict[str, Any] = {}
@@ -107,7 +107,7 @@ def clone(
 
     [b]Examples[/b]
 
-      confhub tenant clone acme acme-staging
+      $ confhub tenant clone acme acme-staging
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         info = ctx.hub.clone_tenant(source, target)
@@ -130,8 +130,8 @@ def delete(
 
     [b]Examples[/b]
 
-      confhub tenant delete old-customer
-      confhub tenant delete old-customer --hard --yes
+      $ confhub tenant delete old-customer
+      $ confhub tenant delete old-customer --hard --yes
     """
     if hard and not yes:
         typer.confirm(f"Purge tenant {name!r} and all of its history? This cannot be undone",
@@ -155,7 +155,7 @@ def restore(
 
     [b]Examples[/b]
 
-      confhub tenant restore old-customer
+      $ confhub tenant restore old-customer
     """
     with session(url=url, token=token, db=db, json=json) as ctx:
         info = ctx.hub.restore_tenant(name)

@@ -132,9 +132,9 @@ def txn(
 
     [b]Examples[/b]
 
-      confhub txn ops.json --reason "tune routing"
-      confhub txn ops.yaml --dry-run
-      echo '[{"op": "delete", "namespace": "routing", "key": "old"}]' | confhub txn -
+      $ confhub txn ops.json --reason "tune routing"
+      $ confhub txn ops.yaml --dry-run
+      $ echo '[{"op": "delete", "namespace": "routing", "key": "old"}]' | confhub txn -
 
     [b]Ops file[/b]
 
