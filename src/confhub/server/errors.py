@@ -17,6 +17,8 @@ import logging
 import sqlite3
 from typing import Any
 
+import jsonpatch
+import jsonpointer
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -134,6 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # Lone surrogates ("\ud800" in JSON) and similar cannot be stored as UTF-8.
         return confhub_error_response(InvalidValue(f"value is not valid Unicode text: {exc}"))
 
+    async def on_bad_patch(request: Request, exc: Exception) -> Response:
+        # A JSON Patch the hub let through to jsonpatch/jsonpointer (e.g. a path without "/").
+        return confhub_error_response(InvalidRequest(f"invalid JSON Patch: {exc}"))
+
     async def on_recursion(request: Request, exc: Exception) -> Response:
         return confhub_error_response(InvalidValue("value nests too deeply"))
 
@@ -153,4 +159,6 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(psycopg.OperationalError, on_storage)
     app.add_exception_handler(UnicodeError, on_bad_text)
     app.add_exception_handler(RecursionError, on_recursion)
+    app.add_exception_handler(jsonpatch.JsonPatchException, on_bad_patch)
+    app.add_exception_handler(jsonpointer.JsonPointerException, on_bad_patch)
     app.add_exception_handler(Exception, on_unexpected)

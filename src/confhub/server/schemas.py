@@ -7,7 +7,7 @@ form via ``to_dict()``), so these models never sit on the request path; they exi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,11 +121,14 @@ class RollbackIn(BaseModel):
     author: str | None = None
 
 
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
 class TxnOp(BaseModel):
     op: Literal["put", "patch", "delete", "rollback"]
-    namespace: str
-    key: str
-    env: str | None = None
+    namespace: Name
+    key: Name
+    env: Name | None = None
     value: Any = Field(default=None, description="put: the value; patch: the patch")
     expected_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     json_patch: bool = Field(default=False, description="patch: RFC 6902 instead of RFC 7386")
@@ -169,13 +172,13 @@ class TenantPage(BaseModel):
 
 
 class TenantIn(BaseModel):
-    id: str
-    template: str | None = None
+    id: Name
+    template: Name | None = None
     overrides: dict[str, Any] | None = None
 
 
 class CloneIn(BaseModel):
-    target: str
+    target: Name
 
 
 class SnapshotOut(BaseModel):
@@ -190,13 +193,13 @@ class SnapshotPage(BaseModel):
 
 
 class SnapshotIn(BaseModel):
-    label: str
+    label: Name
 
 
 class RestoreIn(BaseModel):
     revision: int | None = Field(default=None, ge=0, le=MAX_INT)
-    snapshot: str | None = None
-    namespace: str | None = None
+    snapshot: Name | None = None
+    namespace: Name | None = None
     reason: str | None = None
     author: str | None = None
 
@@ -211,6 +214,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "bad input (names, JSON, query parameters)",
         404: "tenant, key, version or snapshot not found",
         409: "already exists",
+        410: "history removed by retention",
         412: "version precondition (If-Match / expected_version) failed",
         413: "body or value too large",
         415: "unsupported Content-Type",

@@ -51,7 +51,7 @@ async def diff(request: Request, tenant: Name, namespace: Name, key: Name,
 
 
 @router.post(KEY_PATH + "/rollback", response_model=None,
-             responses={200: {"model": EntryOut}, **errors(404, 412, 415, 422)},
+             responses={200: {"model": EntryOut}, **errors(404, 412, 413, 415, 422)},
              openapi_extra=json_body(RollbackIn.model_json_schema()),
              summary="Write a new version equal to an old one")
 async def rollback(request: Request, tenant: Name, namespace: Name, key: Name,

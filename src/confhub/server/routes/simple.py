@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ...model import BASE_ENV, DEFAULT_TENANT
 from ..body import json_body
-from ..schemas import DeletedOut, EntryOut, EntryPage, errors
+from ..schemas import EntryOut, EntryPage, VersionOut, errors
 from .configs import (
     ANY_JSON,
     LimitQ,
@@ -45,7 +45,7 @@ async def simple_put(request: Request, namespace: Name, key: Name) -> Response:
 
 
 @router.delete(SIMPLE_KEY, response_model=None,
-               responses={200: {"model": DeletedOut}, **errors(404, 412)},
+               responses={200: {"model": VersionOut}, **errors(404, 412)},
                summary="Delete a key of the default tenant")
 async def simple_delete(request: Request, namespace: Name, key: Name) -> Response:
     return await delete_entry(request, DEFAULT_TENANT, namespace, key, env=BASE_ENV)

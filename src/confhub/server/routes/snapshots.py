@@ -36,7 +36,7 @@ async def list_snapshots(request: Request, tenant: Name) -> Response:
 
 
 @router.post("/v1/tenants/{tenant}/snapshots", status_code=201, response_model=None,
-             responses={201: {"model": SnapshotOut}, **errors(404, 409, 415)},
+             responses={201: {"model": SnapshotOut}, **errors(404, 409, 413, 415)},
              openapi_extra=json_body(SnapshotIn.model_json_schema()),
              summary="Label the tenant's current revision")
 async def create_snapshot(request: Request, tenant: Name) -> Response:
@@ -47,7 +47,7 @@ async def create_snapshot(request: Request, tenant: Name) -> Response:
 
 
 @router.post("/v1/tenants/{tenant}/restore-revision", response_model=None,
-             responses={200: {"model": RestoreOut}, **errors(404, 415, 422)},
+             responses={200: {"model": RestoreOut}, **errors(404, 410, 413, 415, 422)},
              openapi_extra=json_body(RestoreIn.model_json_schema()),
              summary="Make the current state equal to a snapshot or revision (one transaction)")
 async def restore_revision(request: Request, tenant: Name, dry_run: bool = False) -> Response:

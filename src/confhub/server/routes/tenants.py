@@ -25,7 +25,7 @@ async def list_tenants(request: Request, include_deleted: bool = False) -> Respo
 
 
 @router.post("/v1/tenants", status_code=201, response_model=None,
-             responses={201: {"model": TenantOut}, **errors(409, 415)},
+             responses={201: {"model": TenantOut}, **errors(404, 409, 413, 415)},
              openapi_extra=json_body(TenantIn.model_json_schema()),
              summary="Create a tenant (optionally from a template with overrides)")
 async def create_tenant(request: Request) -> Response:
@@ -66,7 +66,7 @@ async def restore_tenant(request: Request, tenant: Name) -> Response:
 
 
 @router.post("/v1/tenants/{tenant}/clone", status_code=201, response_model=None,
-             responses={201: {"model": TenantOut}, **errors(404, 409, 415)},
+             responses={201: {"model": TenantOut}, **errors(404, 409, 413, 415)},
              openapi_extra=json_body(CloneIn.model_json_schema()),
              summary="Copy a tenant's current state into a new tenant")
 async def clone_tenant(request: Request, tenant: Name) -> Response:
