@@ -15,9 +15,12 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
 import typer
+
+import confhub
 
 from ..errors import ConfhubError, InvalidRequest
 from .output import Output
@@ -162,15 +165,14 @@ class Context:
     tenant_name: str
     out: Output
 
-    @property
+    @cached_property
     def tenant(self) -> Any:
+        """The ``Tenant`` (or remote tenant) named by ``--tenant``, made once per command."""
         return self.hub.tenant(self.tenant_name)
 
 
 def open_hub(url: str | None, token: str | None, db: str) -> Any:
     """Open the target through the public API only: a server URL or a local database."""
-    import confhub  # late: keeps ``confhub --help`` fast and free of store imports
-
     if url:
         return confhub.open(url, token=token)
     return confhub.open(db_target(db))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from .common import DEFAULT_DB as _DB
 from .common import (
@@ -86,11 +87,11 @@ def get(
       $ confhub get models/claude-opus --raw | jq .max_tokens
       $ confhub get models/claude-opus --json
     """
+    if resolved and version is not None:
+        raise typer.BadParameter("--resolved shows the current value; drop --version")
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         namespace, key = split_address(address)
         if resolved:
-            if version is not None:
-                raise typer.BadParameter("--resolved shows the current value; drop --version")
             res = ctx.tenant.resolve(namespace, key, env=env)
             if raw:
                 ctx.out.result(res.value)
@@ -108,16 +109,13 @@ def get(
 
             ctx.out.result(res.to_dict(), human_resolved)
             return
-        if version is not None:
-            entry = ctx.tenant.get(namespace, key, env=env, version=version)
-        else:
-            entry = ctx.tenant.get(namespace, key, env=env)
+        entry = ctx.tenant.get(namespace, key, env=env, version=version)
         if raw:
             ctx.out.result(entry.value)
             return
 
         def human() -> None:
-            by = f" by {entry.updated_by}" if entry.updated_by else ""
+            by = f" by {escape(entry.updated_by)}" if entry.updated_by else ""
             ctx.out.print(
                 f"[bold]{entry.namespace}/{entry.key}[/bold]  env={entry.env}  "
                 f"version [bold]{entry.version}[/bold]  revision {entry.revision}  "

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from rich.console import Console
@@ -59,14 +60,14 @@ class Output:
 
     def __init__(self, *, json: bool) -> None:
         self.json = json
-        # Consoles are built on demand so they bind to the sys.stdout/err of the moment
-        # (CliRunner swaps them per invocation).
 
-    @property
+    # Consoles are made on first use, inside the command, so they bind to the sys.stdout/err
+    # of that invocation (CliRunner swaps them per run).
+    @cached_property
     def console(self) -> Console:
         return Console(soft_wrap=False, highlight=False)
 
-    @property
+    @cached_property
     def err(self) -> Console:
         return Console(stderr=True, highlight=False, soft_wrap=True)
 
