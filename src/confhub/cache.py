@@ -169,8 +169,10 @@ class Cache:
         with self._lock:
             for name, view in list(self.views.items()):
                 row = current.get(name)
-                if (row is None or row.deleted_at is not None
-                        or row.created_at != view.created_at or row.revision < view.revision):
+                # ``current`` was read before taking the lock, so a revision below the view's
+                # only means our own commit landed in between; a purged-and-recreated tenant
+                # shows as a different created_at.
+                if row is None or row.deleted_at is not None or row.created_at != view.created_at:
                     self.evict(name)
                 elif row.revision > view.revision:
                     self._catch_up(view)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +59,7 @@ from .model import (
     decode_value,
     encode_value,
     freeze,
+    now_micros,
     thaw,
     utc_from_micros,
 )
@@ -66,11 +68,12 @@ from .store.base import Store, VersionRow, WriteTxn
 __all__ = ["Hub", "Tenant", "Transaction", "open"]
 
 T = TypeVar("T")
+logger = logging.getLogger("confhub")
 MAX_PAGE = 10_000
 
 
 def open(url: str | None = None, *, token: str | None = None,
-         max_value_bytes: int = MAX_VALUE_BYTES, follow_interval: float = 0.005) -> Any:
+         max_value_bytes: int = MAX_VALUE_BYTES) -> Any:
     """Open a confhub: embedded SQLite (default ``./confhub.db``), PostgreSQL, or a server.
 
     ``url`` forms: ``None`` or a file path; ``sqlite:///relative/path.db`` and
@@ -81,8 +84,7 @@ def open(url: str | None = None, *, token: str | None = None,
         from .remote import RemoteHub
 
         return RemoteHub(url, token=token)
-    return Hub(_open_store(url), max_value_bytes=max_value_bytes,
-               follow_interval=follow_interval)
+    return Hub(_open_store(url), max_value_bytes=max_value_bytes)
 
 
 def _open_store(url: str | None) -> Store:
@@ -166,8 +168,7 @@ class Hub:
     same database; ``close()`` stops it.
     """
 
-    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
-                 follow_interval: float = 0.005) -> None:
+    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES) -> None:
         self._store = store
         self.max_value_bytes = max_value_bytes
         self._cache = Cache(store)
@@ -180,7 +181,6 @@ class Hub:
         except BaseException:
             store.close()
             raise
-        self._follow_interval = follow_interval
         self._follower = threading.Thread(target=self._follow, name="confhub-follower",
                                           daemon=True)
         self._follower.start()
@@ -201,9 +201,7 @@ class Hub:
             except ConfhubError:
                 self._closed.wait(0.5)  # storage is down; the next round catches up
             except Exception:  # pragma: no cover - never let the follower die silently
-                import logging
-
-                logging.getLogger("confhub").exception("cache follower failed; retrying")
+                logger.exception("cache follower failed; retrying")
                 self._closed.wait(0.5)
 
     def sync(self) -> None:
@@ -367,7 +365,7 @@ class Hub:
             "format_version": EXPORT_FORMAT_VERSION,
             "tenant": tenant,
             "revision": info.revision,
-            "exported_at": utc_from_micros(_now_micros()).isoformat(),
+            "exported_at": utc_from_micros(now_micros()).isoformat(),
             "entries": entries,
             "snapshots": [{"label": label, "revision": rev,
                            "created_at": utc_from_micros(created).isoformat()}
@@ -481,12 +479,6 @@ class _Recording:
 
     def changes_since(self, since: int) -> list[VersionRow]:
         return self._txn.changes_since(since)
-
-
-def _now_micros() -> int:
-    import time
-
-    return time.time_ns() // 1000
 
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,

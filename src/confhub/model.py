@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -181,6 +182,11 @@ def decode_value(text: str | None) -> Any:
     if text is None:
         return None
     return freeze(json.loads(text))
+
+
+def now_micros() -> int:
+    """Now, as stored: integer microseconds since the epoch, UTC."""
+    return time.time_ns() // 1000
 
 
 def utc_from_micros(micros: int) -> datetime:

@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from ..errors import ConfhubError, Unavailable
+from ..errors import ConfhubError, TenantExists, Unavailable
+from ..model import now_micros
 from .migrate import migrate
 from .sql import SqlStore
 
@@ -82,11 +83,9 @@ class PostgresStore(SqlStore):
         inserted = conn.execute(
             "INSERT INTO confhub_tenants (id, created_at, deleted_at, revision, "
             "compacted_revision) VALUES (%s, %s, NULL, 0, 0) ON CONFLICT (id) DO NOTHING",
-            (tenant, time.time_ns() // 1000),
+            (tenant, now_micros()),
         ).rowcount
         if not inserted:
-            from ..errors import TenantExists
-
             raise TenantExists(f"tenant {tenant!r} already exists", tenant=tenant)
 
     def _after_write(self, conn: Any, tenant: str, revision: int) -> None:

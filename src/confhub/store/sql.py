@@ -8,12 +8,12 @@ placeholders; PostgreSQL's driver gets ``%s`` (no statement here contains a lite
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ..errors import AlreadyExists, NotFound, TenantExists
+from ..model import now_micros
 from .base import TenantRow, VersionRow
 
 T = TypeVar("T")
@@ -24,10 +24,6 @@ VERSION_COLUMNS = (
 )
 _V_COLUMNS = ", ".join(f"v.{c.strip()}" for c in VERSION_COLUMNS.split(","))
 FEED_ORDER = "ORDER BY revision, env, namespace, key, version"
-
-
-def now_micros() -> int:
-    return time.time_ns() // 1000
 
 
 def version_row(row: Any, key_created_at: int | None = None) -> VersionRow:
