@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["free_port", "live_server", "threaded_server"]
+__all__ = ["free_port", "live_server", "serve_in_thread", "threaded_server"]
 
 import httpx
 
@@ -71,22 +71,27 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: IO[bytes],
 
 @contextmanager
 def threaded_server(db: Path | str) -> Iterator[str]:
-    """The app on uvicorn in a thread of this process, over real TCP on a free port.
+    """A fresh hub on ``db`` served by uvicorn in a thread of this process, over real TCP.
 
     Much cheaper to start than a subprocess (no interpreter start, no imports), so suites that
     need a fresh database per test — the contract suite through the remote client — use this;
     route tests use :func:`live_server`, the real ``python -m confhub.server``.
     """
+    from ..hub import open as open_hub
+    from .app import create_app
+
+    with serve_in_thread(create_app(open_hub(str(db)), close_hub=True)) as url:
+        yield url
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve any ASGI ``app`` (e.g. ``create_app(hub)`` on a hub of your own) on a free port."""
     import threading
 
     import uvicorn
 
-    from ..hub import open as open_hub
-    from .app import create_app
-
-    hub = open_hub(str(db))
-    config = uvicorn.Config(create_app(hub, close_hub=True), log_level="warning",
-                            lifespan="on", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
