@@ -228,6 +228,17 @@ class TestLs:
         keys = [e["key"] for e in cli("ls", "models", "--prefix", "claude-", "--json").json()]
         assert keys == ["claude-haiku", "claude-opus"]
 
+    def test_resolved_shows_what_an_env_sees(self, cli: Invoke) -> None:
+        cli("set", "models/a", '{"x": 1, "y": 1}')
+        cli("set", "models/a", '{"y": 2}', "--env", "production")
+        cli("set", "models/only-prod", "3", "--env", "production")
+        cli("set", "models/only-base", "4")
+        listed = cli("ls", "models", "--env", "production", "--resolved", "--json").json()
+        assert {r["key"]: r["value"] for r in listed} == {
+            "a": {"x": 1, "y": 2}, "only-base": 4, "only-prod": 3}
+        human = cli("ls", "models", "--env", "production", "--resolved").stdout
+        assert "base v1, production v1" in human
+
     def test_empty_store_says_so(self, cli: Invoke) -> None:
         result = cli("ls")
         assert result.exit_code == 0 and "no namespaces" in result.stderr

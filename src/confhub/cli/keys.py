@@ -15,6 +15,7 @@ from rich.markup import escape
 from .common import DEFAULT_DB as _DB
 from .common import (
     AuthorOpt,
+    Context,
     DbOpt,
     EnvOpt,
     ExpectedVersionOpt,
@@ -244,6 +245,9 @@ def ls(
         help="List this namespace's keys; without it, list the namespaces.")] = None,
     prefix: Annotated[str | None, typer.Option(
         "--prefix", metavar="TEXT", help="Only keys that start with TEXT.")] = None,
+    resolved: Annotated[bool, typer.Option(
+        "--resolved", help="Show each key's value for --env: base merged with the env layer.")
+    ] = False,
     env: EnvOpt = "base",
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
@@ -258,6 +262,7 @@ def ls(
       $ confhub ls
       $ confhub ls models
       $ confhub ls models --prefix claude- --env production --json
+      $ confhub ls models --env production --resolved   # what production sees
     """
     with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
         cfg = ctx.tenant
@@ -269,6 +274,9 @@ def ls(
                 [(c["namespace"], c["keys"]) for c in counts]) if counts
                 else ctx.out.note("no namespaces yet"))
             return
+        if resolved:
+            _ls_resolved(ctx, namespace, env, prefix)
+            return
         entries = cfg.list(namespace, env=env, prefix=prefix)
         ctx.out.result([e.to_dict() for e in entries], lambda: ctx.out.table(
             f"{namespace} (tenant {ctx.tenant_name}, env {env})",
@@ -276,3 +284,18 @@ def ls(
             [(e.key, e.version, e.revision, short_time(e.updated_at), e.updated_by or "",
               preview(e.value)) for e in entries]) if entries
             else ctx.out.note(f"no keys in {namespace} (env {env})"))
+
+
+def _ls_resolved(ctx: Context, namespace: str, env: str, prefix: str | None) -> None:
+    """Every key visible in ``env`` (set in base or in the env layer), resolved."""
+    cfg = ctx.tenant
+    layers = ("base",) if env == "base" else ("base", env)
+    keys = sorted({e.key for layer in layers for e in cfg.list(namespace, env=layer,
+                                                               prefix=prefix)})
+    values = [cfg.resolve(namespace, key, env=env) for key in keys]
+    ctx.out.result([r.to_dict() for r in values], lambda: ctx.out.table(
+        f"{namespace} resolved for env {env} (tenant {ctx.tenant_name})",
+        ["key", "layers", "value"],
+        [(r.key, ", ".join(f"{layer} v{n}" for layer, n in r.versions.items()),
+          preview(r.value)) for r in values]) if values
+        else ctx.out.note(f"no keys in {namespace} (env {env})"))
