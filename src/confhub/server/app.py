@@ -117,7 +117,7 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str], Entry | None]:
     """
     peek = getattr(hub, "peek", None)
     if peek is not None:
-        return lambda tenant, namespace, key: peek(tenant, BASE_ENV, namespace, key)  # type: ignore[no-any-return]
+        return lambda tenant, namespace, key: peek(tenant, BASE_ENV, namespace, key)
     cache = getattr(hub, "_cache", None)
     views = getattr(cache, "views", None)
     if not isinstance(views, dict):

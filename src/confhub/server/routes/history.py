@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...model import BASE_ENV
-from ..body import read_model
+from ..body import json_body, read_model
 from ..deps import author_of, call, hub_of, reason_of, state_of
 from ..responses import entry_etag, json_response
 from ..schemas import MAX_INT, DiffOut, EntryOut, RollbackIn, VersionPage, errors
-from .configs import KEY_PATH, EnvQ, Name, _write, expected_version_of, json_body, write_options
+from .configs import KEY_PATH, EnvQ, Name, _write, expected_version_of, write_options
 
 router = APIRouter(tags=["history"])
 

@@ -1,0 +1,236 @@
+"""The synchronous client: ``RemoteHub`` (what ``confhub.open("http://…")`` returns),
+``RemoteTenant`` and ``RemoteTransaction``, on ``httpx.Client``."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ..model import (
+    BASE_ENV,
+    DEFAULT_TENANT,
+    Change,
+    Entry,
+    Resolved,
+    Snapshot,
+    TenantInfo,
+    Version,
+    check_name,
+)
+from .plans import _Call, _HubPlans, _pages, _TenantPlans, _TxnOps
+from .transport import _client_args, _decode, _health, _should_retry, _transport_error
+from .wire import entry_from_json
+
+__all__ = ["RemoteHub", "RemoteTenant", "RemoteTransaction"]
+
+T = TypeVar("T")
+
+
+class RemoteHub(_HubPlans):
+    """A confhub server, used through the same methods as an embedded ``Hub``."""
+
+    backend = "http"
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 10.0,
+                 retries: int = 3, backoff: float = 0.05,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._client = httpx.Client(**_client_args(url, token, timeout), transport=transport)
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"<confhub.RemoteHub {self.url}>"
+
+    def _run(self, call: _Call[T]) -> T:
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self._client.request(call.method, call.path, **call.request_args())
+            except httpx.TransportError as exc:
+                if last or not _should_retry(call, exc, None):
+                    raise _transport_error(call, exc, self.url) from exc
+            else:
+                if last or not _should_retry(call, None, response.status_code):
+                    return _decode(call, response)
+            time.sleep(self.backoff * (4 ** attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ hub API
+
+    def tenant(self, name: str = DEFAULT_TENANT) -> RemoteTenant:
+        return RemoteTenant(self, check_name("tenant", name))
+
+    def tenants(self, include_deleted: bool = False) -> list[TenantInfo]:
+        return self._run(self._tenants(include_deleted))
+
+    def tenant_info(self, name: str) -> TenantInfo:
+        return self._run(self._tenant_info(name))
+
+    def create_tenant(self, name: str, template: str | None = None,
+                      overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
+                      reason: str | None = None, author: str | None = None) -> TenantInfo:
+        return self._run(self._create_tenant(name, template, overrides, reason, author))
+
+    def clone_tenant(self, source: str, target: str, *, reason: str | None = None,
+                     author: str | None = None) -> TenantInfo:
+        return self._run(self._clone_tenant(source, target, reason, author))
+
+    def delete_tenant(self, name: str, hard: bool = False) -> None:
+        self._run(self._delete_tenant(name, hard))
+
+    def restore_tenant(self, name: str) -> TenantInfo:
+        return self._run(self._restore_tenant(name))
+
+    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False
+               ) -> dict[str, Any]:
+        return self._run(self._export(tenant, include_history))
+
+    def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,
+                preserve_versions: bool = True, *, reason: str | None = None,
+                author: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        return self._run(self._import(tenant, data, overwrite_existing, preserve_versions,
+                                      reason, author, dry_run))
+
+    def health(self) -> dict[str, Any]:
+        """Never raises, like the embedded hub: ``ok`` False with ``error`` when the server
+        or its storage cannot be reached."""
+        try:
+            response = self._client.get("/readyz")
+        except httpx.TransportError as exc:
+            return {"ok": False, "backend": "http", "url": self.url, "error": str(exc)}
+        return _health(response, self.url)
+
+    def stats(self) -> dict[str, Any]:
+        return self._run(self._stats())
+
+    def sync(self) -> None:
+        """Nothing to do: every remote read asks the server, whose cache is exact."""
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RemoteHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RemoteTenant(_TenantPlans):
+    """One tenant of a remote hub; the methods of the embedded ``Tenant``."""
+
+    def __init__(self, hub: RemoteHub, name: str) -> None:
+        self._hub = hub
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<confhub.RemoteTenant {self.name!r} on {self._hub.url}>"
+
+    def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
+            version: int | None = None) -> Entry:
+        return self._hub._run(self._get(namespace, key, env, version))
+
+    def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
+             ) -> builtins.list[Entry]:
+        return [entry_from_json(d) for d in _pages(
+            lambda cursor: self._hub._run(self._list_page(namespace, env, prefix, cursor)))]
+
+    def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
+        return list(self.namespace_counts(env=env))
+
+    def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
+        return self._hub._run(self._namespace_counts(env))
+
+    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
+        return self._hub._run(self._resolve(namespace, key, env))
+
+    def history(self, namespace: str, key: str, *, env: str = BASE_ENV, limit: int = 50,
+                before: int | None = None) -> builtins.list[Version]:
+        return self._hub._run(self._history(namespace, key, env, limit, before))
+
+    def diff(self, namespace: str, key: str, from_version: int, to_version: int, *,
+             env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
+        return self._hub._run(self._diff(namespace, key, from_version, to_version, env))
+
+    def changes(self, since: int = 0, limit: int = 1000) -> builtins.list[Change]:
+        return self._hub._run(self._changes(since, limit))
+
+    @property
+    def revision(self) -> int:
+        return self._hub._run(self._revision())
+
+    def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
+            expected_version: int | None = None, reason: str | None = None,
+            author: str | None = None, metadata: Mapping[str, Any] | None = None,
+            dry_run: bool = False, request_id: str | None = None) -> Entry:
+        return self._hub._run(self._set(namespace, key, value, env, expected_version, reason,
+                                        author, metadata, dry_run, request_id))
+
+    def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
+              expected_version: int | None = None, reason: str | None = None,
+              author: str | None = None, metadata: Mapping[str, Any] | None = None,
+              json_patch: bool = False, dry_run: bool = False,
+              request_id: str | None = None) -> Entry:
+        return self._hub._run(self._patch(namespace, key, patch, env, expected_version,
+                                          reason, author, metadata, json_patch, dry_run,
+                                          request_id))
+
+    def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
+               expected_version: int | None = None, reason: str | None = None,
+               author: str | None = None, metadata: Mapping[str, Any] | None = None,
+               dry_run: bool = False, request_id: str | None = None) -> Version:
+        return self._hub._run(self._delete(namespace, key, env, expected_version, reason,
+                                           author, metadata, dry_run, request_id))
+
+    def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
+                 expected_version: int | None = None, reason: str | None = None,
+                 author: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 dry_run: bool = False, request_id: str | None = None) -> Entry:
+        return self._hub._run(self._rollback(namespace, key, to_version, env,
+                                             expected_version, reason, author, metadata,
+                                             dry_run, request_id))
+
+    def transaction(self, *, reason: str | None = None, author: str | None = None,
+                    metadata: Mapping[str, Any] | None = None, dry_run: bool = False
+                    ) -> RemoteTransaction:
+        return RemoteTransaction(self, reason, author, metadata, dry_run)
+
+    def snapshot(self, label: str) -> Snapshot:
+        return self._hub._run(self._snapshot(label))
+
+    def snapshots(self) -> builtins.list[Snapshot]:
+        return self._hub._run(self._snapshots())
+
+    def restore(self, snapshot: str | None = None, *, revision: int | None = None,
+                namespace: str | None = None, reason: str | None = None,
+                author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
+        return self._hub._run(self._restore(snapshot, revision, namespace, reason, author,
+                                            dry_run))
+
+
+class RemoteTransaction(_TxnOps):
+    """``with tenant.transaction(...) as tx:`` over HTTP: committed when the block ends."""
+
+    def commit(self) -> builtins.list[Change]:
+        plan = self._plan()
+        if plan is None:
+            return []
+        assert isinstance(self._tenant, RemoteTenant)
+        return self._finish(self._tenant._hub._run(plan))
+
+    def __enter__(self) -> RemoteTransaction:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._done = True
+            return
+        if not self._done:
+            self.commit()
