@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
@@ -196,6 +196,19 @@ def utc_from_micros(micros: int) -> datetime:
 # --------------------------------------------------------------------------- domain records
 
 
+def _record_dict(record: Any) -> dict[str, Any]:
+    """A record's fields as JSON-ready values: datetimes in RFC 3339, mappings as dicts."""
+    out: dict[str, Any] = {}
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Mapping) and not isinstance(value, FrozenDict):
+            value = dict(value)
+        out[item.name] = value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A key's current value in one env layer.
@@ -218,19 +231,7 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps)."""
-        return {
-            "tenant": self.tenant,
-            "env": self.env,
-            "namespace": self.namespace,
-            "key": self.key,
-            "value": self.value,
-            "version": self.version,
-            "revision": self.revision,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-            "secret": self.secret,
-        }
+        return _record_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,24 +260,7 @@ class Version:
     secret: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "env": self.env,
-            "namespace": self.namespace,
-            "key": self.key,
-            "version": self.version,
-            "revision": self.revision,
-            "op": self.op,
-            "value": self.value,
-            "deleted": self.deleted,
-            "created_at": self.created_at.isoformat(),
-            "author": self.author,
-            "reason": self.reason,
-            "metadata": dict(self.metadata),
-            "rollback_of": self.rollback_of,
-            "request_id": self.request_id,
-            "secret": self.secret,
-        }
+        return _record_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,15 +289,7 @@ class Resolved:
     versions: Mapping[str, int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "env": self.env,
-            "namespace": self.namespace,
-            "key": self.key,
-            "value": self.value,
-            "sources": dict(self.sources),
-            "versions": dict(self.versions),
-        }
+        return _record_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,13 +306,7 @@ class TenantInfo:
         return self.deleted_at is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "revision": self.revision,
-            "created_at": self.created_at.isoformat(),
-            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
-            "deleted": self.deleted,
-        }
+        return {**_record_dict(self), "deleted": self.deleted}
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,12 +319,7 @@ class Snapshot:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "label": self.label,
-            "revision": self.revision,
-            "created_at": self.created_at.isoformat(),
-        }
+        return _record_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
