@@ -18,9 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--insecure", action="store_true",
                         help="allow a non-loopback bind without auth")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                        help="event loop (auto: uvloop when installed)")
     args = parser.parse_args(argv)
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
-        log_level=args.log_level)
+        log_level=args.log_level, loop=args.loop)
 
 
 if __name__ == "__main__":

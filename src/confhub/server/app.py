@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from ..model import BASE_ENV, Entry
+from ..model import Entry
 from .deps import ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads
@@ -108,26 +108,27 @@ class HeadBody:
         await self.app(scope, receive, send_wrapper)
 
 
-def cached_lookup(hub: Any) -> Callable[[str, str, str], Entry | None]:
-    """A read of the hub's cache that never touches storage (None: not cached, ask FastAPI).
+def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
+    """``lookup(tenant, env, namespace, key)``: a read of the hub's cache that never touches
+    storage (None: not cached, so ask the hub in a worker thread).
 
     Uses ``hub.peek(tenant, env, namespace, key)`` when the hub offers it; otherwise reads the
-    loaded tenant views directly (a view is dropped from ``views`` when its tenant is deleted,
-    so a hit is always a live, current entry).
+    loaded tenant views directly (a view leaves ``views`` when its tenant is deleted, and is
+    updated in place by every commit, so a hit is always a live, current entry).
     """
     peek = getattr(hub, "peek", None)
     if peek is not None:
-        return lambda tenant, namespace, key: peek(tenant, BASE_ENV, namespace, key)
+        return peek  # type: ignore[no-any-return]
     cache = getattr(hub, "_cache", None)
     views = getattr(cache, "views", None)
     if not isinstance(views, dict):
-        return lambda tenant, namespace, key: None
+        return lambda tenant, env, namespace, key: None
 
-    def lookup(tenant: str, namespace: str, key: str) -> Entry | None:
+    def lookup(tenant: str, env: str, namespace: str, key: str) -> Entry | None:
         view = views.get(tenant)
         if view is None or not view.valid:
             return None
-        entry: Entry | None = view.entries.get((BASE_ENV, namespace, key))
+        entry: Entry | None = view.entries.get((env, namespace, key))
         return entry
 
     return lookup
@@ -146,7 +147,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_reads: bool = True) ->
 
     app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
-    state = ServerState(hub)
+    state = ServerState(hub, cached_lookup(hub))
     metrics = Metrics()
     app.state.confhub = state
     app.state.metrics = metrics
@@ -156,7 +157,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_reads: bool = True) ->
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_reads:
-        inner = FastReads(inner, cached_lookup(hub), state.entry_bytes,
+        inner = FastReads(inner, state.lookup, state.entry_bytes,
                           on_hit=metrics.fast_hits.inc)
     return _Outer(HeadBody(inner), app)
 

@@ -25,10 +25,13 @@ T = TypeVar("T")
 
 
 class ServerState:
-    """Per-app state (no module globals): the hub and the entry encoding cache."""
+    """Per-app state (no module globals): the hub, its non-blocking cache lookup
+    (``lookup(tenant, env, namespace, key) -> Entry | None``) and the entry encoding cache."""
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: Any,
+                 lookup: Callable[[str, str, str, str], Any] | None = None) -> None:
         self.hub = hub
+        self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
 
 

@@ -7,7 +7,7 @@ cache with pre-encoded bytes and the version ETag. Everything else, including a 
 an invalid name or any query parameter, falls through to the FastAPI routes, which answer the
 same bytes and stay the documented (OpenAPI) description of these paths.
 
-``lookup(tenant, namespace, key)`` must never block: it returns the cached Entry or None.
+``lookup(tenant, env, namespace, key)`` must never block: it returns the cached Entry or None.
 """
 
 from __future__ import annotations
@@ -15,26 +15,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..model import Entry
+from ..model import BASE_ENV, DEFAULT_TENANT, Entry
 from .responses import EntryBytes, entry_etag, matches
 
 __all__ = ["FastReads", "Lookup"]
 
-Lookup = Callable[[str, str, str], Entry | None]
+Lookup = Callable[[str, str, str, str], Entry | None]
 ASGIApp = Callable[..., Any]
 
 _JSON = b"application/json"
 
 
-def _split(path: str) -> tuple[str, str, str] | None:
-    """``/config/ns/key`` or ``/v1/tenants/t/configs/ns/key`` -> (tenant, ns, key)."""
+def _split(path: str) -> tuple[str, str, str, str] | None:
+    """``/config/ns/key`` or ``/v1/tenants/t/configs/ns/key`` -> (tenant, env, ns, key)."""
     parts = path.split("/")
     n = len(parts)
     if n == 4 and parts[1] == "config" and parts[2] and parts[3]:
-        return "default", parts[2], parts[3]
+        return DEFAULT_TENANT, BASE_ENV, parts[2], parts[3]
     if (n == 7 and parts[1] == "v1" and parts[2] == "tenants" and parts[4] == "configs"
             and parts[3] and parts[5] and parts[6]):
-        return parts[3], parts[5], parts[6]
+        return parts[3], BASE_ENV, parts[5], parts[6]
     return None
 
 

@@ -56,11 +56,13 @@ def app_factory() -> Any:
 
 def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         workers: int = 1, server: Literal["granian", "uvicorn"] = "granian", *,
-        insecure: bool = False, log_level: str = "info") -> None:
+        insecure: bool = False, log_level: str = "info", loop: str = "auto") -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Auth tokens do not exist yet (a later issue), so per DESIGN.md section 7 the server only
     binds to loopback unless ``insecure=True``, and says loudly that auth is off.
+    ``loop`` is the event loop ("auto" takes uvloop when it is installed, "asyncio" forces
+    the standard one).
     """
     if not is_loopback(host) and not insecure:
         raise SystemExit(
@@ -77,9 +79,9 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
           f"{host}:{port} can read and change every config", file=sys.stderr)
     _check_storage(url)
     if server == "granian":
-        _run_granian(host, port, workers, log_level)
+        _run_granian(host, port, workers, log_level, loop)
     elif server == "uvicorn":
-        _run_uvicorn(host, port, workers, log_level)
+        _run_uvicorn(host, port, workers, log_level, loop)
     else:
         raise SystemExit(f"confhub: unknown server {server!r}; use granian or uvicorn")
 
@@ -94,20 +96,21 @@ def _check_storage(url: str) -> None:
         raise SystemExit(f"confhub: cannot open {url}: {exc}") from None
 
 
-def _run_granian(host: str, port: int, workers: int, log_level: str) -> None:
+def _run_granian(host: str, port: int, workers: int, log_level: str, loop: str) -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
     Granian(
         "confhub.server.serve:app_factory", factory=True, address=host, port=port,
         workers=workers, interface=Interfaces.ASGI, log_level=LogLevels(log_level),
-        respawn_failed_workers=True,
+        respawn_failed_workers=True, loop=Loops(loop),
     ).serve()
 
 
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, loop: str) -> None:
     import uvicorn
 
     uvicorn.run("confhub.server.serve:app_factory", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=False)
+                workers=workers, log_level=log_level, access_log=False,
+                loop="auto" if loop == "auto" else loop)

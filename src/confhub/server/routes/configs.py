@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from ...errors import InvalidRequest, NotFound, VersionConflict
 from ...layering import diff as json_diff
-from ...model import BASE_ENV, thaw
+from ...model import BASE_ENV, Entry, thaw
 from ..body import JSON, JSON_PATCH, MERGE_PATCH, json_body, media_type, read_json
 from ..deps import author_of, call, hub_of, metadata_of, reason_of, request_id_of, state_of
 from ..responses import dumps, entry_etag, json_response, parse_version_tag
@@ -65,9 +65,12 @@ async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
     if resolved:
         res = await call(cfg.resolve, namespace, key, env=env or BASE_ENV)
         return json_response(res.to_dict(), request=request)
-    entry = await call(cfg.get, namespace, key, env=env or BASE_ENV, version=version)
-    body = (state_of(request).entry_bytes.encode(entry) if version is None
-            else dumps(entry.to_dict()))
+    state = state_of(request)
+    entry: Entry | None = (state.lookup(tenant, env or BASE_ENV, namespace, key)
+                           if version is None else None)
+    if entry is None:  # not cached (or an old version): the hub may need storage
+        entry = await call(cfg.get, namespace, key, env=env or BASE_ENV, version=version)
+    body = state.entry_bytes.encode(entry) if version is None else dumps(entry.to_dict())
     return json_response(None, body=body, request=request, etag=entry_etag(entry.version))
 
 
