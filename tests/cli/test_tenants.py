@@ -81,3 +81,15 @@ class TestStatsHealth:
         assert result.error()["code"] == "unavailable"
         human = cli("get", "models/a", "--url", "http://127.0.0.1:9")
         assert "cannot reach" in human.stderr and "Traceback" not in human.stderr
+
+
+class TestTargetChoice:
+    def test_typed_db_beats_url_from_environment(self, cli: Invoke, tmp_path: Path) -> None:
+        local = str(tmp_path / "other.db")
+        env = {"CONFHUB_URL": "http://127.0.0.1:9"}  # nothing listens there
+        assert cli("set", "m/k", "1", "--db", local, env=env).exit_code == 0
+        assert cli("get", "m/k", "--db", local, "--raw", env=env).json() == 1
+
+    def test_typed_url_and_db_is_a_usage_error(self, cli: Invoke, tmp_path: Path) -> None:
+        result = cli("get", "m/k", "--url", "http://127.0.0.1:9", "--db", str(tmp_path / "x"))
+        assert result.exit_code == 2 and "not both" in result.stderr

@@ -32,6 +32,7 @@ def _figures(out: Output, title: str, data: dict[str, Any]) -> None:
 
 
 def stats(
+    cmd: typer.Context,
     json: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -44,12 +45,13 @@ def stats(
       $ confhub stats
       $ confhub stats --url http://127.0.0.1:8011 --json
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         data = dict(ctx.hub.stats())
         ctx.out.result(data, lambda: _figures(ctx.out, "confhub stats", data))
 
 
 def health(
+    cmd: typer.Context,
     json: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -62,7 +64,7 @@ def health(
       $ confhub health
       $ confhub health --url http://127.0.0.1:8011 --json
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         data = dict(ctx.hub.health())
         ctx.out.result(data, lambda: _figures(ctx.out, "confhub health", data))
         if not data.get("ok", False):

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
+    cmd: typer.Context,
     to: Annotated[str | None, typer.Option(
         "--to", "-o", metavar="FILE", show_default=False,
         help="Write to this file (atomically) instead of stdout.")] = None,
@@ -51,7 +52,7 @@ def export(
       $ confhub export --tenant acme --history --to acme-full.json
       $ confhub export --url http://prod:8011 | confhub import - --tenant acme-copy
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         with ctx.out.progress(f"exporting tenant {tenant}…"):
             document = ctx.hub.export(tenant, include_history=include_history)
             text = dumps(document) + "\n"
@@ -91,6 +92,7 @@ def _count(document: Any) -> dict[str, Any]:
 
 
 def import_(
+    cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
                                           help="An export document (JSON or YAML); '-' is stdin.")],
     overwrite_existing: Annotated[bool, typer.Option(
@@ -116,7 +118,7 @@ def import_(
       $ confhub import acme.json --tenant acme --overwrite --new-versions
       $ confhub export --tenant acme | confhub import - --tenant acme-staging
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         with ctx.out.progress(f"reading {source}…") as update:
             document = load_document(source)
             if not isinstance(document, dict):

@@ -23,6 +23,7 @@ import typer
 import confhub
 
 from ..errors import ConfhubError, InvalidRequest
+from ..model import DEFAULT_TENANT
 from .output import Output
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "db_target",
     "session",
     "split_address",
+    "target",
 ]
 
 _TARGET = "Target"
@@ -50,7 +52,7 @@ UrlOpt = Annotated[
     str | None,
     typer.Option(
         "--url", envvar="CONFHUB_URL", metavar="URL", rich_help_panel=_TARGET,
-        help="confhub server to talk to (e.g. http://127.0.0.1:8011); wins over --db.",
+        help="confhub server to talk to (e.g. http://127.0.0.1:8011) instead of a database.",
     ),
 ]
 TokenOpt = Annotated[
@@ -171,27 +173,49 @@ class Context:
         return self.hub.tenant(self.tenant_name)
 
 
-def open_hub(url: str | None, token: str | None, db: str) -> Any:
-    """Open the target through the public API only: a server URL or a local database."""
+def target(cmd: typer.Context) -> tuple[str, str | None]:
+    """The ``confhub.open`` target and token chosen by a command's options.
+
+    ``--url`` (or ``CONFHUB_URL``) names a server and normally wins over ``--db``; but a
+    ``--db`` typed on the command line beats a ``CONFHUB_URL`` inherited from the environment,
+    so ``confhub get x --db local.db`` never silently talks to a server instead. Both typed is
+    a usage error.
+    """
+    params = cmd.params
+    url, db = params.get("url"), params.get("db") or DEFAULT_DB
     if url:
-        return confhub.open(url, token=token)
-    return confhub.open(db_target(db))
+        typed_db = _typed(cmd, "db")
+        if typed_db and _typed(cmd, "url"):
+            raise InvalidRequest("give --url or --db, not both")
+        if not typed_db:
+            return url, params.get("token")
+    return db_target(db), None
+
+
+def _typed(cmd: typer.Context, name: str) -> bool:
+    source = cmd.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 @contextmanager
-def session(
-    *, url: str | None, token: str | None, db: str, tenant: str = "default", json: bool = False,
-) -> Iterator[Context]:
-    """Open the hub, yield a :class:`Context`, close it, and map errors to exit codes.
+def session(cmd: typer.Context) -> Iterator[Context]:
+    """Open the target, yield a :class:`Context`, close it, and map errors to exit codes.
+
+    Reads the shared options (``--url``, ``--token``, ``--db``, ``--tenant``, ``--json``) from
+    the command's parameters, so each command declares them once in its signature (that is
+    what ``--help`` shows) and they are interpreted here, in one place.
 
     A ``ConfhubError`` (raised by the store, the remote client or our own input parsing) is
     printed once - as the JSON error body on stderr with ``--json`` - and ends the process with
     the error's ``exit_code``; Ctrl-C ends with 130 like any shell tool.
     """
+    json = bool(cmd.params.get("json"))
+    tenant = cmd.params.get("tenant") or DEFAULT_TENANT
     out = Output(json=json)
     hub = None
     try:
-        hub = open_hub(url, token, db)
+        where, token = target(cmd)
+        hub = confhub.open(where, token=token)
         yield Context(hub=hub, tenant_name=tenant, out=out)
     except ConfhubError as error:
         out.error(error)

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
 
 
 def history(
+    cmd: typer.Context,
     address: AddressArg,
     env: EnvOpt = "base",
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N",
@@ -69,7 +70,7 @@ def history(
       $ confhub history models/claude-opus --limit 10 --before 41   # the next page
       $ confhub history models/claude-opus --env production --json
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         versions = ctx.tenant.history(namespace, key, env=env, limit=limit, before=before)
         ctx.out.result([v.to_dict() for v in versions],
@@ -96,6 +97,7 @@ def _history_table(out: Output, title: str, env: str, versions: list[Any], value
 
 
 def diff(
+    cmd: typer.Context,
     address: AddressArg,
     from_version: Annotated[int | None, typer.Argument(
         metavar="[FROM]", show_default=False,
@@ -118,7 +120,7 @@ def diff(
       $ confhub diff models/claude-opus 1 3
       $ confhub diff models/claude-opus 2 --json   # version 2 against the current one
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         cfg = ctx.tenant
         if to_version is None:
@@ -152,6 +154,7 @@ def _diff_lines(out: Output, title: str, old: int, new: int, ops: list[dict[str,
 
 
 def rollback(
+    cmd: typer.Context,
     address: AddressArg,
     to: Annotated[int, typer.Option("--to", metavar="N", min=1, show_default=False,
                                     help="The version whose value to bring back.")],
@@ -175,7 +178,7 @@ def rollback(
       $ confhub rollback models/claude-opus --to 1 --reason "bad change"
       $ confhub rollback models/claude-opus --to 3 --env production --expected-version 5
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         meta = WriteMeta.parse(reason, author, metadata)
         entry = ctx.tenant.rollback(namespace, key, to_version=to, env=env,

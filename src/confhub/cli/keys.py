@@ -64,6 +64,7 @@ def _entry_summary(out: Output, entry: Any, verb: str) -> None:
 
 
 def get(
+    cmd: typer.Context,
     address: AddressArg,
     env: EnvOpt = "base",
     version: Annotated[int | None, typer.Option("--version", metavar="N", min=1,
@@ -90,7 +91,7 @@ def get(
     """
     if resolved and version is not None:
         raise typer.BadParameter("--resolved shows the current value; drop --version")
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         if resolved:
             res = ctx.tenant.resolve(namespace, key, env=env)
@@ -128,6 +129,7 @@ def get(
 
 
 def set_(
+    cmd: typer.Context,
     address: AddressArg,
     value: ValueArg = None,
     file: FileOpt = None,
@@ -157,7 +159,7 @@ def set_(
       $ confhub set models/claude-opus '{"max_tokens": 4096}' --expected-version 3
       $ confhub set models/new '{}' --expected-version 0   # only if it does not exist yet
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
@@ -169,6 +171,7 @@ def set_(
 
 
 def patch(
+    cmd: typer.Context,
     address: AddressArg,
     value: ValueArg = None,
     file: FileOpt = None,
@@ -196,7 +199,7 @@ def patch(
       $ confhub patch models/claude-opus -f tweak.yaml --env staging --if-version 4
       $ confhub patch models/claude-opus --json-patch '[{"op": "remove", "path": "/beta"}]'
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         data = read_value(value, file)
         meta = WriteMeta.parse(reason, author, metadata)
@@ -208,6 +211,7 @@ def patch(
 
 
 def delete(
+    cmd: typer.Context,
     address: AddressArg,
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
@@ -228,7 +232,7 @@ def delete(
       $ confhub delete models/old-model --reason "retired"
       $ confhub delete models/old-model --env staging --expected-version 7
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         namespace, key = split_address(address)
         meta = WriteMeta.parse(reason, author, metadata)
         tombstone = ctx.tenant.delete(namespace, key, env=env, expected_version=expected_version,
@@ -240,6 +244,7 @@ def delete(
 
 
 def ls(
+    cmd: typer.Context,
     namespace: Annotated[str | None, typer.Argument(
         metavar="[NAMESPACE]", show_default=False,
         help="List this namespace's keys; without it, list the namespaces.")] = None,
@@ -264,7 +269,7 @@ def ls(
       $ confhub ls models --prefix claude- --env production --json
       $ confhub ls models --env production --resolved   # what production sees
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         cfg = ctx.tenant
         if namespace is None:
             counts = [{"namespace": name, "keys": n}

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
 
 @snapshot_app.command("create")
 def create(
+    cmd: typer.Context,
     label: Annotated[str, typer.Argument(metavar="LABEL", show_default=False,
                                          help="A new, unique name for the current revision.")],
     tenant: TenantOpt = "default",
@@ -56,7 +57,7 @@ def create(
       $ confhub snapshot create before-migration
       $ confhub snapshot create release-42 --tenant acme --json
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         snap = ctx.tenant.snapshot(label)
         ctx.out.result(snap.to_dict(), lambda: ctx.out.success(
             f"snapshot [bold]{snap.label}[/bold] = revision {snap.revision} "
@@ -65,6 +66,7 @@ def create(
 
 @snapshot_app.command("ls")
 def ls(
+    cmd: typer.Context,
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -78,7 +80,7 @@ def ls(
       $ confhub snapshot ls
       $ confhub snapshot ls --tenant acme --json
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         snaps = list(ctx.tenant.snapshots())
         ctx.out.result([s.to_dict() for s in snaps], lambda: ctx.out.table(
             f"snapshots of tenant {tenant}", ["label", "revision", "created"],
@@ -87,6 +89,7 @@ def ls(
 
 
 def restore(
+    cmd: typer.Context,
     snapshot: Annotated[str | None, typer.Option("--snapshot", "-s", metavar="LABEL",
                                                  help="Restore the state of this snapshot.")
                         ] = None,
@@ -113,7 +116,7 @@ def restore(
       $ confhub restore --snapshot before-migration --reason "migration failed"
       $ confhub restore --revision 120 --namespace routing
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         if (snapshot is None) == (revision is None):
             raise InvalidRequest("give exactly one of --snapshot LABEL or --revision R")
         meta = WriteMeta.parse(reason, author, None)

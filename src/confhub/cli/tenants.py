@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
 
 @tenant_app.command("ls")
 def ls(
+    cmd: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include soft-deleted tenants.")
                     ] = False,
     json: JsonOpt = False,
@@ -48,7 +49,7 @@ def ls(
       $ confhub tenant ls
       $ confhub tenant ls --all --json
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         tenants = ctx.hub.tenants(include_deleted=all_) if all_ else ctx.hub.tenants()
         ctx.out.result([t.to_dict() for t in tenants], lambda: ctx.out.table(
             "tenants", ["tenant", "revision", "created", "deleted"],
@@ -58,6 +59,7 @@ def ls(
 
 @tenant_app.command("create")
 def create(
+    cmd: typer.Context,
     name: NameArg,
     template: Annotated[str | None, typer.Option(
         "--template", metavar="TENANT", help="Start as a copy of this tenant's current values.")
@@ -77,7 +79,7 @@ def create(
       $ confhub tenant create acme
       $ confhub tenant create acme --template enterprise --overrides acme-overrides.yaml
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         kwargs: dict[str, Any] = {}
         if template is not None:
             kwargs["template"] = template
@@ -94,6 +96,7 @@ def create(
 
 @tenant_app.command("clone")
 def clone(
+    cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False,
                                           help="Tenant to copy.")],
     target: Annotated[str, typer.Argument(metavar="TARGET", show_default=False,
@@ -109,7 +112,7 @@ def clone(
 
       $ confhub tenant clone acme acme-staging
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         info = ctx.hub.clone_tenant(source, target)
         ctx.out.result({**info.to_dict(), "source": source}, lambda: ctx.out.success(
             f"cloned tenant [bold]{source}[/bold] to [bold]{target}[/bold]"))
@@ -117,6 +120,7 @@ def clone(
 
 @tenant_app.command("delete")
 def delete(
+    cmd: typer.Context,
     name: NameArg,
     hard: Annotated[bool, typer.Option(
         "--hard", help="Purge the tenant and all its history (cannot be undone).")] = False,
@@ -136,7 +140,7 @@ def delete(
     if hard and not yes:
         typer.confirm(f"Purge tenant {name!r} and all of its history? This cannot be undone",
                       abort=True, err=True)
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         ctx.hub.delete_tenant(name, hard=hard)
         kind = "purged" if hard else "deleted (restore with: confhub tenant restore " + name + ")"
         ctx.out.result({"id": name, "deleted": True, "hard": hard},
@@ -145,6 +149,7 @@ def delete(
 
 @tenant_app.command("restore")
 def restore(
+    cmd: typer.Context,
     name: NameArg,
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -157,7 +162,7 @@ def restore(
 
       $ confhub tenant restore old-customer
     """
-    with session(url=url, token=token, db=db, json=json) as ctx:
+    with session(cmd) as ctx:
         info = ctx.hub.restore_tenant(name)
         ctx.out.result(info.to_dict(),
                        lambda: ctx.out.success(f"restored tenant [bold]{name}[/bold]"))

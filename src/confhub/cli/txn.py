@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
 
 
 def txn(
+    cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
                                           help="JSON or YAML ops document; '-' reads stdin.")],
     env: EnvOpt = "base",
@@ -143,7 +144,7 @@ def txn(
         {"op": "patch", "namespace": "models", "key": "opus", "value": {"temperature": 0.2}},
         {"op": "delete", "namespace": "routing", "key": "old", "expected_version": 3}]}
     """
-    with session(url=url, token=token, db=db, tenant=tenant, json=json) as ctx:
+    with session(cmd) as ctx:
         ops, options = parse_ops(load_document(source), env)
         document_meta = options.get("metadata") or {}
         if not isinstance(document_meta, dict):
