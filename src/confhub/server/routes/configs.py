@@ -66,10 +66,11 @@ async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
         res = await call(cfg.resolve, namespace, key, env=env or BASE_ENV)
         return json_response(res.to_dict(), request=request)
     state = state_of(request)
-    entry: Entry | None = (state.lookup(tenant, env or BASE_ENV, namespace, key)
-                           if version is None else None)
-    if entry is None:  # not cached (or an old version): the hub may need storage
-        entry = await call(cfg.get, namespace, key, env=env or BASE_ENV, version=version)
+    cached: Entry | None = (state.lookup(tenant, env or BASE_ENV, namespace, key)
+                            if version is None else None)
+    # not cached (or an old version): the hub may need storage, so a worker thread asks it
+    entry: Entry = cached if cached is not None else await call(
+        cfg.get, namespace, key, env=env or BASE_ENV, version=version)
     body = state.entry_bytes.encode(entry) if version is None else dumps(entry.to_dict())
     return json_response(None, body=body, request=request, etag=entry_etag(entry.version))
 
