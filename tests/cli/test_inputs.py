@@ -29,9 +29,13 @@ class TestParse:
         with pytest.raises(InvalidValue, match="not a string"):
             parse("1: one", origin="t")
 
+    def test_broken_json_gets_the_json_message(self) -> None:
+        with pytest.raises(InvalidValue, match="value.json is not valid JSON: Expecting"):
+            parse('{"a": ', origin="value.json")
+
     def test_garbage_names_its_origin(self) -> None:
-        with pytest.raises(InvalidValue, match="value.json is neither JSON nor YAML"):
-            parse("{a: [", origin="value.json")
+        with pytest.raises(InvalidValue, match="value.yaml is neither JSON nor YAML"):
+            parse("a: b: c", origin="value.yaml")
 
 
 class TestReadValue:

@@ -154,8 +154,8 @@ class TestUsageErrors:
         assert cli("get", "models/x", "--bogus").exit_code == 2
 
     def test_bad_json_value_exits_2(self, cli: Invoke) -> None:
-        result = cli("set", "models/x", "{not: [json")
-        assert result.exit_code == 2 and "neither JSON nor YAML" in result.stderr
+        result = cli("set", "models/x", '{"not": [json')
+        assert result.exit_code == 2 and "not valid JSON" in result.stderr
 
     def test_missing_value_exits_2(self, cli: Invoke) -> None:
         assert cli("set", "models/x").exit_code == 2

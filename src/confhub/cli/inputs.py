@@ -47,14 +47,19 @@ def read_text(source: str) -> str:
 
 def parse(text: str, *, origin: str, prefer_yaml: bool = False) -> Any:
     """Parse JSON (or YAML) text into a JSON value; ``origin`` names the source in errors."""
+    json_error: json.JSONDecodeError | None = None
     if not prefer_yaml:
         try:
             return json.loads(text)
-        except json.JSONDecodeError:
-            pass
+        except json.JSONDecodeError as error:
+            json_error = error
     try:
         value = yaml.load(text, Loader=_JsonishLoader)  # a SafeLoader subclass: no objects
     except yaml.YAMLError as error:
+        if json_error is not None and text.lstrip()[:1] in ("{", "[", '"'):
+            # It was meant as JSON: the JSON parser's message is the one that helps.
+            raise InvalidValue(f"{origin} is not valid JSON: {json_error}",
+                               origin=origin) from None
         raise InvalidValue(f"{origin} is neither JSON nor YAML: {error}", origin=origin) from None
     _check_json_keys(value, origin)
     return value
