@@ -525,6 +525,16 @@ def bench_scale(args: argparse.Namespace) -> list[Figure]:
 # --------------------------------------------------------------------------- main
 
 
+def pg_round_trip(pg_url: str) -> str:
+    """Median and p99 of ``SELECT 1`` on one connection: the floor of every statement."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        trips = single_calls(lambda: conn.execute("SELECT 1").fetchone(), 1000)
+    trip = figure("calibration", "SELECT 1", trips)
+    return f", PostgreSQL SELECT 1 round trip median {fmt(trip.median)} p99 {fmt(trip.p99)}"
+
+
 def calibration(db_dir: str | None) -> str:
     """How fast this machine is right now: CPU (pure Python, json) and the disk's fsync."""
     import timeit
@@ -599,6 +609,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"[bold]confhub store bench[/] · {args.command} · backend {args.backend} · "
                   f"{machine()}")
     calibrated = calibration(args.db_dir)
+    if args.backend == "postgres":
+        calibrated += pg_round_trip(args.pg_url)
     console.print(calibrated, style="dim")
     figures: list[Figure] = []
     if args.command in ("get", "all"):
