@@ -482,7 +482,10 @@ def scale_child(args: argparse.Namespace) -> dict[str, Any]:
 
 def bench_scale(args: argparse.Namespace) -> list[Figure]:
     results = []
-    for size in args.keys:
+    # The smallest size runs again at the end: on a shared machine the disk and the CPUs are
+    # not equally busy for minutes on end, and two small runs show how much that moves.
+    sizes = list(args.keys) + ([min(args.keys)] if len(args.keys) > 1 else [])
+    for size in sizes:
         console.print(f"scale: {size:,} keys on {args.backend} …", style="dim")
         command = [sys.executable, __file__, "_scale-child", "--size", str(size),
                    "--backend", args.backend, "--pg-url", args.pg_url,
@@ -506,13 +509,15 @@ def bench_scale(args: argparse.Namespace) -> list[Figure]:
                       f"{r['first_read_s']:.2f} s")
     console.print(table)
     figures = []
-    small, large = results[0], results[-1]
+    large = max(results, key=lambda r: r["keys"])
+    smalls = [r for r in results if r["keys"] == min(args.keys)]
     for op in ("get", "set"):
         for stat in ("median", "p99"):
-            ratio = large[op][stat] / small[op][stat]
-            mark = "[green]met[/]" if ratio <= 2 else "[red]missed[/]"
-            console.print(f"{op} {stat} at {large['keys']:,} keys / at {small['keys']:,} keys"
-                          f" = {ratio:.2f}× (target ≤ 2×: {mark})")
+            ratios = [large[op][stat] / small[op][stat] for small in smalls]
+            mark = "[green]met[/]" if max(ratios) <= 2 else "[red]missed[/]"
+            shown = " and ".join(f"{ratio:.2f}×" for ratio in ratios)
+            console.print(f"{op} {stat} at {large['keys']:,} keys / at {smalls[0]['keys']:,} "
+                          f"keys (first and repeated run) = {shown} (target ≤ 2×: {mark})")
     for r in results:
         for op in ("get", "set"):
             fig = Figure(**r[op])
