@@ -62,6 +62,10 @@ class TestExportImport:
         assert cli("import", "-", input="[1, 2]").exit_code == 2
         assert cli("import", "-", input='{"format": "nope"}').exit_code == 2
 
+    def test_export_to_a_missing_directory_exits_2(self, cli: Invoke, tmp_path: Path) -> None:
+        result = cli("export", "--to", str(tmp_path / "no" / "such" / "dir.json"))
+        assert result.exit_code == 2 and "cannot write" in result.stderr
+
     def test_export_of_missing_tenant_exits_3(self, cli: Invoke) -> None:
         assert cli("export", "--tenant", "ghost").exit_code == 3
 

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -61,7 +61,8 @@ def export(
             return
         _write_atomically(Path(to), text)
         summary = {"tenant": tenant, "file": to, "bytes": len(text.encode("utf-8")),
-                   "include_history": include_history, **_count(document)}
+                   "include_history": include_history,
+                   "entries": len(document.get("entries", []))}
         ctx.out.result(summary, lambda: ctx.out.success(
             f"exported tenant [bold]{tenant}[/bold] to {to} "
             f"({summary['bytes']:,} bytes{', with history' if include_history else ''})"))
@@ -69,8 +70,10 @@ def export(
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so an interrupted export never leaves half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise InvalidRequest(f"cannot write {path}: {error.strerror}", path=str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -78,17 +81,6 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _count(document: Any) -> dict[str, Any]:
-    """Best-effort figures about an export document for the summary line."""
-    if not isinstance(document, dict):
-        return {}
-    for name in ("entries", "keys", "configs", "items"):
-        items = document.get(name)
-        if isinstance(items, list):
-            return {name: len(items)}
-    return {}
 
 
 def import_(

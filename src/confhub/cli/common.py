@@ -5,8 +5,9 @@ Every command takes the same target options (``--url``/``--token`` or ``--db``),
 as ``Annotated`` aliases so each command's signature stays explicit (Typer reads signatures, and an
 explicit signature is what ``--help`` shows) without repeating the option text.
 
-:func:`session` opens the target, hands out the :class:`Context` and turns every ``ConfhubError``
-into its documented exit code, so commands never deal with exit codes themselves.
+:func:`session` reads those options from the running command, opens the target, hands out the
+:class:`Context` and turns every ``ConfhubError`` into its documented exit code, so commands never
+deal with targets or exit codes themselves.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..model import DEFAULT_TENANT
 from .output import Output
 
 __all__ = [
+    "DEFAULT_DB",
     "AuthorOpt",
     "Context",
     "DbOpt",
