@@ -89,6 +89,7 @@ class TestSnapshotRestore:
         cli("set", "models/claude-opus", '{"max_tokens": 1}')
         cli("set", "models/extra", "1")
         result = cli("restore", "--snapshot", "before", "--json").json()
+        assert result["revision"] == 6
         assert {(c["key"], c["op"], c["deleted"]) for c in result["changes"]} == {
             ("claude-opus", "restore", False), ("extra", "restore", True)}
         assert cli("get", "models/claude-opus", "--raw").json() == {"max_tokens": 4096}

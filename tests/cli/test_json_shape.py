@@ -50,8 +50,8 @@ def test_every_command_json_shape(cli: Invoke, tmp_path: Path) -> None:
 
     assert keys(js("snapshot", "create", "s1")) == SNAPSHOT
     assert [keys(s) for s in js("snapshot", "ls")] == [SNAPSHOT]
-    assert keys(js("restore", "--snapshot", "s1")) == {"tenant", "snapshot", "revision",
-                                                        "namespace", "changes"}
+    assert keys(js("restore", "--snapshot", "s1")) == {"tenant", "snapshot", "to_revision",
+                                                        "namespace", "revision", "changes"}
 
     path = str(tmp_path / "export.json")
     assert keys(js("export", "--to", path)) == {"tenant", "file", "bytes", "include_history",

@@ -123,8 +123,11 @@ def restore(
         changes = ctx.tenant.restore(snapshot, revision=revision, namespace=namespace,
                                      reason=meta.reason, author=meta.author, dry_run=dry_run)
         target = f"snapshot {snapshot}" if snapshot is not None else f"revision {revision}"
-        data: dict[str, Any] = {"tenant": tenant, "snapshot": snapshot, "revision": revision,
-                                "namespace": namespace,
+        # Like txn, "revision" is the revision this restore committed (None when nothing
+        # changed or on a dry run); the request is echoed as snapshot / to_revision.
+        committed = changes[0].revision if changes and not dry_run else None
+        data: dict[str, Any] = {"tenant": tenant, "snapshot": snapshot, "to_revision": revision,
+                                "namespace": namespace, "revision": committed,
                                 "changes": [c.to_dict() for c in changes]}
         if dry_run:
             data["dry_run"] = True
