@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, backup, history, keys, serve, snapshots, tenants, txn
+from . import admin, backup, edit, history, keys, serve, snapshots, tenants, txn
 
 __all__ = ["app", "build_app", "main"]
 
@@ -65,7 +65,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, history, txn, backup, snapshots, tenants, admin, serve):
+    for module in (keys, edit, history, txn, backup, snapshots, tenants, admin, serve):
         module.register(app)
     return app
 
