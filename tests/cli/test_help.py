@@ -41,7 +41,7 @@ def test_the_app_has_the_issue_3_commands() -> None:
     expected = {"serve", "get", "set", "patch", "delete", "ls", "history", "diff", "rollback",
                 "txn", "export", "import", "snapshot create", "snapshot ls", "restore",
                 "tenant ls", "tenant create", "tenant clone", "tenant delete", "tenant restore",
-                "stats", "health"}
+                "stats", "health", "edit", "changes"}
     assert expected <= names
 
 

@@ -89,3 +89,18 @@ class TestRollback:
         _three_versions(cli)
         result = cli("rollback", "models/claude-opus", "--to", "1", "--expected-version", "2")
         assert result.exit_code == 4
+
+
+class TestChanges:
+    def test_feed_in_revision_order_from_since(self, cli: Invoke) -> None:
+        _three_versions(cli)
+        cli("set", "routing/tiers", "{}")
+        feed = cli("changes", "--json").json()
+        assert [(c["revision"], c["key"]) for c in feed] == [
+            (1, "claude-opus"), (2, "claude-opus"), (3, "claude-opus"), (4, "tiers")]
+        assert [c["revision"] for c in cli("changes", "--since", "2", "--json").json()] == [3, 4]
+        assert "routing/tiers" in cli("changes", "--since", "3").stdout
+
+    def test_nothing_new_is_not_an_error(self, cli: Invoke) -> None:
+        result = cli("changes", "--since", "5")
+        assert result.exit_code == 0 and "no changes" in result.stderr

@@ -1,4 +1,4 @@
-"""A key's past: ``history``, ``diff`` and ``rollback``.
+"""The past: a key's ``history``, ``diff`` and ``rollback``; the tenant's ``changes`` feed.
 
 History is never rewritten, so these commands only read it - except ``rollback``, which writes a
 *new* version equal to an old one (``op = rollback``), exactly as the library does.
@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history)
     app.command("diff")(diff)
     app.command("rollback")(rollback)
+    app.command("changes")(changes)
 
 
 def history(
@@ -189,3 +190,43 @@ def rollback(
         ctx.out.result(data, lambda: ctx.out.success(
             f"{verb} [bold]{namespace}/{key}[/bold] env={env} to the value of version {to} "
             f"→ version [bold]{entry.version}[/bold], revision {entry.revision}"))
+
+
+def changes(
+    cmd: typer.Context,
+    since: Annotated[int, typer.Option("--since", metavar="R", min=0,
+                                       help="Changes after this revision.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N",
+                                       help="At most this many (a transaction is never split).")
+                     ] = 1000,
+    tenant: TenantOpt = "default",
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """List the tenant's changes after a revision, oldest first (the change feed).
+
+    Every change carries the revision that made it; pass the last revision you saw as --since
+    to continue where you left off.
+
+    [b]Examples[/b]
+
+      $ confhub changes
+      $ confhub changes --since 120 --json | jq -r '.[].key'
+    """
+    with session(cmd) as ctx:
+        feed = ctx.tenant.changes(since=since, limit=limit)
+        ctx.out.result([c.to_dict() for c in feed], lambda: _feed_table(ctx.out, tenant, since,
+                                                                        feed))
+
+
+def _feed_table(out: Output, tenant: str, since: int, feed: list[Any]) -> None:
+    if not feed:
+        out.note(f"no changes in tenant {tenant} after revision {since}")
+        return
+    out.table(f"changes in tenant {tenant} after revision {since}",
+              ["revision", "op", "namespace/key", "env", "version", "when", "author", "reason"],
+              [(str(c.revision), Text(c.op, style=_OP_STYLE.get(c.op, "")),
+                f"{c.namespace}/{c.key}", c.env, str(c.version), short_time(c.created_at),
+                c.author or "", c.reason or "") for c in feed])
