@@ -47,6 +47,7 @@ def test_every_command_json_shape(cli: Invoke, tmp_path: Path) -> None:
     txn = js("txn", "-", input='[{"op": "put", "namespace": "m", "key": "t", "value": 1}]')
     assert keys(txn) == {"revision", "changes"} and [keys(c) for c in txn["changes"]] == [VERSION]
     assert keys(js("delete", "m/t")) == VERSION
+    assert {frozenset(keys(c)) for c in js("changes")} == {frozenset(VERSION)}
 
     assert keys(js("snapshot", "create", "s1")) == SNAPSHOT
     assert [keys(s) for s in js("snapshot", "ls")] == [SNAPSHOT]
