@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConfhubError
 
@@ -100,7 +101,8 @@ class Output:
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*(escape(str(cell)) if not hasattr(cell, "__rich__") else cell
+            # Plain cells are user data: escaped, so "[x]" in a reason is never read as markup.
+            table.add_row(*(cell if isinstance(cell, Text) else escape(str(cell))
                             for cell in row))
         self.console.print(table)
 
