@@ -37,6 +37,10 @@ class TestHistory:
         for text in ("version", "patch", "tune", "tester", '"max_tokens": 4096'):
             assert text in out
 
+    def test_reasons_are_shown_verbatim_not_as_markup(self, cli: Invoke) -> None:
+        cli("set", "models/x", "1", "-r", "[red]careful[/red]")
+        assert "[red]careful[/red]" in cli("history", "models/x").stdout
+
     def test_missing_key_exits_3(self, cli: Invoke) -> None:
         assert cli("history", "models/missing").exit_code == 3
 
