@@ -1,0 +1,1 @@
+"""CLI tests (a package, so their module names never collide with other test folders)."""
