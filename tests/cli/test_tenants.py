@@ -24,6 +24,14 @@ class TestTenant:
         value = cli("get", "models/claude-opus", "-t", "acme", "--raw").json()
         assert value == {"max_tokens": 100, "temperature": 0.5}
 
+    def test_show(self, cli: Invoke) -> None:
+        cli("set", "models/a", "1")
+        cli("set", "models/a", "2", "--env", "production")
+        shown = cli("tenant", "show", "default", "--json").json()
+        assert shown["id"] == "default" and shown["namespaces"] == {"models": 2}
+        assert "models" in cli("tenant", "show", "default").stdout
+        assert cli("tenant", "show", "ghost").exit_code == 3
+
     def test_create_existing_exits_4(self, cli: Invoke) -> None:
         cli("tenant", "create", "acme")
         result = cli("tenant", "create", "acme", "--json")

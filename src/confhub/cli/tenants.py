@@ -19,7 +19,7 @@ __all__ = ["register", "tenant_app"]
 
 tenant_app = typer.Typer(
     name="tenant", no_args_is_help=True,
-    help="List, create, clone, delete and restore tenants.\n\n"
+    help="List, show, create, clone, delete and restore tenants.\n\n"
          "[b]Examples[/b]\n\n  $ confhub tenant ls\n"
          "  $ confhub tenant create acme --template enterprise\n"
          "  $ confhub tenant clone acme acme-staging",
@@ -55,6 +55,39 @@ def ls(
             "tenants", ["tenant", "revision", "created", "deleted"],
             [(t.id, str(t.revision), short_time(t.created_at), short_time(t.deleted_at))
              for t in tenants]))
+
+
+@tenant_app.command("show")
+def show(
+    cmd: typer.Context,
+    name: NameArg,
+    json: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Show one tenant: its revision, when it was created or deleted, and its namespaces.
+
+    [b]Examples[/b]
+
+      $ confhub tenant show acme
+      $ confhub tenant show acme --json
+    """
+    with session(cmd) as ctx:
+        info = ctx.hub.tenant_info(name)
+        # A soft-deleted tenant has no readable keys; its record is all there is to show.
+        counts = {} if info.deleted else dict(ctx.hub.tenant(name).namespace_counts())
+        data = {**info.to_dict(), "namespaces": counts}
+
+        def human() -> None:
+            state = f"deleted {short_time(info.deleted_at)}" if info.deleted else "active"
+            ctx.out.print(f"tenant [bold]{info.id}[/bold]  revision {info.revision}  "
+                          f"created {short_time(info.created_at)}  {state}")
+            if counts:
+                ctx.out.table(None, ["namespace", "keys (all envs)"],
+                              [(ns, str(n)) for ns, n in counts.items()])
+
+        ctx.out.result(data, human)
 
 
 @tenant_app.command("create")
