@@ -18,7 +18,7 @@ import typer
 from ..errors import InvalidRequest
 from .common import DEFAULT_DB, DbOpt, JsonOpt, TenantOpt, TokenOpt, UrlOpt, session
 from .inputs import load_document
-from .output import dumps
+from .output import dumps, marked
 
 __all__ = ["register"]
 
@@ -120,7 +120,7 @@ def import_(
                                      preserve_versions=preserve_versions, dry_run=dry_run)
         data = dict(counts)
         verb = "dry run: would import" if dry_run else "imported"
-        ctx.out.result({"tenant": tenant, **data, **({"dry_run": True} if dry_run else {})},
+        ctx.out.result(marked({"tenant": tenant, **data}, dry_run),
                        lambda: ctx.out.success(
             f"{verb} into tenant [bold]{tenant}[/bold]: "
             + ", ".join(f"{name} {value}" for name, value in data.items())))

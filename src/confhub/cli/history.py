@@ -27,7 +27,7 @@ from .common import (
     session,
     split_address,
 )
-from .output import Output, dumps, preview, short_time
+from .output import Output, dumps, marked, preview, short_time
 
 __all__ = ["register"]
 
@@ -185,9 +185,8 @@ def rollback(
         entry = ctx.tenant.rollback(namespace, key, to_version=to, env=env,
                                     expected_version=expected_version, dry_run=dry_run,
                                     **meta.kwargs())
-        data = {**entry.to_dict(), "dry_run": True} if dry_run else entry.to_dict()
         verb = "dry run: would roll back" if dry_run else "rolled back"
-        ctx.out.result(data, lambda: ctx.out.success(
+        ctx.out.result(marked(entry.to_dict(), dry_run), lambda: ctx.out.success(
             f"{verb} [bold]{namespace}/{key}[/bold] env={env} to the value of version {to} "
             f"→ version [bold]{entry.version}[/bold], revision {entry.revision}"))
 

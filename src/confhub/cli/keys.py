@@ -30,7 +30,7 @@ from .common import (
     split_address,
 )
 from .inputs import read_value
-from .output import Output, preview, short_time
+from .output import Output, marked, preview, short_time
 
 __all__ = ["register"]
 
@@ -48,11 +48,6 @@ def register(app: typer.Typer) -> None:
     for command in (get, set_, patch, delete, ls):
         name = command.__name__.rstrip("_")
         app.command(name)(command)
-
-
-def _mark(data: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-    """Dry-run results carry ``"dry_run": true`` so a script cannot mistake them for commits."""
-    return {**data, "dry_run": True} if dry_run else data
 
 
 def _entry_summary(out: Output, entry: Any, verb: str) -> None:
@@ -165,7 +160,7 @@ def set_(
         meta = WriteMeta.parse(reason, author, metadata)
         entry = ctx.tenant.set(namespace, key, data, env=env, expected_version=expected_version,
                                dry_run=dry_run, **meta.kwargs())
-        ctx.out.result(_mark(entry.to_dict(), dry_run),
+        ctx.out.result(marked(entry.to_dict(), dry_run),
                        lambda: _entry_summary(ctx.out, entry, "dry run: would set" if dry_run
                                               else "set"))
 
@@ -205,7 +200,7 @@ def patch(
         meta = WriteMeta.parse(reason, author, metadata)
         entry = ctx.tenant.patch(namespace, key, data, env=env, expected_version=expected_version,
                                  json_patch=json_patch, dry_run=dry_run, **meta.kwargs())
-        ctx.out.result(_mark(entry.to_dict(), dry_run),
+        ctx.out.result(marked(entry.to_dict(), dry_run),
                        lambda: _entry_summary(ctx.out, entry, "dry run: would patch" if dry_run
                                               else "patched"))
 
@@ -238,7 +233,7 @@ def delete(
         tombstone = ctx.tenant.delete(namespace, key, env=env, expected_version=expected_version,
                                       dry_run=dry_run, **meta.kwargs())
         verb = "dry run: would delete" if dry_run else "deleted"
-        ctx.out.result(_mark(tombstone.to_dict(), dry_run), lambda: ctx.out.success(
+        ctx.out.result(marked(tombstone.to_dict(), dry_run), lambda: ctx.out.success(
             f"{verb} [bold]{namespace}/{key}[/bold] env={env} "
             f"(tombstone version {tombstone.version}, revision {tombstone.revision})"))
 

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ..errors import ConfhubError
 
-__all__ = ["Output", "dumps", "preview", "short_time"]
+__all__ = ["Output", "dumps", "marked", "preview", "short_time"]
 
 
 def _default(value: Any) -> Any:
@@ -39,6 +39,11 @@ def _default(value: Any) -> Any:
 def dumps(data: Any, *, indent: int | None = 2) -> str:
     """The CLI's one JSON encoding: UTF-8 text, sorted as given, model objects via ``to_dict``."""
     return json.dumps(data, indent=indent, ensure_ascii=False, default=_default)
+
+
+def marked(data: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """Dry-run results carry ``"dry_run": true`` so a script cannot mistake them for commits."""
+    return {**data, "dry_run": True} if dry_run else data
 
 
 def preview(value: Any, width: int = 60) -> str:

@@ -23,7 +23,7 @@ from .common import (
     WriteMeta,
     session,
 )
-from .output import Output, preview, short_time
+from .output import Output, marked, preview, short_time
 
 __all__ = ["register", "snapshot_app"]
 
@@ -129,10 +129,8 @@ def restore(
         data: dict[str, Any] = {"tenant": tenant, "snapshot": snapshot, "to_revision": revision,
                                 "namespace": namespace, "revision": committed,
                                 "changes": [c.to_dict() for c in changes]}
-        if dry_run:
-            data["dry_run"] = True
-        ctx.out.result(data, lambda: _restored(ctx.out, tenant, target, namespace, changes,
-                                               dry_run))
+        ctx.out.result(marked(data, dry_run),
+                       lambda: _restored(ctx.out, tenant, target, namespace, changes, dry_run))
 
 
 def _restored(out: Output, tenant: str, target: str, namespace: str | None, changes: list[Any],

@@ -35,7 +35,7 @@ from .common import (
     session,
 )
 from .inputs import load_document
-from .output import Output, preview
+from .output import Output, marked, preview
 
 __all__ = ["Op", "parse_ops", "register"]
 
@@ -160,11 +160,9 @@ def txn(
                 _add(tx, op)
         result: dict[str, Any] = {"revision": tx.revision,
                                   "changes": [c.to_dict() for c in tx.changes]}
-        if dry:
-            result["dry_run"] = True
         title = ("dry run: would commit" if dry else "committed") + (
             f" as revision {tx.revision}" if tx.revision is not None else "")
-        ctx.out.result(result, lambda: _changes_table(ctx.out, tx.changes, title))
+        ctx.out.result(marked(result, dry), lambda: _changes_table(ctx.out, tx.changes, title))
 
 
 def _add(tx: Any, op: Op) -> None:
