@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _entry_summary(out: Output, entry: Any, verb: str) -> None:
-    created = " (created)" if entry.version == 1 and verb.endswith("set") else ""
+    created = " (created)" if entry.version == 1 else ""
     out.success(
         f"{verb} [bold]{entry.namespace}/{entry.key}[/bold] env={entry.env} "
         f"→ version [bold]{entry.version}[/bold], revision {entry.revision}{created}"
