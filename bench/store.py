@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,13 +78,13 @@ class Figure:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def percentile(ordered: list[float], p: float) -> float:
+def percentile(ordered: Sequence[float], p: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def figure(group: str, op: str, samples: list[float], note: str = "") -> Figure:
+def figure(group: str, op: str, samples: Sequence[float], note: str = "") -> Figure:
     ordered = sorted(samples)
     return Figure(group, op, len(ordered), percentile(ordered, 50), percentile(ordered, 90),
                   percentile(ordered, 99), ordered[-1], note)
@@ -154,8 +154,12 @@ def open_url(backend: str, pg_url: str, db_dir: str | None) -> Iterator[str]:
     import psycopg
 
     schema = f"bench_{os.getpid()}_{next(_schemas)}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with psycopg.connect(pg_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL at {pg_url} is not reachable ({exc}); "
+                         "pass --pg-url or set CONFHUB_BENCH_PG_URL") from exc
     try:
         sep = "&" if "?" in pg_url else "?"
         yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
@@ -196,7 +200,7 @@ def time_calls(fn: Callable[[int], Any], count: int, warmup: int) -> list[float]
     """Per-call latency of ``fn(i)`` for ``count`` calls after ``warmup`` untimed ones."""
     for i in range(warmup):
         fn(i)
-    samples = []
+    samples: list[float] = []
     for i in range(count):
         started = ns_now()
         fn(warmup + i)
@@ -234,7 +238,7 @@ def batched_keys(get: Callable[[str, str], Any], keys: list[tuple[str, str]], ba
 
 
 def single_calls(call: Callable[[], Any], count: int) -> list[float]:
-    samples = []
+    samples: list[float] = []
     for _ in range(count):
         started = ns_now()
         call()
@@ -280,7 +284,7 @@ def compare_others(batches: int) -> list[Figure]:
     figures.append(figure("compare", "dict.get (baseline)",
                           batched(lambda: plain.get(("ns1", "k1")), batches)))
     try:
-        from dynaconf import Dynaconf
+        from dynaconf import Dynaconf  # type: ignore[import-untyped]
     except ImportError:
         console.print("dynaconf is not installed: pip install dynaconf (bench only)",
                       style="yellow")
@@ -534,7 +538,12 @@ def pg_round_trip(pg_url: str) -> str:
     """Median and p99 of ``SELECT 1`` on one connection: the floor of every statement."""
     import psycopg
 
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(pg_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL at {pg_url} is not reachable ({exc}); "
+                         "pass --pg-url or set CONFHUB_BENCH_PG_URL") from exc
+    with conn:
         trips = single_calls(lambda: conn.execute("SELECT 1").fetchone(), 1000)
     trip = figure("calibration", "SELECT 1", trips)
     return f", PostgreSQL SELECT 1 round trip median {fmt(trip.median)} p99 {fmt(trip.p99)}"
@@ -549,7 +558,7 @@ def calibration(db_dir: str | None) -> str:
     parse = timeit.timeit(lambda: json.loads(text), number=20000) / 20000
     folder = tempfile.mkdtemp(prefix="confhub-fsync-", dir=db_dir)
     fd = os.open(os.path.join(folder, "probe"), os.O_WRONLY | os.O_CREAT, 0o600)
-    syncs = []
+    syncs: list[float] = []
     try:
         for _ in range(200):
             started = ns_now()
@@ -578,7 +587,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{get,write,history,scale,all}")
 
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
@@ -619,7 +629,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(calibrated, style="dim")
     figures: list[Figure] = []
     if args.command in ("get", "all"):
-        get_args = argparse.Namespace(**{**vars(args), "keys": 1000})
+        keys = args.keys if args.command == "get" else 1000  # all: --keys is for scale
+        get_args = argparse.Namespace(**{**vars(args), "keys": keys})
         part = bench_get(get_args)
         print_figures(f"Cached reads ({args.backend})", part, args.backend)
         figures += part
