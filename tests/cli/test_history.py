@@ -66,6 +66,9 @@ class TestDiff:
         _three_versions(cli)
         assert cli("diff", "models/claude-opus", "1", "9").exit_code == 3
 
+    def test_missing_key_exits_3(self, cli: Invoke) -> None:
+        assert cli("diff", "models/missing").exit_code == 3
+
 
 class TestRollback:
     def test_rollback_writes_a_new_version(self, cli: Invoke) -> None:

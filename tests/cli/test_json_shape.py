@@ -33,7 +33,7 @@ def test_every_command_json_shape(cli: Invoke, tmp_path: Path) -> None:
         return result.json()
 
     assert keys(js("set", "m/k", '{"a": 1}')) == ENTRY
-    assert keys(js("set", "m/k", '{"a": 2}', "--dry-run")) == ENTRY | {"dry_run"}
+    assert keys(js("set", "m/k", '{"a": 2}', "--dry-run")) == ENTRY | {"dry_run", "diff"}
     assert keys(js("patch", "m/k", '{"b": 1}')) == ENTRY
     assert keys(js("get", "m/k")) == ENTRY
     assert keys(js("get", "m/k", "--resolved")) == RESOLVED

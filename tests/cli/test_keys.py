@@ -74,7 +74,18 @@ class TestSet:
     def test_dry_run_writes_nothing(self, cli: Invoke) -> None:
         entry = cli("set", "models/claude-opus", OPUS, "--dry-run", "--json").json()
         assert entry["dry_run"] is True and entry["version"] == 1
+        assert entry["diff"] == [{"op": "replace", "path": "",
+                                  "value": {"max_tokens": 8192, "temperature": 0.5}}]
         assert cli("get", "models/claude-opus").exit_code == 3
+
+    def test_dry_run_shows_what_would_change(self, cli: Invoke) -> None:
+        cli("set", "models/claude-opus", OPUS)
+        out = cli("set", "models/claude-opus", '{"max_tokens": 1, "temperature": 0.5}',
+                  "--dry-run").stdout
+        assert "would set" in out and "replace" in out and "/max_tokens" in out
+        patched = cli("patch", "models/claude-opus", '{"top_p": 1}', "--dry-run", "--json")
+        assert patched.json()["diff"] == [{"op": "add", "path": "/top_p", "value": 1}]
+        assert cli("get", "models/claude-opus", "--json").json()["version"] == 1
 
 
 class TestCompareAndSet:

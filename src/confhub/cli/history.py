@@ -27,7 +27,7 @@ from .common import (
     session,
     split_address,
 )
-from .output import Output, dumps, marked, preview, short_time
+from .output import Output, marked, preview, short_time
 
 __all__ = ["register"]
 
@@ -124,34 +124,18 @@ def diff(
     with session(cmd) as ctx:
         namespace, key = split_address(address)
         cfg = ctx.tenant
-        if to_version is None:
-            latest = cfg.history(namespace, key, env=env, limit=1)
-            if not latest:
-                cfg.get(namespace, key, env=env)  # raises NotFound with the store's message
-            to_version = latest[0].version
+        if to_version is None:  # history raises NotFound for a key that never existed
+            to_version = cfg.history(namespace, key, env=env, limit=1)[0].version
         if from_version is None:
             from_version = max(to_version - 1, 1)
         ops = cfg.diff(namespace, key, from_version, to_version, env=env)
         ops = [dict(op) for op in ops]
-        ctx.out.result(ops, lambda: _diff_lines(ctx.out, f"{namespace}/{key}",
-                                                from_version, to_version, ops))
 
+        def human() -> None:
+            ctx.out.print(f"[bold]{namespace}/{key}[/bold]  version {from_version} → {to_version}")
+            ctx.out.json_patch(ops)
 
-def _diff_lines(out: Output, title: str, old: int, new: int, ops: list[dict[str, Any]]) -> None:
-    out.print(f"[bold]{title}[/bold]  version {old} → {new}")
-    if not ops:
-        out.print("[dim]no differences[/dim]")
-        return
-    for op in ops:
-        kind = op.get("op", "?")
-        path = op.get("path", "")
-        sign, style = {"add": ("+", "green"), "remove": ("-", "red")}.get(kind, ("~", "yellow"))
-        line = Text(f"{sign} {kind:<8} {path or '/'}", style=style)
-        if "value" in op:
-            line.append(f"  {dumps(op['value'], indent=None)}")
-        if "from" in op:
-            line.append(f"  from {op['from']}")
-        out.print(line)
+        ctx.out.result(ops, human)
 
 
 def rollback(

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ..errors import NotFound
+from ..layering import diff
 from .common import DEFAULT_DB as _DB
 from .common import (
     AuthorOpt,
@@ -48,6 +50,30 @@ def register(app: typer.Typer) -> None:
     for command in (get, set_, patch, delete, ls):
         name = command.__name__.rstrip("_")
         app.command(name)(command)
+
+
+def _current_value(cfg: Any, namespace: str, key: str, env: str) -> Any:
+    """The value a write would replace (None when the key does not exist yet)."""
+    try:
+        return cfg.get(namespace, key, env=env).value
+    except NotFound:
+        return None
+
+
+def _report_write(out: Output, entry: Any, verbs: tuple[str, str], dry_run: bool,
+                  before: Any) -> None:
+    """The new entry; a dry run also shows (and, in JSON, returns) the change as JSON Patch."""
+    data = marked(entry.to_dict(), dry_run)
+    ops = diff(before, entry.value) if dry_run else []
+    if dry_run:
+        data["diff"] = ops
+
+    def human() -> None:
+        _entry_summary(out, entry, f"dry run: would {verbs[0]}" if dry_run else verbs[1])
+        if dry_run:
+            out.json_patch(ops)
+
+    out.result(data, human)
 
 
 def _entry_summary(out: Output, entry: Any, verb: str) -> None:
@@ -158,11 +184,10 @@ def set_(
         namespace, key = split_address(address)
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
+        before = _current_value(ctx.tenant, namespace, key, env) if dry_run else None
         entry = ctx.tenant.set(namespace, key, data, env=env, expected_version=expected_version,
                                dry_run=dry_run, **meta.kwargs())
-        ctx.out.result(marked(entry.to_dict(), dry_run),
-                       lambda: _entry_summary(ctx.out, entry, "dry run: would set" if dry_run
-                                              else "set"))
+        _report_write(ctx.out, entry, ("set", "set"), dry_run, before)
 
 
 def patch(
@@ -198,11 +223,10 @@ def patch(
         namespace, key = split_address(address)
         data = read_value(value, file)
         meta = WriteMeta.parse(reason, author, metadata)
+        before = _current_value(ctx.tenant, namespace, key, env) if dry_run else None
         entry = ctx.tenant.patch(namespace, key, data, env=env, expected_version=expected_version,
                                  json_patch=json_patch, dry_run=dry_run, **meta.kwargs())
-        ctx.out.result(marked(entry.to_dict(), dry_run),
-                       lambda: _entry_summary(ctx.out, entry, "dry run: would patch" if dry_run
-                                              else "patched"))
+        _report_write(ctx.out, entry, ("patch", "patched"), dry_run, before)
 
 
 def delete(

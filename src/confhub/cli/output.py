@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -110,6 +110,22 @@ class Output:
             table.add_row(*(cell if isinstance(cell, Text) else escape(str(cell))
                             for cell in row))
         self.console.print(table)
+
+    def json_patch(self, ops: Sequence[Mapping[str, Any]]) -> None:
+        """RFC 6902 operations as coloured lines: + add, - remove, ~ replace/move/copy/test."""
+        if not ops:
+            self.console.print("[dim]no differences[/dim]")
+            return
+        for op in ops:
+            kind = str(op.get("op", "?"))
+            sign, style = {"add": ("+", "green"), "remove": ("-", "red")}.get(kind,
+                                                                            ("~", "yellow"))
+            line = Text(f"{sign} {kind:<8} {op.get('path') or '/'}", style=style)
+            if "value" in op:
+                line.append(f"  {dumps(op['value'], indent=None)}")
+            if "from" in op:
+                line.append(f"  from {op['from']}")
+            self.console.print(line)
 
     def note(self, message: str) -> None:
         """Side information for people (stderr, so it never mixes with data)."""
