@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+import confhub
+
 from . import admin, backup, edit, history, keys, serve, snapshots, tenants, txn
 
 __all__ = ["app", "build_app", "main"]
@@ -36,12 +38,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict, 5 validation failed
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            typer.echo(f"confhub {version('confhub')}")
-        except PackageNotFoundError:  # running from a checkout that was never installed
-            typer.echo("confhub (not installed)")
+        typer.echo(f"confhub {confhub.__version__}")
         raise typer.Exit()
 
 
