@@ -51,7 +51,7 @@ def _root(
 
 
 def build_app() -> typer.Typer:
-    """A fresh app with every command registered (tests build their own)."""
+    """The app with every command registered (``app`` below is the one the script runs)."""
     app = typer.Typer(
         name="confhub",
         help=_HELP,
