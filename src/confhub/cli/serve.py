@@ -42,7 +42,7 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
 ) -> None:
-    """Serve the configuration store over HTTP (REST API of docs, OpenAPI at /docs).
+    """Serve the configuration store over HTTP (REST API; interactive docs at /docs).
 
     With no options it serves ./confhub.db on http://127.0.0.1:8011.
 
