@@ -309,3 +309,33 @@ def test_concurrent_transfers_are_never_seen_half_applied(
         assert all(len(touched) == 2 for touched in by_revision.values())
     with confhub.open(store_url) as fresh:
         assert sum(e.value for e in fresh.tenant("bank").list("bank")) == total
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def test_listing_while_another_writer_adds_keys_never_fails(store_url: str) -> None:
+    """list() and namespaces() keep working while the cache follower adds keys and
+    namespaces written through another hub (another process would do the same)."""
+    with confhub.open(store_url) as hub, confhub.open(store_url) as writer:
+        hub.create_tenant("acme")
+        cfg, other = hub.tenant("acme"), writer.tenant("acme")
+        cfg.set("ns0", "seed", 0)
+        stop = threading.Event()
+
+        def read() -> None:
+            while not stop.is_set():
+                listed = cfg.list("ns0")
+                assert [e.key for e in listed] == sorted(e.key for e in listed)
+                cfg.namespaces()
+                cfg.namespace_counts()
+                cfg.envs()
+
+        readers = Threads(read, 1)
+        try:
+            for i in range(200):
+                other.set(f"ns{i % 20}", f"k{i}", i)
+        finally:
+            stop.set()
+        readers.join()
+        eventually(lambda: len(cfg.list("ns0")) == 11, "every key written")
