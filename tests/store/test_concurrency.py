@@ -324,18 +324,26 @@ def test_listing_while_another_writer_adds_keys_never_fails(store_url: str) -> N
         stop = threading.Event()
 
         def read() -> None:
-            while not stop.is_set():
+            while True:
                 listed = cfg.list("ns0")
                 assert [e.key for e in listed] == sorted(e.key for e in listed)
                 cfg.namespaces()
                 cfg.namespace_counts()
                 cfg.envs()
+                if stop.is_set():
+                    return
 
+        # Busy readers hold the GIL for a whole switch interval each time the writer or the
+        # follower wants it; a short interval keeps the writes flowing (and the readers are
+        # still interrupted mid-iteration, which is the point).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0002)
         readers = Threads(read, 1)
         try:
             for i in range(200):
                 other.set(f"ns{i % 20}", f"k{i}", i)
         finally:
             stop.set()
+            sys.setswitchinterval(interval)
         readers.join()
         eventually(lambda: len(cfg.list("ns0")) == 11, "every key written")
