@@ -5,6 +5,7 @@ the hub from its settings, tests may pass any hub. Layers, outermost first::
 
     HeadBody      HEAD answered like GET, body dropped (servers differ on this)
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
+    FastWrites    single-key PUTs sent straight to their handler (counted only)
     Metrics       request counts and latency per route template (Prometheus)
     FastAPI       every route, documented at /openapi.json and /docs
 """
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from ..model import Entry
 from .deps import ServerState
 from .errors import install_error_handlers
-from .fastpath import FastReads
+from .fastpath import FastReads, FastWrites
 from .routes import (
     changes,
     configs,
@@ -58,7 +59,9 @@ class Metrics:
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25,
                                           .5, 1, 2.5))
         self.fast_hits = Counter("confhub_http_cached_reads",
-                                 "GETs answered by the cached fast path", registry=self.registry)
+                                 "GETs answered by the cached lean path", registry=self.registry)
+        self.fast_writes = Counter("confhub_http_lean_writes",
+                                   "PUTs answered by the lean path", registry=self.registry)
 
 
 class MetricsMiddleware:
@@ -134,7 +137,7 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
     return lookup
 
 
-def create_app(hub: Any, *, close_hub: bool = False, fast_reads: bool = True) -> Any:
+def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``)."""
 
     @contextlib.asynccontextmanager
@@ -152,11 +155,13 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_reads: bool = True) ->
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (ops, tenants, configs, history, txn, changes, snapshots, transfer,
-                   simple, reserved):
+    # Most used first: FastAPI tries routes in order.
+    for module in (simple, configs, history, tenants, txn, changes, snapshots, transfer, ops,
+                   reserved):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
-    if fast_reads:
+    if fast_paths:
+        inner = FastWrites(inner, app, configs.write_entry, on_write=metrics.fast_writes.inc)
         inner = FastReads(inner, state.lookup, state.entry_bytes,
                           on_hit=metrics.fast_hits.inc)
     return _Outer(HeadBody(inner), app)

@@ -27,7 +27,10 @@ from starlette.responses import Response
 
 from ..errors import ConfhubError, InvalidRequest, InvalidValue, Unavailable
 
-__all__ = ["error_body", "error_response", "install_error_handlers", "not_implemented"]
+__all__ = [
+    "as_confhub_error", "error_body", "error_response", "install_error_handlers",
+    "not_implemented", "response_for",
+]
 
 log = logging.getLogger("confhub.server")
 
@@ -101,14 +104,55 @@ def _request_validation(errors: list[Any]) -> dict[str, Any]:
     return {"errors": cleaned}
 
 
+def _storage_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency, but stay importable
+        pass
+    else:
+        errors.append(psycopg.OperationalError)
+    return tuple(errors)
+
+
+_STORAGE_ERRORS = _storage_errors()
+
+
+def as_confhub_error(exc: BaseException) -> ConfhubError | None:
+    """The ConfhubError a non-confhub failure stands for, None if it is a real bug."""
+    if isinstance(exc, ConfhubError):
+        return exc
+    if isinstance(exc, _STORAGE_ERRORS):
+        # Driver errors that escaped the hub mean storage trouble, not a client mistake.
+        return Unavailable(f"storage unavailable: {exc}")
+    if isinstance(exc, UnicodeError):
+        # Lone surrogates ("\ud800" in JSON) and similar cannot be stored as UTF-8.
+        return InvalidValue(f"value is not valid Unicode text: {exc}")
+    if isinstance(exc, RecursionError):
+        return InvalidValue("value nests too deeply")
+    if isinstance(exc, jsonpatch.JsonPatchException | jsonpointer.JsonPointerException):
+        # A JSON Patch the hub let through to jsonpatch/jsonpointer (e.g. a path without "/").
+        return InvalidRequest(f"invalid JSON Patch: {exc}")
+    return None
+
+
+def response_for(exc: Exception, method: str = "", path: str = "") -> Response:
+    """The answer for any exception raised while handling a request (used by the handlers
+    below and by the lean paths that bypass FastAPI)."""
+    error = as_confhub_error(exc)
+    if error is None:
+        log.error("unexpected error on %s %s", method, path, exc_info=exc)
+        return error_response(500, "internal", "internal server error")
+    if error.http_status >= 500:
+        log.warning("%s %s -> %s: %s", method, path, error.code, error)
+    return confhub_error_response(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; called once by ``create_app``."""
 
-    async def on_confhub(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ConfhubError)
-        if exc.http_status >= 500:
-            log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc)
-        return confhub_error_response(exc)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return response_for(exc, request.method, request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -127,38 +171,11 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"invalid {where}: {first['msg']}" if first else "invalid request"
         return error_response(400, InvalidRequest.code, message, details)
 
-    async def on_storage(request: Request, exc: Exception) -> Response:
-        # Driver errors that escaped the hub mean storage trouble, not a client mistake.
-        log.warning("storage error on %s %s: %r", request.method, request.url.path, exc)
-        return confhub_error_response(Unavailable(f"storage unavailable: {exc}"))
-
-    async def on_bad_text(request: Request, exc: Exception) -> Response:
-        # Lone surrogates ("\ud800" in JSON) and similar cannot be stored as UTF-8.
-        return confhub_error_response(InvalidValue(f"value is not valid Unicode text: {exc}"))
-
-    async def on_bad_patch(request: Request, exc: Exception) -> Response:
-        # A JSON Patch the hub let through to jsonpatch/jsonpointer (e.g. a path without "/").
-        return confhub_error_response(InvalidRequest(f"invalid JSON Patch: {exc}"))
-
-    async def on_recursion(request: Request, exc: Exception) -> Response:
-        return confhub_error_response(InvalidValue("value nests too deeply"))
-
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal server error")
-
-    app.add_exception_handler(ConfhubError, on_confhub)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(sqlite3.OperationalError, on_storage)
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency, but stay importable
-        pass
-    else:
-        app.add_exception_handler(psycopg.OperationalError, on_storage)
-    app.add_exception_handler(UnicodeError, on_bad_text)
-    app.add_exception_handler(RecursionError, on_recursion)
-    app.add_exception_handler(jsonpatch.JsonPatchException, on_bad_patch)
-    app.add_exception_handler(jsonpointer.JsonPointerException, on_bad_patch)
-    app.add_exception_handler(Exception, on_unexpected)
+    kinds: tuple[type[Exception], ...] = (
+        ConfhubError, *_STORAGE_ERRORS, UnicodeError, RecursionError,
+        jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, Exception,
+    )
+    for kind in kinds:
+        app.add_exception_handler(kind, on_error)

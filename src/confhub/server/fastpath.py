@@ -1,4 +1,4 @@
-"""The lean path for the hottest request: GET of one current key that is in the hub's cache.
+"""The lean paths for the hottest requests: GET of one cached key, and PUT of one key.
 
 FastAPI's routing, dependency resolution and response machinery cost more than the read itself
 (a dict lookup), so this ASGI layer answers ``GET|HEAD /config/{ns}/{key}`` and
@@ -8,6 +8,10 @@ an invalid name or any query parameter, falls through to the FastAPI routes, whi
 same bytes and stay the documented (OpenAPI) description of these paths.
 
 ``lookup(tenant, env, namespace, key)`` must never block: it returns the cached Entry or None.
+
+``PUT`` of the same paths without a query string goes through :class:`FastWrites`, which calls
+the very handler the FastAPI route calls (``routes.configs.write_entry``) but skips FastAPI's
+route matching and dependency solving, which cost more CPU than the write itself.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from ..model import BASE_ENV, DEFAULT_TENANT, Entry
+from .errors import response_for
 from .responses import EntryBytes, entry_etag, matches
 
-__all__ = ["FastReads", "Lookup"]
+__all__ = ["FastReads", "FastWrites", "Lookup"]
 
 Lookup = Callable[[str, str, str, str], Entry | None]
 ASGIApp = Callable[..., Any]
@@ -85,3 +93,34 @@ class FastReads:
                         "body": b"" if scope["method"] == "HEAD" else body})
         if self.on_hit is not None:
             self.on_hit()
+
+
+Writer = Callable[..., Any]  # async (request, tenant, namespace, key, *, env) -> Response
+
+
+class FastWrites:
+    """ASGI middleware sending ``PUT`` of one key straight to its handler."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: Any, write: Writer,
+                 on_write: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.write = write
+        self.on_write = on_write
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        where = (_split(scope["path"]) if scope["type"] == "http" and scope["method"] == "PUT"
+                 and not scope.get("query_string") else None)
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        tenant, _, namespace, key = where
+        scope["app"] = self.fastapi_app  # what Request.app (and so hub_of) reads
+        try:
+            response: Response = await self.write(Request(scope, receive), tenant, namespace,
+                                                  key, env=None)
+        except Exception as exc:  # the same answers the FastAPI route gives
+            response = response_for(exc, "PUT", scope["path"])
+        await response(scope, receive, send)
+        if self.on_write is not None:
+            self.on_write()
