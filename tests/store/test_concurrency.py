@@ -347,3 +347,44 @@ def test_listing_while_another_writer_adds_keys_never_fails(store_url: str) -> N
             sys.setswitchinterval(interval)
         readers.join()
         eventually(lambda: len(cfg.list("ns0")) == 11, "every key written")
+
+
+@pytest.mark.slow
+def test_cached_reads_are_read_your_writes_and_never_go_back(
+        store_url: str, children: Callable[..., subprocess.Popen[str]]) -> None:
+    """While two other processes hammer the tenant, a thread here always reads back at least
+    the version it just wrote, and reads of the other processes' key never go backwards."""
+    with confhub.open(store_url) as hub:
+        hub.create_tenant("race")
+        cfg = hub.tenant("race")
+        cfg.set("counter", "hot", {"n": 0})
+        procs = [children("increment", store_url, "race", 60) for _ in range(2)]
+        for proc in procs:
+            assert read_line(proc) == "ready"
+        for proc in procs:
+            send(proc, "go")
+        stop = threading.Event()
+
+        def observe() -> None:
+            last = 0
+            while not stop.is_set():
+                entry = cfg.get("counter", "hot")
+                assert entry.version >= last, f"read went back from {last} to {entry.version}"
+                assert entry.value["n"] == entry.version - 1
+                last = entry.version
+                time.sleep(0.0002)  # leave the GIL to the writers
+
+        observers = Threads(observe, 1)
+        try:
+            for i in range(1, 80):
+                written = cfg.set("mine", "k", i)
+                seen = cfg.get("mine", "k")
+                assert seen.version >= written.version and seen.value == i
+        finally:
+            for proc in procs:
+                assert read_line(proc).startswith("done")
+                assert proc.wait(timeout=60) == 0
+            stop.set()
+        observers.join()
+        eventually(lambda: cfg.get("counter", "hot").value == {"n": 120},
+                   "every increment of the other processes")
