@@ -115,12 +115,20 @@ EMPTY_VIEW = TenantView("", valid=False)
 
 
 class Cache:
-    """All tenant views of one hub, with the lock that orders updates (reads take no lock)."""
+    """All tenant views of one hub, with the lock that orders updates.
+
+    A whole revision is applied while holding ``lock``. A read of one entry takes no lock; a
+    read of several (list, resolve) takes it, so it sees whole transactions, never half of one.
+    """
 
     def __init__(self, store: StoreReader) -> None:
         self._store = store
         self._lock = threading.RLock()
         self.views: dict[str, TenantView] = {}
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
 
     def view(self, tenant: str) -> TenantView | None:
         """The tenant's view, loading it on first use; None if the tenant is missing/deleted."""

@@ -579,37 +579,46 @@ class Tenant:
         """Live entries of a namespace in one env layer, sorted by key."""
         check_name("env", env)
         check_name("namespace", namespace)
-        # The follower thread mutates the view's dicts while we read: iterate a copy
-        # (dict.copy() runs without releasing the GIL, so it is a consistent snapshot).
-        bucket = self._view.by_namespace.get((env, namespace), {}).copy()
+        # Other threads apply commits to the view while we read: copy it under the cache
+        # lock, so the list holds whole transactions (never half of one) and cannot change
+        # size while we sort it.
+        view = self._view
+        with self._hub._cache.lock:
+            bucket = view.by_namespace.get((env, namespace), {}).copy()
         keys = sorted(k for k in bucket if prefix is None or k.startswith(prefix))
         return [bucket[k] for k in keys]
 
     def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
         """Namespaces with at least one live key (in ``env``, or in any env)."""
-        return sorted({ns for (e, ns), bucket in self._view.by_namespace.copy().items()
-                       if bucket and (env is None or e == env)})
+        view = self._view
+        with self._hub._cache.lock:
+            return sorted({ns for (e, ns), bucket in view.by_namespace.items()
+                           if bucket and (env is None or e == env)})
 
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         """Live keys per namespace (summed over envs unless ``env`` is given)."""
         counts: dict[str, int] = {}
-        for (e, ns), bucket in self._view.by_namespace.copy().items():
-            if env is None or e == env:
-                counts[ns] = counts.get(ns, 0) + len(bucket)
+        view = self._view
+        with self._hub._cache.lock:
+            for (e, ns), bucket in view.by_namespace.items():
+                if env is None or e == env:
+                    counts[ns] = counts.get(ns, 0) + len(bucket)
         return dict(sorted(counts.items()))
 
     def envs(self) -> builtins.list[str]:
         """Env layers that hold at least one live key."""
-        return sorted({e for (e, _), bucket in self._view.by_namespace.copy().items()
-                       if bucket})
+        view = self._view
+        with self._hub._cache.lock:
+            return sorted({e for (e, _), bucket in view.by_namespace.items() if bucket})
 
     def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
         """The ``base`` layer deep-merged with ``env``'s layer (see :mod:`confhub.layering`)."""
         _check_address(env, namespace, key)
         view = self._view
         layers = (BASE_ENV,) if env == BASE_ENV else (BASE_ENV, env)
-        found = [(layer, entry) for layer in layers
-                 if (entry := view.entries.get((layer, namespace, key))) is not None]
+        with self._hub._cache.lock:  # both layers from the same revision
+            found = [(layer, entry) for layer in layers
+                     if (entry := view.entries.get((layer, namespace, key))) is not None]
         if not found:
             raise NotFound(f"{namespace}/{key} has no value in "
                            f"{' or '.join(repr(layer) for layer in layers)} in tenant "
