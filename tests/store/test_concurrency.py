@@ -55,6 +55,16 @@ def children() -> Iterator[Callable[..., subprocess.Popen[str]]]:
                 stream.close()
 
 
+@pytest.fixture
+def eager_thread_switching() -> Iterator[None]:
+    """Switch threads every 0.2 ms instead of every 5 ms: readers are interrupted mid-read
+    far more often (so races show up), and busy readers starve the writers less."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.00001)
+    yield
+    sys.setswitchinterval(interval)
+
+
 def read_line(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -239,9 +249,11 @@ def test_writes_by_another_process_reach_the_cache(
 
 @pytest.mark.slow
 def test_concurrent_transfers_are_never_seen_half_applied(
-        store_url: str, children: Callable[..., subprocess.Popen[str]]) -> None:
+        store_url: str, children: Callable[..., subprocess.Popen[str]],
+        eager_thread_switching: None) -> None:
     """2 processes and 2 threads move amounts between 4 keys in CAS transactions while a
-    reader follows the change feed: the keys sum to 400 at every revision."""
+    reader follows the change feed and another lists the keys: the keys sum to 400 at every
+    revision and in every list()."""
     keys, each, total = 4, 30, 400
     with confhub.open(store_url) as hub:
         hub.create_tenant("bank")
@@ -289,7 +301,15 @@ def test_concurrent_transfers_are_never_seen_half_applied(
                 if finished and not changes:
                     return
 
+        def lister() -> None:
+            """One list() is one read: it shows a whole number of transactions."""
+            while not stop.is_set():
+                listed = cfg.list("bank")
+                assert sum(e.value for e in listed) == total, \
+                    f"list() shows half a transaction: {[(e.key, e.version) for e in listed]}"
+
         readers = Threads(reader, 1)
+        listers = Threads(lister, 1)
         for proc in procs:
             send(proc, "go")
         Threads(writer, 2).join()
@@ -298,6 +318,7 @@ def test_concurrent_transfers_are_never_seen_half_applied(
             assert proc.wait(timeout=60) == 0
         stop.set()
         readers.join()
+        listers.join()
 
         transfers = 4 * each
         assert cfg.revision == 1 + transfers
@@ -314,7 +335,8 @@ def test_concurrent_transfers_are_never_seen_half_applied(
 # --------------------------------------------------------------------------- readers
 
 
-def test_listing_while_another_writer_adds_keys_never_fails(store_url: str) -> None:
+def test_listing_while_another_writer_adds_keys_never_fails(
+        store_url: str, eager_thread_switching: None) -> None:
     """list() and namespaces() keep working while the cache follower adds keys and
     namespaces written through another hub (another process would do the same)."""
     with confhub.open(store_url) as hub, confhub.open(store_url) as writer:
@@ -333,18 +355,12 @@ def test_listing_while_another_writer_adds_keys_never_fails(store_url: str) -> N
                 if stop.is_set():
                     return
 
-        # Busy readers hold the GIL for a whole switch interval each time the writer or the
-        # follower wants it; a short interval keeps the writes flowing (and the readers are
-        # still interrupted mid-iteration, which is the point).
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.0002)
         readers = Threads(read, 1)
         try:
             for i in range(200):
                 other.set(f"ns{i % 20}", f"k{i}", i)
         finally:
             stop.set()
-            sys.setswitchinterval(interval)
         readers.join()
         eventually(lambda: len(cfg.list("ns0")) == 11, "every key written")
 
