@@ -163,6 +163,24 @@ def test_cas_increments_from_threads_and_processes_never_lose_an_update(
         assert cfg.revision == total + 1  # one revision per committed write, none for conflicts
 
 
+def test_processes_starting_at_once_on_a_new_database_all_open_it(
+        store_url: str, children: Callable[..., subprocess.Popen[str]]) -> None:
+    """Four workers started together on an empty database (they race to create the schema
+    and the default tenant) all open it and can write."""
+    procs = [children("serve", store_url) for _ in range(4)]
+    for i, proc in enumerate(procs):
+        assert read_line(proc) == "ready"
+        send(proc, json.dumps({"op": "set", "tenant": "default", "namespace": "boot",
+                               "key": f"w{i}", "value": i}))
+    for proc in procs:
+        assert json.loads(read_line(proc)) == {"version": 1}
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    with confhub.open(store_url) as hub:
+        assert [e.value for e in hub.tenant().list("boot")] == [0, 1, 2, 3]
+
+
 # --------------------------------------------------------------------------- visibility
 
 
