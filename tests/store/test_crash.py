@@ -164,3 +164,49 @@ def test_acknowledged_writes_survive_sigkill(store_url: str, tmp_path: Path) -> 
     revision = check_store(store_url, acks)
     assert len(acks) >= 5 * KILLS // 2, f"only {len(acks)} acknowledged writes (seed {seed})"
     assert revision >= acks[-1].revision
+
+
+def reset_database(url: str) -> None:
+    """Make the test database empty again (a fresh SQLite file, an empty PostgreSQL schema)."""
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:///"):]
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+        return
+    import psycopg
+
+    schema = url.rsplit("search_path%3D", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+
+@pytest.mark.slow
+def test_a_process_killed_while_creating_the_database_leaves_one_that_opens(
+        store_url: str) -> None:
+    """SIGKILL a process around the moment it creates the schema (10 times, each on an
+    empty database): the next open succeeds, has the default tenant and takes writes."""
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    ready_after: float | None = None
+    for round_ in range(10):
+        reset_database(store_url)
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, str(CHILD), "serve", store_url],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if ready_after is None:  # first round: learn how long start-up takes, then kill
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            ready_after = time.monotonic() - started
+        else:  # later rounds: kill somewhere around the end of start-up
+            time.sleep(rng.uniform(0.5, 1.1) * ready_after)
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()
+        with confhub.open(store_url) as hub:
+            assert "default" in [t.id for t in hub.tenants()], f"round {round_}"
+            assert hub.tenant().set("boot", "k", round_).version == 1
+        if store_url.startswith("sqlite:"):
+            with sqlite3.connect(store_url[len("sqlite:///"):]) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
