@@ -106,7 +106,7 @@ def run_command(hub: confhub.Hub, c: dict[str, Any]) -> dict[str, Any]:
 
 
 def crash_writer(hub: confhub.Hub, tenant: str, log_path: str, rng: random.Random) -> None:
-    """Single sets of log/sN and constant-sum transactions over bank/kN, forever.
+    """Single sets of log/sN and constant-sum CAS transactions over bank/kN, forever.
 
     Log lines, written only after the commit returned::
 
@@ -133,9 +133,13 @@ def crash_writer(hub: confhub.Hub, tenant: str, log_path: str, rng: random.Rando
         amounts = [rng.randint(-20, 20) for _ in keys[1:]]
         values = [entries[0].value - sum(amounts)] + [
             e.value + amount for e, amount in zip(entries[1:], amounts, strict=True)]
-        with cfg.transaction(reason="transfer") as tx:
-            for k, e, v in zip(keys, entries, values, strict=True):
-                tx.set("bank", k, v, expected_version=e.version)
+        try:
+            with cfg.transaction(reason="transfer") as tx:
+                for k, e, v in zip(keys, entries, values, strict=True):
+                    tx.set("bank", k, v, expected_version=e.version)
+        except VersionConflict:  # another writer moved one of the keys: nothing was written
+            hub.sync()
+            continue
         parts = " ".join(f"{k}:{e.version + 1}:{v}"
                          for k, e, v in zip(keys, entries, values, strict=True))
         ack(f"txn {tx.revision} {parts}")

@@ -1,9 +1,10 @@
-"""Crash safety: a writer killed with SIGKILL at random points loses no acknowledged write.
+"""Crash safety: writers killed with SIGKILL at random points lose no acknowledged write.
 
-A child process (``_child.py crash-writer``) makes single writes and constant-sum transactions
-as fast as it can and, after each commit returns, appends what it wrote to a log file (fsynced).
-We kill it with SIGKILL at a random moment — during start-up, between writes, in the middle of
-a commit — 30 times per backend, and after each kill reopen the store and check:
+Two child processes (``_child.py crash-writer``) make single writes and constant-sum CAS
+transactions as fast as they can and, after each commit returns, append what they wrote to a
+log file (fsynced). We kill both with SIGKILL at a random moment — during start-up, between
+writes, in the middle of a commit — 30 times per backend, and after each kill reopen the store
+and check:
 
 * every acknowledged write is there: the logged version of the key has the logged value and
   revision;
@@ -31,6 +32,7 @@ import confhub
 
 CHILD = Path(__file__).with_name("_child.py")
 KILLS = 30
+WRITERS = 2  # processes writing at once, killed together
 BANK_KEYS = 5
 TOTAL = 500
 PROGRESS_DEADLINE = 30.0  # seconds for a fresh writer to make its first acknowledged writes
@@ -125,7 +127,8 @@ def check_store(url: str, acks: list[Ack]) -> int:
 
 @pytest.mark.slow
 def test_acknowledged_writes_survive_sigkill(store_url: str, tmp_path: Path) -> None:
-    """30 SIGKILLs at random points: nothing acknowledged is lost, nothing is torn."""
+    """Two racing writers SIGKILLed together at random points, 30 times: nothing acknowledged
+    is lost, nothing is torn."""
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     with confhub.open(store_url) as hub:
@@ -133,37 +136,45 @@ def test_acknowledged_writes_survive_sigkill(store_url: str, tmp_path: Path) -> 
         with hub.tenant("crash").transaction(reason="opening balances") as tx:
             for i in range(BANK_KEYS):
                 tx.set("bank", f"k{i}", TOTAL // BANK_KEYS)
-    log = tmp_path / "acks.log"
-    stderr_path = tmp_path / "child.err"
-    checked = 0
+    logs = [tmp_path / f"acks-{w}.log" for w in range(WRITERS)]
+    checked = [0] * WRITERS
     for round_ in range(KILLS):
-        before = ack_count(log)
+        before = sum(ack_count(log) for log in logs)
         # 0 extra acks: killed during start-up; otherwise after some writes, and then a
         # fraction of a commit's time later, so kills land inside commits too.
         wanted = before + rng.choice([0, 1, 3, 10, 25, 40])
-        with stderr_path.open("w") as stderr:
-            child = subprocess.Popen(
+        writers = []
+        for w, log in enumerate(logs):
+            stderr = (tmp_path / f"writer-{w}.err").open("w")
+            writers.append(subprocess.Popen(
                 [sys.executable, str(CHILD), "crash-writer", store_url, "crash", str(log),
-                 str(seed + round_)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=stderr)
-            deadline = time.monotonic() + PROGRESS_DEADLINE
-            while ack_count(log) < wanted and child.poll() is None:
-                assert time.monotonic() < deadline, \
-                    f"round {round_}: the writer made no progress after restart (seed {seed})"
-                time.sleep(0.001)
-            time.sleep(rng.uniform(0, 0.004) if wanted > before else rng.uniform(0, 0.4))
+                 str(seed + round_ * WRITERS + w)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr))
+            stderr.close()
+        deadline = time.monotonic() + PROGRESS_DEADLINE
+        while (sum(ack_count(log) for log in logs) < wanted
+               and all(c.poll() is None for c in writers)):
+            assert time.monotonic() < deadline, \
+                f"round {round_}: the writers made no progress after restart (seed {seed})"
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.004) if wanted > before else rng.uniform(0, 0.4))
+        for child in writers:
             child.send_signal(signal.SIGKILL)
+        for w, child in enumerate(writers):
             child.wait()
-        assert child.returncode == -signal.SIGKILL, \
-            f"the writer died by itself (seed {seed}):\n{stderr_path.read_text()}"
-        acks = parse_acks(log)
-        check_store(store_url, acks[checked:])
-        checked = len(acks)
-    # Everything once more at the end, and the writer did real work across the rounds.
-    acks = parse_acks(log)
+            assert child.returncode == -signal.SIGKILL, (
+                f"writer {w} died by itself (seed {seed}):\n"
+                + (tmp_path / f"writer-{w}.err").read_text())
+        for w, log in enumerate(logs):
+            acks = parse_acks(log)
+            check_store(store_url, acks[checked[w]:])
+            checked[w] = len(acks)
+    # Everything once more at the end, and the writers did real work across the rounds.
+    acks = [ack for log in logs for ack in parse_acks(log)]
     revision = check_store(store_url, acks)
     assert len(acks) >= 5 * KILLS // 2, f"only {len(acks)} acknowledged writes (seed {seed})"
-    assert revision >= acks[-1].revision
+    assert revision >= max(ack.revision for ack in acks)
+    assert len({ack.revision for ack in acks}) == len(acks)  # no two acks share a revision
 
 
 def reset_database(url: str) -> None:
