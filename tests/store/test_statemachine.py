@@ -40,6 +40,7 @@ ADDRESSES = tuple(itertools.product(ENVS, NAMESPACES, KEYS))  # (env, namespace,
 FIELDS = ("x", "y", "z", "w")
 
 Address = tuple[str, str, str]
+_ABSENT = object()  # "no live value" in the restore rule (None is a JSON value)
 
 # --------------------------------------------------------------------------- values
 
@@ -591,9 +592,6 @@ class StoreMachine(RuleBasedStateMachine):
                 else:
                     assert cfg.get(namespace, key, env=env) == self.cfg.get(namespace, key,
                                                                             env=env)
-
-
-_ABSENT = object()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
