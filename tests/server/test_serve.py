@@ -59,3 +59,36 @@ def test_uvicorn_serves_the_same_app(tmp_path: Path) -> None:
     with live_server(tmp_path / "c.db", server="uvicorn") as url:
         assert httpx.put(f"{url}/config/m/k", json=1).json()["version"] == 1
         assert httpx.get(f"{url}/config/m/k").headers["etag"] == '"1"'
+
+
+def test_stops_promptly_after_serving_writes(tmp_path: Path) -> None:
+    """SIGTERM after concurrent writes ends the server in seconds (no stuck worker threads)."""
+    import concurrent.futures
+    import signal
+
+    from confhub.server.testing import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "confhub.server", "--db",
+                             str(tmp_path / "c.db"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda i: httpx.put(f"{url}/config/m/k{i}", json=i)
+                                  .status_code, range(64)))
+        assert set(codes) == {201}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

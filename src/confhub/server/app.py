@@ -12,16 +12,18 @@ the hub from its settings, tests may pass any hub. Layers, outermost first::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..model import Entry
-from .deps import ServerState
+from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
 from .routes import (
@@ -142,9 +144,12 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="confhub-storage")
+        asyncio.get_running_loop().set_default_executor(executor)
         try:
             yield
         finally:
+            executor.shutdown(wait=True, cancel_futures=True)
             if close_hub:
                 hub.close()
 

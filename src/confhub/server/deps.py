@@ -1,16 +1,19 @@
 """What every route needs: the hub, a way to call it off the event loop, and request metadata.
 
 The hub is synchronous (SQLite, psycopg); calling it on the event loop would stall every other
-request while one waits on a disk sync. ``call`` runs it in AnyIO's worker threads instead.
+request while one waits on a disk sync. ``call`` runs it in the event loop's default executor,
+which ``create_app``'s lifespan sets to a pool of ``STORAGE_THREADS`` threads and shuts down at
+exit. (AnyIO's worker threads are not used: under granian they are never told to stop, and a
+worker process that has served writes then hangs on shutdown.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from starlette.requests import Request
 
 from ..errors import InvalidRequest
@@ -22,6 +25,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Enough concurrent writers for the store's group commit to batch many writes per fsync.
+STORAGE_THREADS = 32
 
 
 class ServerState:
@@ -46,7 +52,8 @@ def hub_of(request: Request) -> Any:
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking hub call in a worker thread and return its result (or raise its error)."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
 def _header_text(request: Request, name: str) -> str | None:

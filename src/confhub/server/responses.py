@@ -21,6 +21,7 @@ __all__ = [
     "EntryBytes",
     "dumps",
     "entry_etag",
+    "entry_json",
     "json_response",
     "matches",
     "parse_version_tag",
@@ -93,6 +94,24 @@ def json_response(data: Any, *, status: int = 200, request: Request | None = Non
     return Response(payload, status_code=status, media_type=JSON_MEDIA, headers=all_headers)
 
 
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """``entry.to_dict()`` spelled out: the generic version walks ``dataclasses.fields`` and
+    costs a tenth of a millisecond per write (a test pins the two equal)."""
+    return {
+        "tenant": entry.tenant,
+        "env": entry.env,
+        "namespace": entry.namespace,
+        "key": entry.key,
+        "value": entry.value,
+        "version": entry.version,
+        "revision": entry.revision,
+        "created_at": entry.created_at.isoformat(),
+        "updated_at": entry.updated_at.isoformat(),
+        "updated_by": entry.updated_by,
+        "secret": entry.secret,
+    }
+
+
 class EntryBytes:
     """Encoded JSON of current entries, reused while the hub returns the same Entry object."""
 
@@ -105,7 +124,7 @@ class EntryBytes:
         hit = self._items.get(k)
         if hit is not None and hit[0] is entry:
             return hit[1]
-        body = dumps(entry.to_dict())
+        body = dumps(entry_json(entry))
         if len(self._items) >= self._max:
             self._items.clear()  # crude but bounded; a hot working set refills at once
         self._items[k] = (entry, body)

@@ -7,7 +7,6 @@ with tenant ``default`` and env ``base`` (see ``simple.py``).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -109,13 +108,6 @@ def _resolve_star(cfg: Any, namespace: str, key: str, env: str,
     return version
 
 
-def _warm(cfg: Any, namespace: str, key: str, env: str) -> None:
-    """Load the tenant's cache view into ``cfg`` so the Entry a write returns carries the
-    key's real ``created_at`` (which tells a create, 201, from an update, 200)."""
-    with contextlib.suppress(NotFound):
-        cfg.get(namespace, key, env=env)
-
-
 def write_options(request: Request) -> dict[str, Any]:
     """Audit fields every write takes from headers."""
     return {"reason": reason_of(request), "author": author_of(request),
@@ -141,8 +133,6 @@ def _write(cfg: Any, method: str, namespace: str, key: str, args: tuple[Any, ...
     """One blocking write, run in a worker thread; returns the hub's result, or the encoded
     dry-run answer."""
     expected = _resolve_star(cfg, namespace, key, env, expected)
-    if method == "set":
-        _warm(cfg, namespace, key, env)
     result = getattr(cfg, method)(namespace, key, *args, env=env, expected_version=expected,
                                   dry_run=dry_run, **options)
     if dry_run:
