@@ -151,7 +151,7 @@ async def write_entry(request: Request, tenant: str, namespace: str, key: str, *
         return json_response(None, body=result)
     created = result.created_at == result.updated_at
     body = state_of(request).entry_bytes.encode(result)
-    headers = {"location": str(request.url.path)} if created else None
+    headers = {"location": request.scope["path"]} if created else None
     return json_response(None, body=body, status=201 if created else 200,
                          etag=entry_etag(result.version), headers=headers)
 
