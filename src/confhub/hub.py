@@ -193,10 +193,15 @@ class Hub:
 
     def _follow(self) -> None:
         """Wake on any commit to the database and bring loaded tenant views up to date."""
+        idle_rounds = 0
         while not self._closed.is_set():
             try:
-                self._store.wait_for_commit(0.25)
-                if not self._closed.is_set():
+                # Short waits so close() returns promptly; a periodic refresh covers a
+                # missed wake-up.
+                woke = self._store.wait_for_commit(0.05)
+                idle_rounds = 0 if woke else idle_rounds + 1
+                if not self._closed.is_set() and (woke or idle_rounds >= 20):
+                    idle_rounds = 0
                     self._cache.refresh()
             except ConfhubError:
                 self._closed.wait(0.5)  # storage is down; the next round catches up
@@ -750,7 +755,8 @@ class Tenant:
                 raise InvalidRequest("a JSON Patch (RFC 6902) must be a list of operations")
             try:
                 jsonpatch.JsonPatch(thaw(patch))
-            except (jsonpatch.JsonPatchException, TypeError, KeyError) as exc:
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+                    KeyError) as exc:
                 raise InvalidRequest(f"invalid JSON Patch: {exc}") from exc
         return _Op("json_patch" if json_patch else "patch", env, namespace, key,
                    value=thaw(patch), expected_version=_check_expected(expected_version))

@@ -214,6 +214,13 @@ class TestPatch:
                           json_patch=True)
         assert entry.value == {"a": [1, 2, 3], "b": 1}
 
+    def test_json_patch_with_a_bad_pointer_is_invalid(self, cfg: Tenant) -> None:
+        cfg.set("ns", "k", {"a": 1})
+        with pytest.raises(InvalidRequest):
+            cfg.patch("ns", "k", [{"op": "add", "path": "no-slash", "value": 1}],
+                      json_patch=True)
+        assert cfg.get("ns", "k").version == 1
+
     def test_failing_json_patch_test_changes_nothing(self, cfg: Tenant) -> None:
         cfg.set("ns", "k", {"a": 1})
         with pytest.raises(InvalidRequest, match="does not apply"):
