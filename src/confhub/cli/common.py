@@ -71,6 +71,8 @@ DbOpt = Annotated[
         help="Local database: a SQLite file path, sqlite:///PATH or postgresql://DSN.",
     ),
 ]
+AddressArg = Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", help="Where the key lives.",
+                                           show_default=False)]
 TenantOpt = Annotated[
     str,
     typer.Option("--tenant", "-t", envvar="CONFHUB_TENANT", metavar="TENANT",

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from .common import (
     DEFAULT_DB,
+    AddressArg,
     AuthorOpt,
     DbOpt,
     EnvOpt,
@@ -31,8 +32,6 @@ from .output import Output, marked, preview, short_time
 
 __all__ = ["register"]
 
-AddressArg = Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", help="Where the key lives.",
-                                           show_default=False)]
 
 _OP_STYLE = {"put": "green", "patch": "cyan", "delete": "red", "rollback": "yellow",
              "restore": "magenta", "import": "blue"}

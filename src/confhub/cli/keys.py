@@ -16,6 +16,7 @@ from ..errors import NotFound
 from ..layering import diff
 from .common import DEFAULT_DB as _DB
 from .common import (
+    AddressArg,
     AuthorOpt,
     Context,
     DbOpt,
@@ -36,8 +37,6 @@ from .output import Output, marked, preview, short_time
 
 __all__ = ["register"]
 
-AddressArg = Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", help="Where the key lives.",
-                                           show_default=False)]
 ValueArg = Annotated[str | None, typer.Argument(
     metavar="[VALUE]", show_default=False,
     help="JSON (or YAML) value; '-' reads stdin. Omit it when using -f.")]
