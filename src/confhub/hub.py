@@ -45,6 +45,7 @@ from .errors import (
     VersionConflict,
 )
 from .layering import diff as json_diff
+from .live import MISSING, Live
 from .layering import merge_patch, resolve_layers
 from .model import (
     BASE_ENV,
@@ -772,6 +773,16 @@ class Tenant:
             async for event in events:
                 for change in event.changes:
                     yield change
+
+    def live(self, namespace: str, key: str, *, model: Callable[..., T] | None = None,
+             env: str = BASE_ENV, default: Any = MISSING) -> Live[T]:
+        """The key's resolved value for ``env``, kept current: ``live.value`` (an instance of
+        ``model`` when given, e.g. a pydantic model), ``live.on_change(cb)``; see live.py.
+        Raises NotFound if the key is missing and no ``default`` is given."""
+        check_name("namespace", namespace)
+        check_name("key", key)
+        check_name("env", env)
+        return Live(self, namespace, key, env=env, model=model, default=default)
 
     def _feed(self, since: int, limit: int) -> builtins.list[Change]:
         return self.changes(since, limit)

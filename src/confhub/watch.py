@@ -346,7 +346,8 @@ class WatchHandle:
             except ConfhubError as exc:
                 if _permanent(self._sub, exc):
                     self.error = exc
-                    logger.warning("watch on tenant %r ended: %s", self._sub.tenant, exc)
+                    level = logging.INFO if self._sub.error is not None else logging.WARNING
+                    logger.log(level, "watch on tenant %r ended: %s", self._sub.tenant, exc)
                     self._remove()
                     return
                 self._stopped.wait(delay)
