@@ -32,6 +32,7 @@ them and again finds nothing, so resuming never duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
@@ -99,8 +100,8 @@ class Subscription:
     something to take; it must not block.
     """
 
-    __slots__ = ("tenant", "filter", "position", "backfill_to", "_pending", "_lock", "wake",
-                 "error", "__weakref__")
+    __slots__ = ("tenant", "filter", "position", "backfill_to", "_pending", "_passed", "_lock",
+                 "wake", "error", "__weakref__")
 
     def __init__(self, tenant: str, filter: WatchFilter, position: int, backfill_to: int,
                  wake: Callable[[], None]) -> None:
@@ -109,6 +110,7 @@ class Subscription:
         self.position = position
         self.backfill_to = backfill_to
         self._pending: deque[WatchEvent] = deque()
+        self._passed = 0  # newest published revision the filter passed over
         self._lock = threading.Lock()
         self.wake = wake
         self.error: ConfhubError | None = None
@@ -129,6 +131,7 @@ class Subscription:
                 self.backfill_to = event.revision
                 return True
             if selected is None:
+                self._passed = event.revision
                 return False
             self._pending.append(selected)
             return True
@@ -153,8 +156,10 @@ class Subscription:
             if self.position >= self.backfill_to:
                 queued = [e for e in self._pending if e.revision > self.position]
                 self._pending.clear()
-                if queued:
-                    self.position = queued[-1].revision
+                # Revisions arrive in order, so everything up to the newer of the last queued
+                # and the last passed-over revision has now been examined.
+                self.position = max(self.position, self._passed,
+                                    queued[-1].revision if queued else 0)
                 return queued
             start, stop = self.position, self.backfill_to
         changes = feed(start, FEED_PAGE)
@@ -402,8 +407,20 @@ class AsyncWatch:
         return self
 
     async def __anext__(self) -> WatchEvent:
+        event = await self.get()
+        assert event is not None
+        return event
+
+    async def get(self, timeout: float | None = None) -> WatchEvent | None:
+        """The next event, or None if none arrives within ``timeout`` seconds.
+
+        Only the wait is timed: a storage read in progress is never abandoned (its events
+        would be lost, since the position has moved).
+        """
         sub = await self._started()
         assert self._flag is not None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while not self._ready:
             self._flag.clear()
@@ -421,8 +438,14 @@ class AsyncWatch:
                 continue
             if events:
                 self._ready.extend(events)
-            else:
+            elif deadline is None:
                 await self._flag.wait()
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flag.wait(), remaining)
         return self._ready.popleft()
 
     async def _started(self) -> Subscription:

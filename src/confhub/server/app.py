@@ -37,6 +37,7 @@ from .routes import (
     tenants,
     transfer,
     txn,
+    watch,
 )
 
 __all__ = ["create_app"]
@@ -139,8 +140,10 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
     return lookup
 
 
-def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) -> Any:
-    """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``)."""
+def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
+               heartbeat: float = 15.0) -> Any:
+    """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
+    ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,14 +158,14 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) ->
 
     app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
-    state = ServerState(hub, cached_lookup(hub))
+    state = ServerState(hub, cached_lookup(hub), heartbeat=heartbeat)
     metrics = Metrics()
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
-    for module in (simple, configs, history, tenants, txn, changes, snapshots, transfer, ops,
-                   reserved):
+    for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
+                   ops, reserved):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:

@@ -30,11 +30,14 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
-                timeout: float = 30.0) -> Iterator[str]:
+                timeout: float = 30.0, heartbeat: float | None = None,
+                port: int | None = None) -> Iterator[str]:
     """Start a server on ``db``; yield its base URL once ``/healthz`` answers."""
-    port = free_port()
+    port = port or free_port()
     cmd = [sys.executable, "-m", "confhub.server", "--db", str(db), "--port", str(port),
            "--workers", str(workers), "--server", server, "--log-level", "warning"]
+    if heartbeat is not None:
+        cmd += ["--heartbeat", str(heartbeat)]
     with Path(str(db) + f".{port}.log").open("w+b") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
