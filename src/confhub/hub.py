@@ -45,8 +45,8 @@ from .errors import (
     VersionConflict,
 )
 from .layering import diff as json_diff
-from .live import MISSING, Live
 from .layering import merge_patch, resolve_layers
+from .live import MISSING, Live
 from .model import (
     BASE_ENV,
     DEFAULT_TENANT,
