@@ -54,7 +54,9 @@ class RemoteWatch:
                                           ("env", env)) if v is not None}
         # The server pings every 15 s by default; silence for this long means a dead link.
         self._timeout = httpx.Timeout(10.0, read=idle_timeout)
-        self.connected = asyncio.Event()
+        self.connected = threading.Event()  # the stream is open now
+        self.attempted = threading.Event()  # the first connection has succeeded or failed
+        self.error: ConfhubError | None = None  # why the watch ended, if it did
 
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
         return self.events()
@@ -73,9 +75,7 @@ class RemoteWatch:
                                             headers=headers) as source:
                         if source.response.status_code >= 400:
                             await source.response.aread()
-                            # Unavailable (503...) is retried below; 404, 410, 400, 401 and
-                            # 403 cannot be fixed by reconnecting and end the watch.
-                            raise error_from_response(source.response)
+                            raise error_from_response(source.response)  # 503: retried
                         else:
                             delay = 0.05
                             async for sse in source.aiter_sse():
@@ -86,12 +86,19 @@ class RemoteWatch:
                                 elif sse.event in ("ready", "progress"):
                                     self.revision = int(sse.id)
                                     self.connected.set()
+                                    self.attempted.set()
                                 elif sse.event == "error":
                                     raise _stream_error(sse.data)
                 except (httpx.TransportError, SSEError, Unavailable) as exc:
                     self.connected.clear()
+                    self.attempted.set()
                     logger.info("watch of %s on %s interrupted (%s); reconnecting in %.2fs",
                                 self.tenant, self.url, exc, delay)
+                except ConfhubError as exc:
+                    # 404, 410, 400, 401, 403: reconnecting cannot fix these.
+                    self.error = exc
+                    self.attempted.set()
+                    raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
@@ -121,18 +128,24 @@ class RemoteWatchHandle:
     a raising callback is logged and the watch carries on.
     """
 
-    def __init__(self, watch: RemoteWatch, callback: Callable[[Change], object]) -> None:
+    def __init__(self, watch: RemoteWatch, callback: Callable[[Change], object], *,
+                 connect_timeout: float = 10.0) -> None:
         self._watch = watch
         self._callback = callback
         self._stopped = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
-        self.error: ConfhubError | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"confhub-remote-watch-{watch.tenant}")
         self._thread.start()
         self._started.wait()
+        # Like the embedded watch, a missing tenant or removed history raises here; an
+        # unreachable server does not (the watch keeps trying in the background).
+        watch.attempted.wait(connect_timeout)
+        if watch.error is not None:
+            self.stop()
+            raise watch.error
 
     @property
     def revision(self) -> int | None:
@@ -143,18 +156,14 @@ class RemoteWatchHandle:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def error(self) -> ConfhubError | None:
+        """Why the watch ended (tenant deleted, history removed...), None while it runs."""
+        return self._watch.error
+
     def wait_connected(self, timeout: float | None = None) -> bool:
-        """Block until the stream is open (useful before writing in tests and scripts)."""
-        loop, connected = self._loop, self._watch.connected
-        if loop is None:
-            return False
-        future = asyncio.run_coroutine_threadsafe(
-            asyncio.wait_for(connected.wait(), timeout), loop)
-        try:
-            future.result()
-            return True
-        except (TimeoutError, asyncio.CancelledError, RuntimeError):
-            return False
+        """Block until the stream is open (after an outage, say)."""
+        return self._watch.connected.wait(timeout)
 
     def stop(self, timeout: float | None = 5.0) -> None:
         self._stopped.set()
@@ -192,7 +201,6 @@ class RemoteWatchHandle:
         except asyncio.CancelledError:
             pass
         except ConfhubError as exc:
-            self.error = exc
             logger.warning("watch of tenant %r on %s ended: %s", self._watch.tenant,
                            self._watch.url, exc)
 
