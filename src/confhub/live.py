@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -121,9 +122,9 @@ class Live(Generic[T]):
             if cached is None:
                 raise
             self.revision, raw = cached
-            logger.warning("confhub unreachable (%s); %s/%s starts from its cached value of "
-                           "revision %d and will catch up", exc, self.namespace, self.key,
-                           self.revision)
+            warnings.warn(f"confhub unreachable ({exc}); {self.namespace}/{self.key} starts "
+                          f"from its cached value of revision {self.revision} and will catch "
+                          "up when the server is back", UserWarning, stacklevel=4)
         value = self._typed(raw)  # a value the model refuses at start is an error
         self._write_cache(raw)
         return value

@@ -16,6 +16,7 @@ import pytest
 
 import confhub
 
+
 def _revisions(changes: list[confhub.Change]) -> list[int]:
     return [c.revision for c in changes]
 

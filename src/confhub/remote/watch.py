@@ -79,6 +79,8 @@ class RemoteWatch:
                         else:
                             delay = 0.05
                             async for sse in source.aiter_sse():
+                                if sse.event == "message" and not sse.data:
+                                    continue  # a keep-alive comment (SSE dispatches no event)
                                 if sse.event == "message":
                                     event = self._event(sse)
                                     yield event

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +39,10 @@ def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
            "--workers", str(workers), "--server", server, "--log-level", "warning"]
     if heartbeat is not None:
         cmd += ["--heartbeat", str(heartbeat)]
-    with Path(str(db) + f".{port}.log").open("w+b") as log:
+    # The log sits next to a SQLite file; a database URL gets one in the temp directory.
+    log_path = (Path(tempfile.gettempdir()) / f"confhub-server-{port}.log" if "://" in str(db)
+                else Path(str(db) + f".{port}.log"))
+    with log_path.open("w+b") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         url = f"http://127.0.0.1:{port}"
