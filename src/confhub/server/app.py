@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Entry
 from .deps import STORAGE_THREADS, ServerState
@@ -65,6 +65,10 @@ class Metrics:
                                  "GETs answered by the cached lean path", registry=self.registry)
         self.fast_writes = Counter("confhub_http_lean_writes",
                                    "PUTs answered by the lean path", registry=self.registry)
+        self.watch_streams = Gauge("confhub_watch_streams", "Open watch (SSE) streams",
+                                   registry=self.registry)
+        self.watch_events = Counter("confhub_watch_events", "Revisions sent to watch streams",
+                                    registry=self.registry)
 
 
 class MetricsMiddleware:

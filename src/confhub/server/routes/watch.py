@@ -52,7 +52,8 @@ async def watch(request: Request, tenant: Name,
     stream = hub_of(request).tenant(tenant).watch_events(namespace, key, env, since=start)
     await stream.start()  # a missing tenant or removed history is an error answer, not a stream
     heartbeat = state_of(request).heartbeat
-    return EventSourceResponse(_events(stream, heartbeat), ping=heartbeat,
+    metrics = request.app.state.metrics
+    return EventSourceResponse(_events(stream, heartbeat, metrics), ping=heartbeat,
                                send_timeout=SEND_TIMEOUT,
                                headers={"Cache-Control": "no-store"})
 
@@ -67,14 +68,17 @@ def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
     return int(text)
 
 
-async def _events(stream: AsyncWatch, heartbeat: float) -> AsyncIterator[ServerSentEvent]:
+async def _events(stream: AsyncWatch, heartbeat: float,
+                  metrics: Any) -> AsyncIterator[ServerSentEvent]:
     sent = stream.revision
+    metrics.watch_streams.inc()
     try:
         yield _marker("ready", sent)
         while True:
             event = await stream.get(timeout=heartbeat)
             if event is not None:
                 yield ServerSentEvent(data=_payload(event), id=str(event.revision))
+                metrics.watch_events.inc()
                 sent = event.revision
             elif stream.revision > sent:  # filtered-out revisions passed: move the resume point
                 sent = stream.revision
@@ -83,6 +87,7 @@ async def _events(stream: AsyncWatch, heartbeat: float) -> AsyncIterator[ServerS
         yield ServerSentEvent(event="error", data=dumps(exc.to_dict()).decode())
     finally:
         stream.close()
+        metrics.watch_streams.dec()
 
 
 def _marker(kind: str, revision: int) -> ServerSentEvent:
