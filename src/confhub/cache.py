@@ -122,7 +122,8 @@ class Cache:
     """
 
     def __init__(self, store: StoreReader, *,
-                 on_revision: Callable[[str, int, list[VersionRow]], None] | None = None,
+                 on_revision: Callable[[str, int, list[VersionRow], list[Entry | None]], None]
+                 | None = None,
                  on_evict: Callable[[str], None] | None = None) -> None:
         self._store = store
         self._lock = threading.RLock()
@@ -168,10 +169,12 @@ class Cache:
                     start = end
 
     def _apply(self, view: TenantView, revision: int, rows: list[VersionRow]) -> None:
+        # What each key was before this revision (watchers compare old and new values).
+        before = [view.entries.get((r.env, r.namespace, r.key)) for r in rows]
         view.apply_rows(rows)
         view.revision = revision
         if self._on_revision is not None:
-            self._on_revision(view.tenant, revision, rows)
+            self._on_revision(view.tenant, revision, rows, before)
 
     def applied(self, tenant: str, revision: int, rows: list[VersionRow]) -> None:
         """Apply a commit this process just made (rows all carry ``revision``)."""

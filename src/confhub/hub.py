@@ -241,7 +241,8 @@ class Hub:
             )
         return view
 
-    def _publish(self, tenant: str, revision: int, rows: builtins.list[VersionRow]) -> None:
+    def _publish(self, tenant: str, revision: int, rows: builtins.list[VersionRow],
+                 before: builtins.list[Entry | None]) -> None:
         if self._watchers.watching(tenant):
             self._watchers.publish(tenant, revision,
                                    lambda: [change_from_row(row) for row in rows])
@@ -290,7 +291,9 @@ class Hub:
             result, revision = dry.result
             return result, revision, appended
         if appended:
-            self._cache.applied(tenant, revision, appended)
+            # In feed order, so a watcher sees a revision the same whether it arrives live or
+            # is read back from storage.
+            self._cache.applied(tenant, revision, sorted(appended, key=_feed_order))
             for listener in list(self._listeners):
                 listener(tenant, revision)
         return result, revision, appended
@@ -533,6 +536,10 @@ def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: st
         rollback_of=rollback_of, request_id=meta.request_id, secret=secret,
         key_created_at=born if born is not None else txn.now,
     )
+
+
+def _feed_order(row: VersionRow) -> tuple[str, str, str, int]:
+    return row.env, row.namespace, row.key, row.version
 
 
 def _born(cur: VersionRow | None) -> int | None:
