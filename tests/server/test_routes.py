@@ -318,8 +318,7 @@ class TestOperations:
         assert metrics.status_code == 200 and "confhub_http_requests" in metrics.text
 
     def test_reserved_routes_answer_501(self, http: httpx.Client, tenant: str) -> None:
-        for method, path in [("GET", f"/v1/tenants/{tenant}/watch"),
-                             ("POST", f"/v1/tenants/{tenant}/validate"),
+        for method, path in [("POST", f"/v1/tenants/{tenant}/validate"),
                              ("GET", f"/v1/tenants/{tenant}/schemas/models"),
                              ("PUT", f"/v1/tenants/{tenant}/schemas/models"),
                              ("GET", f"/v1/tenants/{tenant}/audit"),
