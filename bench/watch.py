@@ -100,7 +100,10 @@ def _etcd_time(line: str) -> float | None:
 
 
 def one_watcher(url: str, write: Any, watch_path: str, watch_method: str, watch_body: Any,
-                parse: Any, events: int, gap: float) -> dict[str, float]:
+                parse: Any, events: int, gap: float,
+                write_url: str | None = None) -> dict[str, float]:
+    """Latencies seen by one streaming watcher on ``url`` of writes sent to ``write_url``
+    (default: the same server)."""
     out: list[float] = []
     ready, stop = threading.Event(), threading.Event()
     reader = threading.Thread(target=_watch_lines, daemon=True,
@@ -109,7 +112,7 @@ def one_watcher(url: str, write: Any, watch_path: str, watch_method: str, watch_
     reader.start()
     ready.wait(10)
     time.sleep(0.5)
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=write_url or url, timeout=10) as client:
         for i in range(events):
             write(client, i)
             time.sleep(gap)
@@ -282,23 +285,8 @@ def bench_cross(storage: str, events: int, gap: float, tmp: Path) -> dict[str, A
         db = str(tmp / "cross.db")
     try:
         with live_server(db) as watch_url, live_server(db) as write_url:
-            out: list[float] = []
-            ready, stop = threading.Event(), threading.Event()
-            reader = threading.Thread(target=_watch_lines, daemon=True, args=(
-                watch_url, "GET", "/v1/tenants/default/watch", None, _confhub_time, out,
-                ready, stop))
-            reader.start()
-            ready.wait(10)
-            time.sleep(0.5)
-            with httpx.Client(base_url=write_url, timeout=10) as client:
-                for i in range(events):
-                    confhub_put(client, i)
-                    time.sleep(gap)
-            deadline = time.monotonic() + 10
-            while len(out) < events and time.monotonic() < deadline:
-                time.sleep(0.01)
-            stop.set()
-            return summary(out)
+            return one_watcher(watch_url, confhub_put, "/v1/tenants/default/watch", "GET",
+                               None, _confhub_time, events, gap, write_url=write_url)
     finally:
         if schema is not None:
             import psycopg

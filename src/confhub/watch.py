@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
-__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle"]
+__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle", "deliver"]
 
 logger = logging.getLogger("confhub.watch")
 
@@ -299,6 +299,21 @@ def _permanent(sub: Subscription, exc: ConfhubError) -> bool:
     return sub.error is not None or not isinstance(exc, Unavailable)
 
 
+def deliver(callback: Callable[[Change], object], event: WatchEvent,
+            stopped: threading.Event) -> bool:
+    """Hand each change of ``event`` to ``callback`` in order; a callback's exception is
+    logged and delivery goes on. False if the watch was stopped meanwhile."""
+    for change in event.changes:
+        if stopped.is_set():
+            return False
+        try:
+            callback(change)
+        except Exception:
+            logger.exception("watch callback %r failed on %s/%s revision %d", callback,
+                             change.namespace, change.key, change.revision)
+    return True
+
+
 class WatchHandle:
     """A watch running in its own thread: ``callback(change)`` for every change, in order.
 
@@ -363,15 +378,8 @@ class WatchHandle:
                 self._flag.wait()
                 continue
             for event in events:
-                for change in event.changes:
-                    if self._stopped.is_set():
-                        return
-                    try:
-                        self._callback(change)
-                    except Exception:
-                        logger.exception("watch callback %r failed on %s/%s revision %d",
-                                         self._callback, change.namespace, change.key,
-                                         change.revision)
+                if not deliver(self._callback, event, self._stopped):
+                    return
 
 
 class AsyncWatch:

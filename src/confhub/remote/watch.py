@@ -26,7 +26,7 @@ from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
 from ..errors import ConfhubError, InvalidRequest, Unavailable, error_from_code
 from ..model import Change, WatchEvent
-from ..watch import WatchFilter
+from ..watch import WatchFilter, deliver
 from .wire import change_from_json, error_from_response
 
 __all__ = ["RemoteWatch", "RemoteWatchHandle"]
@@ -193,13 +193,8 @@ class RemoteWatchHandle:
             return
         try:
             async for event in self._watch.events():
-                for change in event.changes:
-                    try:
-                        self._callback(change)
-                    except Exception:
-                        logger.exception("watch callback %r failed on %s/%s revision %d",
-                                         self._callback, change.namespace, change.key,
-                                         change.revision)
+                if not deliver(self._callback, event, self._stopped):
+                    return
         except asyncio.CancelledError:
             pass
         except ConfhubError as exc:
