@@ -1382,6 +1382,10 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int, vault: Vault)
         try:
             new = jsonpatch.apply_patch(current, op.value)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            if paths:  # the library's message may quote the (decrypted) value
+                raise InvalidRequest(f"JSON Patch does not apply to {where} (a value with "
+                                     "secrets; details withheld)", tenant=txn.tenant,
+                                     namespace=op.namespace, key=op.key) from None
             raise InvalidRequest(f"JSON Patch does not apply to {where}: {exc}",
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {where}")

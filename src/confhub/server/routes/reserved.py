@@ -20,9 +20,6 @@ _RESERVED = {
     "/v1/tenants/{tenant}/watch": (["GET"], "watch (server-sent events)"),
     "/v1/tenants/{tenant}/validate": (["POST"], "validate"),
     "/v1/tenants/{tenant}/schemas/{namespace}": (["GET", "PUT"], "schemas"),
-    "/v1/tenants/{tenant}/audit": (["GET"], "audit log"),
-    "/v1/tokens": (["GET", "POST"], "token management"),
-    "/v1/tokens/{token_id}": (["GET", "DELETE"], "token management"),
 }
 
 
