@@ -401,6 +401,7 @@ class Hub:
             raise InvalidRequest("the 'default' tenant always exists and cannot be deleted")
         if hard:
             self._store.purge_tenant(name)
+            self._tokens.reload()  # its tokens were revoked with it
         else:
             self._store.set_tenant_deleted(name, True)
         self._audit("tenant.purge" if hard else "tenant.delete", name, target=name)
