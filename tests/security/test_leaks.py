@@ -17,7 +17,6 @@ import confhub
 from confhub.secrets import generate_master_key
 from confhub.server.testing import live_server
 
-
 PG_DSN = os.environ.get("CONFHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
