@@ -20,10 +20,17 @@ from .output import dumps, short_time
 
 __all__ = ["register"]
 
-token_app = typer.Typer(name="token", help="Create, list and revoke bearer tokens.",
-                        no_args_is_help=True, rich_markup_mode="rich")
-keys_app = typer.Typer(name="keys", help="Master keys for secrets: generate, rotate.",
-                       no_args_is_help=True, rich_markup_mode="rich")
+token_app = typer.Typer(
+    name="token", no_args_is_help=True, rich_markup_mode="rich",
+    help="Create, list and revoke bearer tokens.\n\n"
+         "[b]Examples[/b]\n\n  $ confhub token create --superadmin --db config.db\n"
+         "  $ confhub token create --tenant acme --role editor --expires 30d\n"
+         "  $ confhub token list --tenant acme")
+keys_app = typer.Typer(
+    name="keys", no_args_is_help=True, rich_markup_mode="rich",
+    help="Master keys for secrets: generate, rotate.\n\n"
+         "[b]Examples[/b]\n\n  $ confhub keys generate > master.key\n"
+         "  $ CONFHUB_MASTER_KEY=\"$NEW,$OLD\" confhub keys rotate --db config.db")
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +103,13 @@ def token_list(
     token: TokenOpt = None,
     db: DbOpt = DEFAULT_DB,
 ) -> None:
-    """List tokens (never the tokens themselves)."""
+    """List tokens (never the tokens themselves).
+
+    [b]Examples[/b]
+
+      $ confhub token list --tenant acme
+      $ confhub token list --all --url http://127.0.0.1:8011 --token "$ADMIN_TOKEN"
+    """
     with session(cmd) as ctx:
         items = ctx.hub.tokens(tenant, include_revoked=include_revoked)
         ctx.out.result([t.to_dict() for t in items], lambda: ctx.out.table(
@@ -115,7 +128,12 @@ def token_revoke(
     token: TokenOpt = None,
     db: DbOpt = DEFAULT_DB,
 ) -> None:
-    """Revoke a token (at once on this server, within about a second on others)."""
+    """Revoke a token (at once on this server, within about a second on others).
+
+    [b]Examples[/b]
+
+      $ confhub token revoke 3f2a9c1b7d4e
+    """
     with session(cmd) as ctx:
         info = ctx.hub.revoke_token(token_id)
         ctx.out.result(info.to_dict(), lambda: ctx.out.success(f"revoked {info.name}"))
