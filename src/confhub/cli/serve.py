@@ -70,9 +70,11 @@ def serve(
             f"[bold red]error:[/bold red] the HTTP server is not available in this build "
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
-    options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
-                               "key_file": key_file, "rate_limit": rate_limit,
-                               "max_watchers": max_watchers}
+    options: dict[str, Any] = {"insecure": insecure, "log_level": log_level}
+    for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
+                        ("max_watchers", max_watchers)):
+        if given is not None:  # otherwise run() keeps its defaults
+            options[name] = given
     if server is not None:  # otherwise run() picks its measured default
         options["server"] = server
     run(db=db, host=host, port=port, workers=workers, **options)
