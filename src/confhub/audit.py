@@ -21,7 +21,7 @@ from typing import Any
 
 from .model import utc_from_micros
 
-__all__ = ["Actor", "AuditEvent", "acting_as", "current_actor"]
+__all__ = ["Actor", "AuditEvent", "acting_as", "current_actor", "reset_actor", "set_actor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,16 @@ _ACTOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("confhub_a
 
 def current_actor() -> Actor | None:
     return _ACTOR.get()
+
+
+def set_actor(actor: Actor | None) -> contextvars.Token[Actor | None]:
+    """Set the actor for the current context; undo with :func:`reset_actor` (the server's
+    per-request path, cheaper than the context manager)."""
+    return _ACTOR.set(actor)
+
+
+def reset_actor(token: contextvars.Token[Actor | None]) -> None:
+    _ACTOR.reset(token)
 
 
 @contextmanager

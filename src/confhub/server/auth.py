@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from ..audit import Actor, acting_as
+from ..audit import Actor, acting_as, reset_actor, set_actor
 from ..errors import ConfhubError, Forbidden, NotFound, TooManyRequests, Unauthorized
 from ..tokens import ANONYMOUS, Principal, role_rank
 from .errors import error_body
@@ -136,12 +136,25 @@ for _rule in POLICY:
         _BY_METHOD.setdefault(_method, []).append(_rule)
 
 
+_MATCHED: dict[tuple[str, str], tuple[Rule, dict[str, str]] | None] = {}
+
+
 def match(method: str, path: str) -> tuple[Rule, dict[str, str]] | None:
+    """The first rule for ``method path`` and its parameters (remembered: hot paths repeat)."""
+    key = (method, path)
+    if key in _MATCHED:
+        return _MATCHED[key]
+    found = None
     for rule in _BY_METHOD.get("GET" if method == "HEAD" else method, ()):
-        found = rule.pattern.match(path)
-        if found:
-            return rule, found.groupdict()
-    return None
+        matched = rule.pattern.match(path)
+        if matched:
+            found = rule, matched.groupdict()
+            break
+    if len(_MATCHED) >= 20_000:
+        _MATCHED.clear()
+    _MATCHED[(method, path)] = found
+    return found
+
 
 
 # --------------------------------------------------------------------------- limits
@@ -327,8 +340,11 @@ class AuthLayer:
         request_id = request_id[:200] if request_id else None
         if not getattr(self.hub, "auth_enabled", False):  # no token exists: open server
             scope[PRINCIPAL_KEY] = ANONYMOUS
-            with acting_as(Actor(None, address, request_id)):
+            token = set_actor(Actor(None, address, request_id))
+            try:
                 await self.app(scope, receive, send)
+            finally:
+                reset_actor(token)
             return
         path = scope["path"]
         found = match(scope["method"], path)
@@ -339,7 +355,8 @@ class AuthLayer:
         try:
             principal = await self._authenticate(scope, params, address, request_id)
             self.guard.take(principal.token_id or principal.name)
-            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            raw_query = scope.get("query_string")
+            query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
             if rule is None:
                 if not principal.superadmin:
                     raise Forbidden(f"no access rule covers {scope['method']} {path}; only a "
@@ -350,8 +367,11 @@ class AuthLayer:
             await _send_error(send, exc)
             return
         scope[PRINCIPAL_KEY] = principal
-        with acting_as(Actor(principal.name, address, request_id)):
+        token = set_actor(Actor(principal.name, address, request_id))
+        try:
             await self.app(scope, receive, send)
+        finally:
+            reset_actor(token)
 
     async def _authenticate(self, scope: dict[str, Any], params: dict[str, str],
                             address: str | None, request_id: str | None) -> Principal:
