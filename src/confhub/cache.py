@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from .model import Change, Entry, decode_value, utc_from_micros
+from .secrets import redact_text
 from .store.base import StoreReader, VersionRow
 
 EntryKey = tuple[str, str, str]  # (env, namespace, key)
@@ -42,7 +43,8 @@ def entry_from_row(row: VersionRow, created_at: datetime | None = None) -> Entry
         created_at = utc_from_micros(row.key_created_at)
     return Entry(
         tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
-        value=decode_value(row.value), version=row.version, revision=row.revision,
+        value=decode_value(redact_text(row.value) if row.secret else row.value),
+        version=row.version, revision=row.revision,
         created_at=created_at or updated_at, updated_at=updated_at,
         updated_by=row.author, secret=row.secret,
     )
@@ -52,7 +54,8 @@ def change_from_row(row: VersionRow) -> Change:
     return Change(
         tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
         version=row.version, revision=row.revision, op=row.op,
-        value=None if row.deleted else decode_value(row.value), deleted=row.deleted,
+        value=None if row.deleted else decode_value(redact_text(row.value) if row.secret
+                                                    else row.value), deleted=row.deleted,
         created_at=utc_from_micros(row.created_at), author=row.author, reason=row.reason,
         metadata=json.loads(row.metadata) if row.metadata else {},
         rollback_of=row.rollback_of, request_id=row.request_id, secret=row.secret,

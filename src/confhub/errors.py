@@ -17,6 +17,7 @@ own mapping table::
     ├── VersionConflict                412  version_conflict exit 4
     ├── TooLarge                       413  too_large       exit 2
     ├── ValidationFailed               422  validation_failed exit 5
+    ├── TooManyRequests                429  too_many_requests exit 1
     └── Unavailable                    503  unavailable     exit 1
 
 Errors carry data (``details``) so callers never parse messages:
@@ -38,6 +39,7 @@ __all__ = [
     "NotFound",
     "TenantExists",
     "TooLarge",
+    "TooManyRequests",
     "Unauthorized",
     "Unavailable",
     "ValidationFailed",
@@ -183,6 +185,18 @@ class ValidationFailed(ConfhubError):
         return self.details.get("report")
 
 
+class TooManyRequests(ConfhubError):
+    """A per-token limit was hit (requests per second, open watch streams); retry after
+    ``retry_after`` seconds."""
+
+    http_status = 429
+    code = "too_many_requests"
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.details.get("retry_after", 1))
+
+
 class Unavailable(ConfhubError):
     """Storage cannot be reached or is busy; the operation may be retried."""
 
@@ -206,6 +220,7 @@ _BY_CODE: dict[str, type[ConfhubError]] = {
         VersionConflict,
         TooLarge,
         ValidationFailed,
+        TooManyRequests,
         Unavailable,
     )
 }

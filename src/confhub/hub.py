@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import jsonpatch
 
+from . import secrets as _secrets
+from . import tokens as _tokens
+from .audit import AuditEvent, current_actor
 from .backup import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, entry_item, history_item, parse_export
 from .cache import EMPTY_VIEW, Cache, TenantView, change_from_row, entry_from_row
 from .errors import (
@@ -41,6 +47,7 @@ from .errors import (
     InvalidRequest,
     NotFound,
     TenantExists,
+    Unauthorized,
     Unavailable,
     VersionConflict,
 )
@@ -65,7 +72,9 @@ from .model import (
     thaw,
     utc_from_micros,
 )
-from .store.base import Store, VersionRow, WriteTxn
+from .secrets import KeyRing, Vault
+from .store.base import AuditRow, DataKeyRow, Store, TokenRow, VersionRow, WriteTxn
+from .tokens import Principal, TokenInfo
 from .watch import AsyncWatch, Broadcaster, Subscription, WatchFilter, WatchHandle
 
 __all__ = ["Hub", "Tenant", "Transaction", "open"]
@@ -76,18 +85,24 @@ MAX_PAGE = 10_000
 
 
 def open(url: str | None = None, *, token: str | None = None,
-         max_value_bytes: int = MAX_VALUE_BYTES) -> Any:
+         max_value_bytes: int = MAX_VALUE_BYTES, master_key: str | None = None,
+         key_file: str | None = None) -> Any:
     """Open a confhub: embedded SQLite (default ``./confhub.db``), PostgreSQL, or a server.
 
     ``url`` forms: ``None`` or a file path; ``sqlite:///relative/path.db`` and
     ``sqlite:////absolute/path.db`` (SQLAlchemy's convention); ``postgresql://...``;
     ``http(s)://host:port`` for a confhub server (``token`` is its bearer token).
+
+    An embedded hub encrypts and reveals secrets with the master key(s) given by
+    ``master_key`` / ``key_file``, else ``CONFHUB_MASTER_KEY`` / ``CONFHUB_KEY_FILE``
+    (see :mod:`confhub.secrets`); without one, writing or revealing a secret is refused.
     """
     if url is not None and url.startswith(("http://", "https://")):
         from .remote import RemoteHub
 
         return RemoteHub(url, token=token)
-    return Hub(_open_store(url), max_value_bytes=max_value_bytes)
+    keyring = KeyRing.from_settings(master_key, key_file)
+    return Hub(_open_store(url), max_value_bytes=max_value_bytes, keyring=keyring)
 
 
 def _open_store(url: str | None) -> Store:
@@ -128,6 +143,7 @@ class _Op:
     encoded: str | None = None
     expected_version: int | None = None
     to_version: int | None = None
+    secret_paths: tuple[str, ...] | None = None  # JSON pointers to encrypt ("" = all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +187,12 @@ class Hub:
     same database; ``close()`` stops it.
     """
 
-    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES) -> None:
+    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
+                 keyring: KeyRing | None = None) -> None:
         self._store = store
         self.max_value_bytes = max_value_bytes
+        self._vault = Vault(keyring, _StoreKeys(store))
+        self._tokens = _TokenCache(store)
         self._watchers = Broadcaster()
         self._cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
         self._closed = threading.Event()
@@ -207,6 +226,7 @@ class Hub:
                 if not self._closed.is_set() and (woke or idle_rounds >= 20):
                     idle_rounds = 0
                     self._cache.refresh()
+                    self._tokens.maybe_reload()
             except ConfhubError:
                 self._closed.wait(0.5)  # storage is down; the next round catches up
             except Exception:  # pragma: no cover - never let the follower die silently
@@ -283,6 +303,8 @@ class Hub:
             result = fn(recording)
             if dry_run:
                 raise _DryRun((result, txn.revision))
+            for row in appended:  # in the same transaction: no change goes unaudited
+                txn.append_audit(_change_audit(row))
             return result, txn.revision
 
         try:
@@ -341,6 +363,8 @@ class Hub:
                                 secret=secret))
 
         self._commit(name, create, create=True)
+        self._audit("tenant.create", name, target=name, reason=meta.reason,
+                    details={"template": template} if template else None)
         return self.tenant_info(name)
 
     def _template_rows(self, template: str) -> list[VersionRow]:
@@ -381,8 +405,10 @@ class Hub:
             raise InvalidRequest("the 'default' tenant always exists and cannot be deleted")
         if hard:
             self._store.purge_tenant(name)
+            self._tokens.reload()  # its tokens were revoked with it
         else:
             self._store.set_tenant_deleted(name, True)
+        self._audit("tenant.purge" if hard else "tenant.delete", name, target=name)
         self._cache.evict(name)
         for listener in list(self._listeners):
             listener(name, -1)
@@ -391,19 +417,28 @@ class Hub:
         """Undo a soft delete."""
         check_name("tenant", name)
         self._store.set_tenant_deleted(name, False)
+        self._audit("tenant.restore", name, target=name)
         self._cache.evict(name)
         return self.tenant_info(name)
 
     # ------------------------------------------------------------------ export / import
 
-    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False
-               ) -> dict[str, Any]:
-        """A JSON-serialisable backup of a tenant (format ``confhub-export`` version 1)."""
+    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False, *,
+               include_secrets: bool = False) -> dict[str, Any]:
+        """A JSON-serialisable backup of a tenant (format ``confhub-export`` version 1).
+
+        Secrets are ``"***"`` unless ``include_secrets`` (needs the master key; audited):
+        then they are in plain text, and importing the document encrypts them again."""
         check_name("tenant", tenant)
         info = self.tenant_info(tenant)
         if info.deleted:
             raise NotFound(f"tenant {tenant!r} is deleted", tenant=tenant)
-        entries = [entry_item(row) for row in self._store.current_rows(tenant)]
+        if include_secrets:
+            if not self._vault.enabled:
+                raise InvalidRequest(_secrets.NO_MASTER_KEY, reason="no_master_key")
+            self._audit("secret.export", tenant, target=tenant)
+        shown = self._shown_row if not include_secrets else self._revealed_row
+        entries = [entry_item(shown(row)) for row in self._store.current_rows(tenant)]
         document: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "format_version": EXPORT_FORMAT_VERSION,
@@ -417,8 +452,21 @@ class Hub:
         }
         if include_history:
             rows = self._store.changes(tenant, 0, 1 << 62)
-            document["history"] = [history_item(row) for row in rows]
+            document["history"] = [history_item(shown(row)) for row in rows]
         return document
+
+    @staticmethod
+    def _shown_row(row: VersionRow) -> VersionRow:
+        if not row.secret:
+            return row
+        return dataclasses.replace(row, value=_secrets.redact_text(row.value))
+
+    def _revealed_row(self, row: VersionRow) -> VersionRow:
+        if not row.secret or row.value is None:
+            return row
+        value = self._vault.open(json.loads(row.value))
+        return dataclasses.replace(row, value=json.dumps(value, ensure_ascii=False,
+                                                         separators=(",", ":"), sort_keys=True))
 
     def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,
                 preserve_versions: bool = True, *, reason: str | None = None,
@@ -436,6 +484,7 @@ class Hub:
         exists = self._store.tenant(tenant)
         if exists is not None and exists.deleted_at is not None:
             raise NotFound(f"tenant {tenant!r} is deleted (restore it first)", tenant=tenant)
+        plan = self._seal_import(tenant, plan)
 
         def load(txn: WriteTxn) -> dict[str, int]:
             counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0}
@@ -469,6 +518,161 @@ class Hub:
 
         counts, _, _ = self._commit(tenant, load, create=exists is None, dry_run=dry_run)
         return counts
+
+    def _seal_import(self, tenant: str, plan: Any) -> Any:
+        """Secret items of an export arrive in plain text (``--include-secrets``): encrypt them
+        (whole value) before they are stored. A redacted export cannot restore secrets."""
+        def seal(text: str | None, secret: bool, where: str) -> str | None:
+            if not secret or text is None or _secrets.has_envelope(text):
+                return text
+            if f'"{_secrets.REDACTED}"' in text:
+                raise InvalidRequest(f"{where} is a redacted secret; export with "
+                                     "include_secrets to back secrets up", where=where)
+            self._vault.ensure_tenant_key(tenant)
+            return encode_value(self._vault.seal(tenant, json.loads(text), [""]))
+
+        if not any(cur is not None and cur[1] for cur, _ in plan.values()) and not any(
+                item.get("secret") for _, history in plan.values() for item in history):
+            return plan
+        sealed: dict[Any, Any] = {}
+        for address, (current, history) in plan.items():
+            where = "/".join(address)
+            if current is not None:
+                current = (seal(current[0], current[1], where), current[1])
+            history = [{**item, "text": seal(item["text"], item["secret"], where)}
+                       for item in history]
+            sealed[address] = (current, history)
+        return sealed
+
+    # ------------------------------------------------------------------ security
+
+    def _audit(self, action: str, tenant: str | None, *, target: str | None = None,
+               reason: str | None = None, details: Mapping[str, Any] | None = None,
+               actor: str | None = None) -> None:
+        """Append one audit record outside any tenant transaction."""
+        who = current_actor()
+        self._store.append_audit([AuditRow(
+            at=now_micros(), action=action, tenant=tenant, target=target, reason=reason,
+            actor=actor or (who.name if who else None),
+            client=who.client if who else "embedded",
+            request_id=who.request_id if who else None,
+            details=json.dumps(dict(details), sort_keys=True) if details else None)])
+
+    def record_audit(self, action: str, tenant: str | None, *, target: str | None = None,
+                     reason: str | None = None, details: Mapping[str, Any] | None = None,
+                     actor: str | None = None) -> None:
+        """Append an audit record (the server records failed logins with this)."""
+        self._audit(action, tenant, target=target, reason=reason, details=details,
+                    actor=actor)
+
+    def audit(self, tenant: str | None = None, *, after: int = 0, limit: int = 1000,
+              action: str | None = None, actor: str | None = None,
+              target: str | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> builtins.list[AuditEvent]:
+        """Audit records oldest first (of ``tenant``; None: every tenant), after record id
+        ``after``; ``target`` matches a prefix (``models/`` for a namespace)."""
+        if tenant is not None:
+            check_name("tenant", tenant)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidRequest(f"after must be an integer >= 0, not {after!r}")
+        rows = self._store.audit(
+            tenant, after=after, limit=_check_limit(limit), action=action, actor=actor,
+            target_prefix=target,
+            since_at=_micros(since) if since is not None else None,
+            until_at=_micros(until) if until is not None else None)
+        return [AuditEvent.from_row(row) for row in rows]
+
+    def create_token(self, *, tenant: str | None = None, role: str = "viewer",
+                     namespaces: Sequence[str] | str | None = None,
+                     expires_in: int | str | None = None, name: str | None = None,
+                     created_by: str | None = None) -> tuple[str, TokenInfo]:
+        """Create a bearer token; returns ``(token, info)``. The token is not stored (only a
+        hash): this is the one time it is shown. ``role="superadmin"`` takes no tenant;
+        every other role needs one. ``expires_in`` is seconds or a duration like ``30d``."""
+        _tokens.role_rank(role)
+        if (role == "superadmin") != (tenant is None):
+            raise InvalidRequest("a superadmin token has no tenant; every other role needs one",
+                                 role=role)
+        if tenant is not None:
+            check_name("tenant", tenant)
+            info = self._store.tenant(tenant)
+            if info is None or info.deleted_at is not None:
+                raise NotFound(f"tenant {tenant!r} does not exist", tenant=tenant)
+        limited = _tokens.check_namespaces(namespaces)
+        if limited is not None and role == "superadmin":
+            raise InvalidRequest("a superadmin token cannot be limited to namespaces")
+        if isinstance(expires_in, str):
+            expires_in = _tokens.parse_duration(expires_in)
+        if expires_in is not None and (isinstance(expires_in, bool) or expires_in <= 0):
+            raise InvalidRequest(f"expires_in must be a positive number of seconds, "
+                                 f"not {expires_in!r}")
+        if name is not None:
+            check_name("token name", name)
+        token, token_id, digest = _tokens.new_token()
+        created = now_micros()
+        row = TokenRow(
+            id=token_id, name=name or f"token-{token_id}", hash=digest, tenant=tenant,
+            role=role, namespaces=json.dumps(list(limited)) if limited else None,
+            created_at=created,
+            expires_at=created + int(expires_in) * 1_000_000 if expires_in else None,
+            created_by=created_by or _actor_name(),
+        )
+        self._store.add_token(row)
+        self._tokens.reload()
+        self._audit("token.create", tenant, target=row.name,
+                    details={"token_id": token_id, "role": role,
+                             "namespaces": list(limited) if limited else None})
+        return token, TokenInfo.from_row(row)
+
+    def tokens(self, tenant: str | None = None, *, include_revoked: bool = False
+               ) -> builtins.list[TokenInfo]:
+        """Tokens (of one tenant, or all); never the tokens themselves."""
+        rows = self._store.tokens()
+        return [TokenInfo.from_row(r) for r in rows
+                if (tenant is None or r.tenant == tenant)
+                and (include_revoked or r.revoked_at is None)]
+
+    def token_info(self, token_id: str) -> TokenInfo:
+        row = self._store.token(token_id)
+        if row is None:
+            raise NotFound(f"token {token_id!r} does not exist", token_id=token_id)
+        return TokenInfo.from_row(row)
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """Revoke a token at once in this process (other processes within about a second)."""
+        row = self._store.revoke_token(token_id, now_micros())
+        self._tokens.reload()
+        self._audit("token.revoke", row.tenant, target=row.name,
+                    details={"token_id": token_id})
+        return TokenInfo.from_row(row)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True once any token exists in this database (then every request needs one)."""
+        return self._tokens.any
+
+    def authenticate(self, token: str, *, io: bool = True) -> Principal | None:
+        """The principal a bearer token stands for. Raises Unauthorized (malformed, unknown,
+        expired, revoked). With ``io=False`` it never touches storage and returns None when
+        it would need to (a token created by another process in the last second)."""
+        return self._tokens.authenticate(token, io=io)
+
+    def rotate_keys(self) -> dict[str, int]:
+        """Re-wrap every data key under the primary master key (the first of the ring);
+        every other key of the ring must still be configured so old wraps can be opened.
+        Values are not rewritten; readers keep working throughout."""
+        rows = [(r.id, r.master_id, r.wrapped) for r in self._store.data_keys()]
+        updated = self._vault.rewrap(rows)
+        by_id = {r.id: r for r in self._store.data_keys()}
+        changed = self._store.rewrap_data_keys([
+            DataKeyRow(id=key_id, tenant=by_id[key_id].tenant, wrapped=wrapped,
+                       master_id=master_id, created_at=by_id[key_id].created_at)
+            for key_id, master_id, wrapped in updated])
+        ring = self._vault.ring
+        assert ring is not None
+        self._audit("keys.rotate", None, details={"rewrapped": changed,
+                                                  "primary": ring.primary_id})
+        return {"data_keys": len(rows), "rewrapped": changed}
 
     # ------------------------------------------------------------------ operations
 
@@ -524,6 +728,9 @@ class _Recording:
     def changes_since(self, since: int) -> list[VersionRow]:
         return self._txn.changes_since(since)
 
+    def append_audit(self, row: AuditRow) -> None:
+        self._txn.append_audit(row)
+
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
          value: str | None, deleted: bool, meta: _Meta, *, rollback_of: int | None = None,
@@ -540,6 +747,101 @@ def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: st
 
 def _feed_order(row: VersionRow) -> tuple[str, str, str, int]:
     return row.env, row.namespace, row.key, row.version
+
+
+def _actor_name() -> str | None:
+    who = current_actor()
+    return who.name if who else None
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _change_audit(row: VersionRow) -> AuditRow:
+    """The audit record of one committed change: who, what, why; never the value."""
+    who = current_actor()
+    target = f"{row.namespace}/{row.key}" + ("" if row.env == BASE_ENV else f"@{row.env}")
+    return AuditRow(
+        at=row.created_at, action=f"config.{row.op}", tenant=row.tenant, target=target,
+        actor=(who.name if who else None) or row.author, reason=row.reason,
+        request_id=row.request_id, client=who.client if who else "embedded",
+        details=json.dumps({"version": row.version, "revision": row.revision,
+                            "secret": row.secret}),
+    )
+
+
+class _StoreKeys:
+    """The vault's view of the store's data keys."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, key_id: str) -> tuple[str, str] | None:
+        row = self._store.data_key(key_id)
+        return (row.master_id, row.wrapped) if row else None
+
+    def latest(self, tenant: str) -> tuple[str, str, str] | None:
+        rows = self._store.data_keys(tenant)
+        return (rows[-1].id, rows[-1].master_id, rows[-1].wrapped) if rows else None
+
+    def add(self, key_id: str, tenant: str, master_id: str, wrapped: str) -> None:
+        self._store.add_data_key(DataKeyRow(id=key_id, tenant=tenant, wrapped=wrapped,
+                                            master_id=master_id, created_at=now_micros()))
+
+
+class _TokenCache:
+    """Tokens by id, in memory: authenticating is a dict lookup, a SHA-256 and a constant-time
+    compare. Reloaded by the hub's follower about every second (so a token created or revoked
+    by another process counts within ~1 s) and at once after a change made through this hub."""
+
+    RELOAD_EVERY = 1.0
+    MISS_RELOAD_EVERY = 0.1
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._by_id: dict[str, TokenRow] = {}
+        self._loaded_at = 0.0
+        self._miss_at = 0.0
+        self._lock = threading.Lock()
+        self.any = False
+        with contextlib.suppress(ConfhubError):
+            self.reload()
+
+    def reload(self) -> None:
+        rows = self._store.tokens()
+        with self._lock:
+            self._by_id = {row.id: row for row in rows}
+            self.any = bool(rows)
+            self._loaded_at = time.monotonic()
+
+    def maybe_reload(self) -> None:
+        if time.monotonic() - self._loaded_at >= self.RELOAD_EVERY:
+            self.reload()
+
+    def authenticate(self, token: str, *, io: bool) -> Principal | None:
+        parsed = _tokens.parse_token(token) if isinstance(token, str) else None
+        if parsed is None:
+            raise Unauthorized("malformed token", reason="malformed")
+        token_id, secret = parsed
+        row = self._by_id.get(token_id)
+        if row is None:
+            if not io:
+                return None
+            now = time.monotonic()
+            if now - self._miss_at >= self.MISS_RELOAD_EVERY:  # bounded by an attacker
+                self._miss_at = now
+                self.reload()
+                row = self._by_id.get(token_id)
+        if row is None or not _tokens.token_matches(secret, row.hash):
+            raise Unauthorized("unknown token", reason="unknown")
+        if row.revoked_at is not None:
+            raise Unauthorized(f"token {row.name!r} was revoked", reason="revoked")
+        if row.expires_at is not None and row.expires_at <= now_micros():
+            raise Unauthorized(f"token {row.name!r} has expired", reason="expired")
+        namespaces = tuple(json.loads(row.namespaces)) if row.namespaces else None
+        return Principal(name=row.name, role=row.role, tenant=row.tenant,
+                         namespaces=namespaces, token_id=row.id)
 
 
 def _born(cur: VersionRow | None) -> int | None:
@@ -590,16 +892,38 @@ class Tenant:
     # ------------------------------------------------------------------ reads
 
     def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
-            version: int | None = None) -> Entry:
+            version: int | None = None, reveal: bool = False) -> Entry:
         """The key's current value (a dict lookup), or an old ``version`` (a query).
 
-        Raises NotFound if the key, or that version of it, does not exist or is deleted.
+        Secrets read ``"***"``; ``reveal=True`` decrypts them (needs the master key) and
+        records the reveal in the audit log. Raises NotFound if the key, or that version of
+        it, does not exist or is deleted.
         """
+        if reveal:
+            return self._reveal(self._get_slow(namespace, key, env, version))
         if version is None:
             entry = self._cached_view.entries.get((env, namespace, key))
             if entry is not None:
                 return entry
         return self._get_slow(namespace, key, env, version)
+
+    def _reveal(self, entry: Entry) -> Entry:
+        if not entry.secret:
+            return entry
+        hub = self._hub
+        if not hub._vault.enabled:
+            raise InvalidRequest(_secrets.NO_MASTER_KEY, reason="no_master_key")
+        row = hub._store.version(self.name, entry.env, entry.namespace, entry.key,
+                                 entry.version)
+        if row is None or row.value is None:
+            raise NotFound(f"{_where(entry.env, entry.namespace, entry.key)} not found in "
+                           f"tenant {self.name!r}", tenant=self.name)
+        value = freeze(hub._vault.open(json.loads(row.value)))
+        hub._audit("secret.reveal", self.name,
+                   target=f"{entry.namespace}/{entry.key}"
+                   + ("" if entry.env == BASE_ENV else f"@{entry.env}"),
+                   details={"version": entry.version})
+        return dataclasses.replace(entry, value=value)
 
     def _get_slow(self, namespace: str, key: str, env: str, version: int | None) -> Entry:
         _check_address(env, namespace, key)
@@ -710,8 +1034,10 @@ class Tenant:
                 raise NotFound(f"version {number} of {_where(env, namespace, key)} does not "
                                f"exist in tenant {self.name!r}", tenant=self.name,
                                namespace=namespace, key=key, version=number)
-            values.append(None if row.deleted else json.loads(row.value or "null"))
-        return json_diff(values[0], values[1])
+            values.append(None if row.deleted else
+                          _secrets.diff_marks(json.loads(row.value or "null")))
+        # A secret that changed shows as changed, never with its values.
+        return [_secrets.redact_marks(op) for op in json_diff(values[0], values[1])]
 
     def changes(self, since: int = 0, limit: int = 1000, *,
                 wait: float | None = None) -> builtins.list[Change]:
@@ -808,9 +1134,15 @@ class Tenant:
                ) -> tuple[builtins.list[VersionRow], int]:
         hub = self._hub
 
+        vault = hub._vault
+        if vault.enabled:  # a write may touch a secret: have the data key before locking
+            vault.ensure_tenant_key(self.name)
+        elif any(op.secret_paths for op in ops):
+            raise InvalidRequest(_secrets.NO_MASTER_KEY, reason="no_master_key")
+
         def apply(txn: WriteTxn) -> None:
             for op in ops:
-                _apply_op(txn, op, meta, hub.max_value_bytes)
+                _apply_op(txn, op, meta, hub.max_value_bytes, vault)
 
         _, revision, rows = hub._commit(self.name, apply, dry_run=dry_run)
         return rows, revision
@@ -822,23 +1154,36 @@ class Tenant:
         return entry_from_row(row)
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
-                expected_version: int | None) -> _Op:
+                expected_version: int | None,
+                secret: bool | Sequence[str] = False) -> _Op:
         _check_address(env, namespace, key)
-        encoded = encode_value(value, max_bytes=self._hub.max_value_bytes,
-                               where=f"value of {_where(env, namespace, key)}")
+        where = f"value of {_where(env, namespace, key)}"
+        encoded = encode_value(value, max_bytes=self._hub.max_value_bytes, where=where)
+        _secrets.reject_envelopes(encoded, where)
+        paths: tuple[str, ...] | None = None
+        if secret is True:
+            paths = ("",)
+        elif secret is not False and secret is not None:
+            if isinstance(secret, str):
+                raise InvalidRequest("secret= takes True or a list of JSON pointers")
+            paths = _secrets.check_pointers(secret) or None
         return _Op("put", env, namespace, key, encoded=encoded,
-                   expected_version=_check_expected(expected_version))
+                   expected_version=_check_expected(expected_version), secret_paths=paths)
 
     def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
             expected_version: int | None = None, reason: str | None = None,
             author: str | None = None, metadata: Mapping[str, Any] | None = None,
-            dry_run: bool = False, request_id: str | None = None) -> Entry:
+            dry_run: bool = False, request_id: str | None = None,
+            secret: bool | Sequence[str] = False) -> Entry:
         """Write a new version of the key (creating it if needed) and return the new Entry.
 
         ``expected_version`` makes it a compare-and-set (0: must not exist); a mismatch raises
         VersionConflict and writes nothing. ``dry_run`` checks and returns, committing nothing.
+        ``secret=True`` encrypts the whole value, a list of JSON pointers (``["/password"]``)
+        encrypts those fields; a key that holds secrets keeps them encrypted on later writes.
+        The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
         """
-        op = self._put_op(namespace, key, value, env, expected_version)
+        op = self._put_op(namespace, key, value, env, expected_version, secret)
         rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
         return self._entry(rows[0])
 
@@ -856,7 +1201,8 @@ class Tenant:
     def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
                   expected_version: int | None, json_patch: bool) -> _Op:
         _check_address(env, namespace, key)
-        encode_value(patch, max_bytes=self._hub.max_value_bytes, where="patch")
+        _secrets.reject_envelopes(
+            encode_value(patch, max_bytes=self._hub.max_value_bytes, where="patch"), "patch")
         if json_patch:
             if not isinstance(patch, list):
                 raise InvalidRequest("a JSON Patch (RFC 6902) must be a list of operations")
@@ -996,7 +1342,16 @@ def _version_from_row(row: VersionRow) -> Version:
     return Version(**{name: getattr(change, name) for name in Version.__dataclass_fields__})
 
 
-def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
+def _seal(txn: WriteTxn, vault: Vault, value: Any, paths: Sequence[str], max_bytes: int,
+          where: str) -> str:
+    if not vault.enabled:
+        raise InvalidRequest(f"{where} holds secrets: " + _secrets.NO_MASTER_KEY,
+                             reason="no_master_key")
+    sealed = vault.seal(txn.tenant, value, paths)
+    return encode_value(sealed, max_bytes=max_bytes + 4096 * len(paths), where=where)
+
+
+def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int, vault: Vault) -> None:
     """Check one op's precondition against storage and append its new version."""
     where = _where(op.env, op.namespace, op.key)
     cur = txn.current(op.env, op.namespace, op.key)
@@ -1012,9 +1367,14 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
         )
     next_version = cur.version + 1 if cur is not None else 1
     if op.kind == "put":
-        txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "put", op.encoded,
-                        False, meta, secret=cur.secret if live and cur else False,
-                        born=_born(cur)))
+        paths = op.secret_paths
+        if paths is None and live and cur is not None and cur.secret:
+            paths = tuple(_secrets.secret_pointers(json.loads(cur.value or "null")))
+        text = op.encoded
+        if paths:
+            text = _seal(txn, vault, json.loads(op.encoded or "null"), paths, max_bytes, where)
+        txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "put", text,
+                        False, meta, secret=_secrets.has_envelope(text), born=_born(cur)))
         return
     if op.kind == "rollback":  # allowed on a deleted key: it brings the key back
         if cur is None:
@@ -1028,17 +1388,30 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int) -> None:
                         meta, secret=cur.secret))
         return
     current = json.loads(cur.value) if cur.value is not None else None
+    paths = ()
+    if cur.secret:
+        paths = tuple(_secrets.secret_pointers(current))
+        if paths and not vault.enabled:
+            raise InvalidRequest(f"{where} holds secrets: " + _secrets.NO_MASTER_KEY,
+                                 reason="no_master_key")
+        current = vault.open(current) if paths else current
     if op.kind == "patch":
         new = merge_patch(current, op.value)
     else:
         try:
             new = jsonpatch.apply_patch(current, op.value)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            if paths:  # the library's message may quote the (decrypted) value
+                raise InvalidRequest(f"JSON Patch does not apply to {where} (a value with "
+                                     "secrets; details withheld)", tenant=txn.tenant,
+                                     namespace=op.namespace, key=op.key) from None
             raise InvalidRequest(f"JSON Patch does not apply to {where}: {exc}",
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {where}")
+    if paths:
+        text = _seal(txn, vault, new, paths, max_bytes, f"patched value of {where}")
     txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "patch", text, False,
-                    meta, secret=cur.secret, born=_born(cur)))
+                    meta, secret=_secrets.has_envelope(text), born=_born(cur)))
 
 
 def _key_not_found(tenant: str, op: _Op) -> NotFound:
@@ -1096,8 +1469,10 @@ class Transaction:
         return self
 
     def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
-            expected_version: int | None = None) -> Transaction:
-        return self._add(self._tenant._put_op(namespace, key, value, env, expected_version))
+            expected_version: int | None = None,
+            secret: bool | Sequence[str] = False) -> Transaction:
+        return self._add(self._tenant._put_op(namespace, key, value, env, expected_version,
+                                              secret))
 
     def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
               expected_version: int | None = None, json_patch: bool = False) -> Transaction:

@@ -36,6 +36,9 @@ def export(
     include_history: Annotated[bool, typer.Option(
         "--history/--no-history", help="Include every version, not only current values.")
     ] = False,
+    include_secrets: Annotated[bool, typer.Option(
+        "--include-secrets", help="Secrets in plain text instead of *** (admin; audited).")
+    ] = False,
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -54,7 +57,8 @@ def export(
     """
     with session(cmd) as ctx:
         with ctx.out.progress(f"exporting tenant {tenant}…"):
-            document = ctx.hub.export(tenant, include_history=include_history)
+            extra = {"include_secrets": True} if include_secrets else {}
+            document = ctx.hub.export(tenant, include_history=include_history, **extra)
             text = dumps(document) + "\n"
         if to is None:
             sys.stdout.write(text)

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 import confhub
+from confhub.audit import Actor, acting_as
 
 from ..errors import ConfhubError, InvalidRequest
 from ..model import DEFAULT_TENANT
@@ -220,7 +221,10 @@ def session(cmd: typer.Context) -> Iterator[Context]:
     try:
         where, token = target(cmd)
         hub = confhub.open(where, token=token)
-        yield Context(hub=hub, tenant_name=tenant, out=out)
+        # On a local database the audit log names the OS user (a server names the token).
+        with acting_as(Actor(name=None if token else f"local:{_os_user() or 'unknown'}",
+                             client="cli")):
+            yield Context(hub=hub, tenant_name=tenant, out=out)
     except ConfhubError as error:
         out.error(error)
         raise typer.Exit(error.exit_code) from None

@@ -93,6 +93,9 @@ def get(
         "--resolved", help="Merge base with --env and show where each field comes from.")] = False,
     raw: Annotated[bool, typer.Option(
         "--raw", help="Print only the value as JSON (for jq and shell scripts).")] = False,
+    reveal: Annotated[bool, typer.Option(
+        "--reveal", help="Decrypt secrets (editor or admin; audited; needs the master key "
+                         "locally).")] = False,
     tenant: TenantOpt = "default",
     json: JsonOpt = False,
     url: UrlOpt = None,
@@ -131,7 +134,8 @@ def get(
 
             ctx.out.result(res.to_dict(), human_resolved)
             return
-        entry = ctx.tenant.get(namespace, key, env=env, version=version)
+        entry = (ctx.tenant.get(namespace, key, env=env, version=version, reveal=True)
+                 if reveal else ctx.tenant.get(namespace, key, env=env, version=version))
         if raw:
             ctx.out.result(entry.value)
             return
@@ -158,6 +162,9 @@ def set_(
     env: EnvOpt = "base",
     expected_version: ExpectedVersionOpt = None,
     dry_run: DryRunOpt = False,
+    secret: Annotated[bool, typer.Option(
+        "--secret", help="Encrypt the whole value (needs the master key); shown as ***.")
+    ] = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
@@ -184,8 +191,9 @@ def set_(
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
         before = _current_value(ctx.tenant, namespace, key, env) if dry_run else None
+        extra = {"secret": True} if secret else {}
         entry = ctx.tenant.set(namespace, key, data, env=env, expected_version=expected_version,
-                               dry_run=dry_run, **meta.kwargs())
+                               dry_run=dry_run, **meta.kwargs(), **extra)
         _report_write(ctx.out, entry, ("set", "set"), dry_run, before)
 
 

@@ -37,8 +37,17 @@ def serve(
         help="ASGI server to run on \\[default: the faster one, see docs/benchmarks.md].")
     ] = None,
     insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Allow binding beyond loopback although auth tokens do not exist yet.")
+        "--insecure", help="Allow binding beyond loopback although no auth token exists.")
     ] = False,
+    key_file: Annotated[str | None, typer.Option(
+        "--key-file", envvar="CONFHUB_KEY_FILE", metavar="PATH",
+        help="Master key file for secrets (else CONFHUB_MASTER_KEY).")] = None,
+    rate_limit: Annotated[float | None, typer.Option(
+        "--rate-limit", metavar="N", min=0,
+        help="Requests per second per token (0: no limit) \\[default: 100].")] = None,
+    max_watchers: Annotated[int | None, typer.Option(
+        "--max-watchers", metavar="N", min=0,
+        help="Open watch streams per token \\[default: 10].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
     heartbeat: Annotated[float, typer.Option(
@@ -67,6 +76,10 @@ def serve(
         raise typer.Exit(1) from None
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
                                "heartbeat": heartbeat}
+    for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
+                        ("max_watchers", max_watchers)):
+        if given is not None:  # otherwise run() keeps its defaults
+            options[name] = given
     if server is not None:  # otherwise run() picks its measured default
         options["server"] = server
     run(db=db, host=host, port=port, workers=workers, **options)

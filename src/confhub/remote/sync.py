@@ -6,12 +6,16 @@ from __future__ import annotations
 import builtins
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 
+from ..audit import AuditEvent
+from ..errors import InvalidRequest
 from ..live import MISSING, Live, default_cache_file
 from ..model import (
     BASE_ENV,
@@ -24,6 +28,7 @@ from ..model import (
     Version,
     check_name,
 )
+from ..tokens import TokenInfo
 from .plans import _Call, _HubPlans, _pages, _TenantPlans, _TxnOps
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
 from .watch import RemoteWatchHandle, _Watching, watch_headers
@@ -90,9 +95,52 @@ class RemoteHub(_HubPlans):
     def restore_tenant(self, name: str) -> TenantInfo:
         return self._run(self._restore_tenant(name))
 
-    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False
-               ) -> dict[str, Any]:
-        return self._run(self._export(tenant, include_history))
+    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False, *,
+               include_secrets: bool = False) -> dict[str, Any]:
+        call = self._export(tenant, include_history)
+        if include_secrets:
+            call.params["include_secrets"] = True
+        return self._run(call)
+
+    # ------------------------------------------------------------------ security
+
+    def create_token(self, *, tenant: str | None = None, role: str = "viewer",
+                     namespaces: Sequence[str] | str | None = None,
+                     expires_in: int | str | None = None, name: str | None = None,
+                     created_by: str | None = None) -> tuple[str, TokenInfo]:
+        """``POST /v1/tokens``; ``created_by`` is the calling token's name, set by the
+        server."""
+        if isinstance(namespaces, str):
+            namespaces = [n.strip() for n in namespaces.split(",") if n.strip()]
+        body = {"tenant": tenant, "role": role, "expires_in": expires_in, "name": name,
+                "namespaces": list(namespaces) if namespaces is not None else None}
+        data = self._run(_Call("POST", "/v1/tokens", lambda d: d, body=body))
+        return data["token"], _token_info(data)
+
+    def tokens(self, tenant: str | None = None, *, include_revoked: bool = False
+               ) -> list[TokenInfo]:
+        return self._run(_Call("GET", "/v1/tokens",
+                               lambda d: [_token_info(i) for i in d["items"]],
+                               {"tenant": tenant, "include_revoked": include_revoked or None}))
+
+    def token_info(self, token_id: str) -> TokenInfo:
+        return self._run(_Call("GET", f"/v1/tokens/{quote(token_id, safe='')}", _token_info))
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        return self._run(_Call("DELETE", f"/v1/tokens/{quote(token_id, safe='')}",
+                               _token_info))
+
+    def audit(self, tenant: str | None = None, *, after: int = 0, limit: int = 1000,
+              action: str | None = None, actor: str | None = None,
+              target: str | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> list[AuditEvent]:
+        if tenant is None:
+            raise InvalidRequest("over HTTP the audit log is read per tenant: name it")
+        params = {"after": after, "limit": limit, "action": action, "actor": actor,
+                  "target": target, "since": since.isoformat() if since else None,
+                  "until": until.isoformat() if until else None}
+        return self._run(_Call("GET", f"/v1/tenants/{quote(tenant, safe='')}/audit",
+                               lambda d: [_audit_event(i) for i in d["items"]], params))
 
     def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,
                 preserve_versions: bool = True, *, reason: str | None = None,
@@ -139,8 +187,11 @@ class RemoteTenant(_Watching, _TenantPlans):
         return f"<confhub.RemoteTenant {self.name!r} on {self._hub.url}>"
 
     def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
-            version: int | None = None) -> Entry:
-        return self._hub._run(self._get(namespace, key, env, version))
+            version: int | None = None, reveal: bool = False) -> Entry:
+        call = self._get(namespace, key, env, version)
+        if reveal:
+            call.params["reveal"] = True
+        return self._hub._run(call)
 
     def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
              ) -> builtins.list[Entry]:
@@ -196,9 +247,16 @@ class RemoteTenant(_Watching, _TenantPlans):
     def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
             expected_version: int | None = None, reason: str | None = None,
             author: str | None = None, metadata: Mapping[str, Any] | None = None,
-            dry_run: bool = False, request_id: str | None = None) -> Entry:
-        return self._hub._run(self._set(namespace, key, value, env, expected_version, reason,
-                                        author, metadata, dry_run, request_id))
+            dry_run: bool = False, request_id: str | None = None,
+            secret: bool | Sequence[str] = False) -> Entry:
+        call = self._set(namespace, key, value, env, expected_version, reason, author,
+                         metadata, dry_run, request_id)
+        if secret is not False and secret is not None:
+            if secret is not True:
+                raise InvalidRequest("over HTTP, secret=True (the whole value) is supported; "
+                                     "mark fields secret with x-secret in the schema")
+            call.params["secret"] = True
+        return self._hub._run(call)
 
     def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
               expected_version: int | None = None, reason: str | None = None,
@@ -262,3 +320,20 @@ class RemoteTransaction(_TxnOps):
             return
         if not self._done:
             self.commit()
+
+
+def _token_info(d: Any) -> TokenInfo:
+    return TokenInfo(
+        id=d["id"], name=d["name"], tenant=d.get("tenant"), role=d["role"],
+        namespaces=tuple(d["namespaces"]) if d.get("namespaces") is not None else None,
+        created_at=datetime.fromisoformat(d["created_at"]),
+        expires_at=datetime.fromisoformat(d["expires_at"]) if d.get("expires_at") else None,
+        revoked_at=datetime.fromisoformat(d["revoked_at"]) if d.get("revoked_at") else None,
+        created_by=d.get("created_by"))
+
+
+def _audit_event(d: Any) -> AuditEvent:
+    return AuditEvent(id=d["id"], at=datetime.fromisoformat(d["at"]), action=d["action"],
+                      actor=d.get("actor"), tenant=d.get("tenant"), target=d.get("target"),
+                      request_id=d.get("request_id"), client=d.get("client"),
+                      reason=d.get("reason"), details=d.get("details") or {})

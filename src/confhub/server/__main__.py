@@ -18,13 +18,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--insecure", action="store_true",
                         help="allow a non-loopback bind without auth")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--key-file", default=None, help="master key file for secrets")
+    parser.add_argument("--rate-limit", type=float, default=None,
+                        help="requests per second per token (0: no limit)")
+    parser.add_argument("--max-watchers", type=int, default=None,
+                        help="open watch streams per token")
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                         help="event loop (auto: uvloop when installed)")
     parser.add_argument("--heartbeat", type=float, default=15.0,
                         help="keep-alive interval of idle watch streams, in seconds")
     args = parser.parse_args(argv)
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
-        log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat)
+        log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat,
+        key_file=args.key_file, rate_limit=args.rate_limit, max_watchers=args.max_watchers)
 
 
 if __name__ == "__main__":

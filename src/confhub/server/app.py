@@ -3,6 +3,7 @@
 The app is built around a hub it is given (no globals, no I/O at import): ``serve.py`` opens
 the hub from its settings, tests may pass any hub. Layers, outermost first::
 
+    AuthLayer     the access policy (server/auth.py): token, rate, role, tenant, namespace
     HeadBody      HEAD answered like GET, body dropped (servers differ on this)
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
     FastWrites    single-key PUTs sent straight to their handler (counted only)
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Entry
+from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
@@ -32,6 +34,7 @@ from .routes import (
     history,
     ops,
     reserved,
+    security,
     simple,
     snapshots,
     tenants,
@@ -145,9 +148,11 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
 
 
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
-               heartbeat: float = 15.0) -> Any:
+               heartbeat: float = 15.0, limits: Limits | None = None) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
-    ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive."""
+    ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive; ``limits``
+    are the per-token abuse limits (``auth.Limits``); the auth layer wraps everything, the
+    fast paths included."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -169,14 +174,16 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, reserved):
+                   ops, security, reserved):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:
         inner = FastWrites(inner, app, configs.write_entry, on_write=metrics.fast_writes.inc)
         inner = FastReads(inner, state.lookup, state.entry_bytes,
                           on_hit=metrics.fast_hits.inc)
-    return _Outer(HeadBody(inner), app)
+    guard = Guard(hub, limits)
+    app.state.confhub_guard = guard
+    return _Outer(AuthLayer(HeadBody(inner), guard), app)
 
 
 class _Outer:

@@ -10,6 +10,7 @@ worker process that has served writes then hangs on shutdown.)
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -55,7 +56,8 @@ def hub_of(request: Request) -> Any:
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking hub call in a worker thread and return its result (or raise its error)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+    context = contextvars.copy_context()  # carries who is acting (confhub.audit) along
+    return await loop.run_in_executor(None, context.run, functools.partial(fn, *args, **kwargs))
 
 
 def _header_text(request: Request, name: str) -> str | None:

@@ -26,6 +26,8 @@ DEFAULT_PORT = 8011
 _ENV_URL = "CONFHUB_SERVE_URL"
 _ENV_HEARTBEAT = "CONFHUB_SERVE_HEARTBEAT"
 DEFAULT_HEARTBEAT = 15.0
+_ENV_RATE = "CONFHUB_SERVE_RATE_LIMIT"
+_ENV_WATCHERS = "CONFHUB_SERVE_MAX_WATCHERS"
 
 log = logging.getLogger("confhub.server")
 
@@ -50,40 +52,62 @@ def app_factory() -> Any:
     """Build one worker's app: open the hub named by the environment, close it at shutdown."""
     from ..hub import open as open_hub
     from .app import create_app
+    from .auth import Limits
 
     url = os.environ.get(_ENV_URL) or _storage_url(DEFAULT_DB)
     heartbeat = float(os.environ.get(_ENV_HEARTBEAT) or DEFAULT_HEARTBEAT)
-    hub = open_hub(url)
-    return create_app(hub, close_hub=True, heartbeat=heartbeat)
+    hub = open_hub(url)  # reads CONFHUB_MASTER_KEY / CONFHUB_KEY_FILE
+    defaults = Limits()
+    limits = Limits(rate=float(os.environ.get(_ENV_RATE) or defaults.rate),
+                    burst=max(int(2 * float(os.environ.get(_ENV_RATE) or defaults.rate)), 1),
+                    watchers=int(os.environ.get(_ENV_WATCHERS) or defaults.watchers))
+    return create_app(hub, close_hub=True, heartbeat=heartbeat, limits=limits)
 
 
 def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         workers: int = 1, server: Literal["granian", "uvicorn"] = "granian", *,
         insecure: bool = False, log_level: str = "info", loop: str = "auto",
-        heartbeat: float = DEFAULT_HEARTBEAT) -> None:
+        heartbeat: float = DEFAULT_HEARTBEAT, key_file: str | None = None,
+        rate_limit: float | None = None, max_watchers: int | None = None) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
-    Auth tokens do not exist yet (a later issue), so per DESIGN.md section 7 the server only
-    binds to loopback unless ``insecure=True``, and says loudly that auth is off.
+    Per DESIGN.md section 7: once the database holds a token, every request needs one. A
+    database without tokens is served open — only on loopback unless ``insecure=True`` — and
+    the server says so loudly. ``key_file`` holds the master key(s) for secrets (else
+    ``CONFHUB_MASTER_KEY``). ``rate_limit`` (requests/s per token, 0: off) and
+    ``max_watchers`` (watch streams per token) override the defaults of ``auth.Limits``.
     ``loop`` is the event loop ("auto" takes uvloop when it is installed, "asyncio" forces
     the standard one).
     """
-    if not is_loopback(host) and not insecure:
-        raise SystemExit(
-            f"confhub: refusing to serve on {host} without auth tokens; bind to 127.0.0.1 or "
-            "pass --insecure to expose an unauthenticated server"
-        )
     if workers < 1:
         raise SystemExit("confhub: --workers must be at least 1")
     if not 0.05 <= heartbeat <= 3600:
         raise SystemExit("confhub: --heartbeat must be between 0.05 and 3600 seconds")
     url = _storage_url(db)
+    if key_file is not None:
+        os.environ["CONFHUB_KEY_FILE"] = os.path.abspath(key_file)
+    if rate_limit is not None:
+        os.environ[_ENV_RATE] = str(rate_limit)
+    if max_watchers is not None:
+        os.environ[_ENV_WATCHERS] = str(max_watchers)
+    has_tokens, keys = _security_state(url) if _exists(url) else (False, None)
+    if not is_loopback(host) and not insecure and not has_tokens:
+        raise SystemExit(
+            f"confhub: refusing to serve on {host} without auth tokens; create one with "
+            "`confhub token create --superadmin --db ...`, bind to 127.0.0.1, or pass "
+            "--insecure to expose an unauthenticated server"
+        )
     os.environ[_ENV_URL] = url
     os.environ[_ENV_HEARTBEAT] = str(heartbeat)
     print(f"confhub: serving {url} on http://{host}:{port} with {workers} {server} worker(s)",
           file=sys.stderr)
-    print("confhub: WARNING: authentication is OFF (no tokens configured); anyone who can reach "
-          f"{host}:{port} can read and change every config", file=sys.stderr)
+    if has_tokens:
+        print("confhub: authentication is ON (bearer tokens required)", file=sys.stderr)
+    else:
+        print("confhub: WARNING: authentication is OFF (no tokens configured); anyone who can "
+              f"reach {host}:{port} can read and change every config", file=sys.stderr)
+    print(f"confhub: secrets: {keys or 'no master key (writing secrets is refused)'}",
+          file=sys.stderr)
     _check_storage(url)
     if server == "granian":
         _run_granian(host, port, workers, log_level, loop)
@@ -91,6 +115,28 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         _run_uvicorn(host, port, workers, log_level, loop)
     else:
         raise SystemExit(f"confhub: unknown server {server!r}; use granian or uvicorn")
+
+
+def _exists(url: str) -> bool:
+    """A SQLite file that does not exist yet has no tokens (and is not created here)."""
+    if url.startswith("sqlite:///"):
+        return os.path.exists(url[len("sqlite:///"):])
+    return True
+
+
+def _security_state(url: str) -> tuple[bool, str | None]:
+    """(does the database hold tokens, which master keys are configured)."""
+    from ..hub import open as open_hub
+
+    try:
+        hub = open_hub(url)
+    except Exception as exc:
+        raise SystemExit(f"confhub: cannot open {url}: {exc}") from None
+    try:
+        ring = hub._vault.ring
+        return hub.auth_enabled, (f"master key(s) {', '.join(ring.ids)}" if ring else None)
+    finally:
+        hub.close()
 
 
 def _check_storage(url: str) -> None:

@@ -11,6 +11,11 @@ The data model every backend keeps::
     current   (tenant, env, namespace, key) -> version, deleted, created_at
               (the latest version, tombstones too)
     snapshots (tenant, label) -> revision, created_at
+    tokens    id -> name, hash (SHA-256 of the secret part), tenant, role, namespaces, expiry,
+              revocation (schema 3)
+    data_keys id -> tenant, wrapped (AES key wrapped by a master key), master_id (schema 3)
+    audit     id (grows) -> time, actor, tenant, action, target, request id, client, reason,
+              details; append-only (schema 3)
 
 Worked example of a key's life (tenant revision on the left)::
 
@@ -31,7 +36,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Store", "StoreReader", "StoreWriter", "TenantRow", "VersionRow", "WriteTxn"]
+__all__ = [
+    "AuditRow", "DataKeyRow", "Store", "StoreReader", "StoreWriter", "TenantRow", "TokenRow",
+    "VersionRow", "WriteTxn",
+]
 
 T = TypeVar("T")
 
@@ -72,6 +80,53 @@ class VersionRow:
     key_created_at: int | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A bearer token as stored: never the token, only ``hash`` (hex SHA-256 of its secret).
+
+    ``tenant`` None with role ``superadmin`` is the global token; ``namespaces`` is JSON text
+    of a list (None: every namespace). Times are microseconds since the epoch.
+    """
+
+    id: str
+    name: str
+    hash: str
+    tenant: str | None
+    role: str
+    namespaces: str | None
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataKeyRow:
+    """A data key (for AES-GCM) wrapped by the master key ``master_id``; ``wrapped`` is text."""
+
+    id: str
+    tenant: str
+    wrapped: str
+    master_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit record; ``id`` is assigned by the store (0 before it is written)."""
+
+    at: int
+    action: str
+    actor: str | None = None
+    tenant: str | None = None
+    target: str | None = None
+    request_id: str | None = None
+    client: str | None = None
+    reason: str | None = None
+    details: str | None = None  # JSON text
+    id: int = 0
+
+
 class WriteTxn(Protocol):
     """One open write transaction on one tenant, holding that tenant's write lock.
 
@@ -101,6 +156,10 @@ class WriteTxn(Protocol):
 
     def changes_since(self, since: int) -> list[VersionRow]:
         """Committed changes after ``since`` (for keeping a cache exact while locked)."""
+
+    def append_audit(self, row: AuditRow) -> None:
+        """Record an audit row in this transaction (kept iff the transaction commits);
+        does not move the revision."""
 
 
 class StoreReader(Protocol):
@@ -138,6 +197,23 @@ class StoreReader(Protocol):
     def stats(self) -> dict[str, Any]:
         """total_configs, total_tenants, total_versions, storage_size_mb, configs_per_namespace."""
 
+    def tokens(self) -> list[TokenRow]:
+        """Every token (revoked and expired ones too), sorted by creation time."""
+
+    def token(self, token_id: str) -> TokenRow | None:
+        """One token by id, None if absent."""
+
+    def data_keys(self, tenant: str | None = None) -> list[DataKeyRow]:
+        """Data keys (of one tenant, or all), oldest first."""
+
+    def data_key(self, key_id: str) -> DataKeyRow | None: ...
+
+    def audit(self, tenant: str | None, *, after: int = 0, limit: int = 1000,
+              action: str | None = None, actor: str | None = None,
+              target_prefix: str | None = None, since_at: int | None = None,
+              until_at: int | None = None) -> list[AuditRow]:
+        """Audit rows with ``id > after`` in id order (of ``tenant``; None: every tenant)."""
+
     def wait_for_commit(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for a commit by any process; True if one may have
         happened (false positives are fine, false negatives are bounded by ``timeout``)."""
@@ -165,6 +241,24 @@ class StoreWriter(Protocol):
 
     def add_snapshot(self, tenant: str, label: str) -> tuple[str, int, int]:
         """Label the tenant's current revision. Raises AlreadyExists, NotFound."""
+
+
+    def add_token(self, row: TokenRow) -> None:
+        """Store a new token. Raises AlreadyExists if the id is taken."""
+
+    def revoke_token(self, token_id: str, at: int) -> TokenRow:
+        """Mark a token revoked (idempotent: the first time is kept). Raises NotFound."""
+
+    def add_data_key(self, row: DataKeyRow) -> None:
+        """Store a new wrapped data key."""
+
+    def rewrap_data_keys(self, rows: Sequence[DataKeyRow]) -> int:
+        """Replace ``wrapped``/``master_id`` of these keys in one transaction; returns how many
+        changed. Values encrypted under them stay valid (that is the point of envelopes)."""
+
+    def append_audit(self, rows: Sequence[AuditRow]) -> None:
+        """Append audit rows outside any tenant transaction (reveals, token management,
+        login failures)."""
 
 
 class Store(StoreReader, StoreWriter, Protocol):

@@ -25,7 +25,7 @@ from .sql import SqlStore
 
 CHANNEL = "confhub_commits"
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
-          "confhub_schema")
+          "confhub_schema", "confhub_tokens", "confhub_data_keys", "confhub_audit")
 
 
 @contextmanager

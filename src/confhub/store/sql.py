@@ -8,13 +8,13 @@ placeholders; PostgreSQL's driver gets ``%s`` (no statement here contains a lite
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ..errors import AlreadyExists, NotFound, TenantExists
 from ..model import now_micros
-from .base import TenantRow, VersionRow
+from .base import AuditRow, DataKeyRow, TenantRow, TokenRow, VersionRow
 
 T = TypeVar("T")
 
@@ -33,6 +33,23 @@ def version_row(row: Any, key_created_at: int | None = None) -> VersionRow:
         author=row[10], reason=row[11], metadata=row[12], rollback_of=row[13],
         request_id=row[14], secret=bool(row[15]), key_created_at=key_created_at,
     )
+
+
+TOKEN_COLUMNS = ("id, name, hash, tenant, role, namespaces, created_at, expires_at, revoked_at, "
+                 "created_by")
+AUDIT_COLUMNS = "at, action, actor, tenant, target, request_id, client, reason, details"
+
+
+def token_row(row: Any) -> TokenRow:
+    return TokenRow(*row)
+
+
+def audit_values(row: AuditRow) -> tuple[Any, ...]:
+    return (row.at, row.action, row.actor, row.tenant, row.target, row.request_id, row.client,
+            row.reason, row.details)
+
+
+INSERT_AUDIT = f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def tenant_row(row: Any) -> TenantRow:
@@ -113,6 +130,9 @@ class SqlWriteTxn:
              row.created_at),
         )
         self.appended += 1
+
+    def append_audit(self, row: AuditRow) -> None:
+        self._conn.execute(self._store.q(INSERT_AUDIT), audit_values(row))
 
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(
@@ -239,6 +259,57 @@ class SqlStore:
             ).fetchone()
         return (row[0], row[1], row[2]) if row else None
 
+    # ------------------------------------------------------------------ security reads
+
+    def tokens(self) -> list[TokenRow]:
+        with self._reading() as conn:
+            rows = conn.execute(f"SELECT {TOKEN_COLUMNS} FROM confhub_tokens "
+                                "ORDER BY created_at, id").fetchall()
+        return [token_row(r) for r in rows]
+
+    def token(self, token_id: str) -> TokenRow | None:
+        with self._reading() as conn:
+            row = conn.execute(self.q(f"SELECT {TOKEN_COLUMNS} FROM confhub_tokens "
+                                      "WHERE id = ?"), (token_id,)).fetchone()
+        return token_row(row) if row else None
+
+    def data_keys(self, tenant: str | None = None) -> list[DataKeyRow]:
+        sql = "SELECT id, tenant, wrapped, master_id, created_at FROM confhub_data_keys"
+        params: tuple[Any, ...] = ()
+        if tenant is not None:
+            sql, params = sql + " WHERE tenant = ?", (tenant,)
+        with self._reading() as conn:
+            rows = conn.execute(self.q(sql + " ORDER BY created_at, id"), params).fetchall()
+        return [DataKeyRow(*r) for r in rows]
+
+    def data_key(self, key_id: str) -> DataKeyRow | None:
+        with self._reading() as conn:
+            row = conn.execute(self.q("SELECT id, tenant, wrapped, master_id, created_at "
+                                      "FROM confhub_data_keys WHERE id = ?"),
+                               (key_id,)).fetchone()
+        return DataKeyRow(*row) if row else None
+
+    def audit(self, tenant: str | None, *, after: int = 0, limit: int = 1000,
+              action: str | None = None, actor: str | None = None,
+              target_prefix: str | None = None, since_at: int | None = None,
+              until_at: int | None = None) -> list[AuditRow]:
+        sql = f"SELECT {AUDIT_COLUMNS}, id FROM confhub_audit WHERE id > ?"
+        params: list[Any] = [after]
+        for clause, value in (("tenant = ?", tenant), ("action = ?", action),
+                              ("actor = ?", actor), ("at >= ?", since_at),
+                              ("at < ?", until_at)):
+            if value is not None:
+                sql += f" AND {clause}"
+                params.append(value)
+        if target_prefix is not None:
+            # substr, not LIKE: a prefix holding % or _ must match literally
+            sql += " AND substr(target, 1, ?) = ?"
+            params += [len(target_prefix), target_prefix]
+        sql += " ORDER BY id LIMIT ?"
+        with self._reading() as conn:
+            rows = conn.execute(self.q(sql), (*params, limit)).fetchall()
+        return [AuditRow(*r) for r in rows]
+
     def _storage_bytes(self, conn: Any) -> int:
         raise NotImplementedError
 
@@ -321,6 +392,9 @@ class SqlStore:
                 raise _missing_tenant(tenant, deleted=False)
             for table in ("confhub_current", "confhub_versions", "confhub_snapshots"):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
+            # A tenant re-created under the same name must not inherit the old tokens.
+            conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "
+                                "AND revoked_at IS NULL"), (now_micros(), tenant))
             conn.execute(self.q("DELETE FROM confhub_tenants WHERE id = ?"), (tenant,))
             self._after_write(conn, tenant, row[0])
 
@@ -340,6 +414,51 @@ class SqlStore:
                 self.q("INSERT INTO confhub_snapshots (tenant, label, revision, created_at) "
                        "VALUES (?, ?, ?, ?)"), (tenant, label, row[0], created))
         return (label, row[0], created)
+
+
+    # ------------------------------------------------------------------ security writes
+
+    def add_token(self, row: TokenRow) -> None:
+        with self._writing() as conn:
+            if conn.execute(self.q("SELECT 1 FROM confhub_tokens WHERE id = ?"),
+                            (row.id,)).fetchone():
+                raise AlreadyExists(f"token {row.id!r} already exists", token_id=row.id)
+            conn.execute(self.q(f"INSERT INTO confhub_tokens ({TOKEN_COLUMNS}) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                         (row.id, row.name, row.hash, row.tenant, row.role, row.namespaces,
+                          row.created_at, row.expires_at, row.revoked_at, row.created_by))
+
+    def revoke_token(self, token_id: str, at: int) -> TokenRow:
+        with self._writing() as conn:
+            conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? "
+                                "WHERE id = ? AND revoked_at IS NULL"), (at, token_id))
+            row = conn.execute(self.q(f"SELECT {TOKEN_COLUMNS} FROM confhub_tokens "
+                                      "WHERE id = ?"), (token_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"token {token_id!r} does not exist", token_id=token_id)
+        return token_row(row)
+
+    def add_data_key(self, row: DataKeyRow) -> None:
+        with self._writing() as conn:
+            conn.execute(self.q("INSERT INTO confhub_data_keys (id, tenant, wrapped, master_id, "
+                                "created_at) VALUES (?, ?, ?, ?, ?)"),
+                         (row.id, row.tenant, row.wrapped, row.master_id, row.created_at))
+
+    def rewrap_data_keys(self, rows: Sequence[DataKeyRow]) -> int:
+        changed = 0
+        with self._writing() as conn:
+            for row in rows:
+                changed += conn.execute(
+                    self.q("UPDATE confhub_data_keys SET wrapped = ?, master_id = ? "
+                           "WHERE id = ?"), (row.wrapped, row.master_id, row.id)).rowcount
+        return changed
+
+    def append_audit(self, rows: Sequence[AuditRow]) -> None:
+        if not rows:
+            return
+        with self._writing() as conn:
+            for row in rows:
+                conn.execute(self.q(INSERT_AUDIT), audit_values(row))
 
 
 def _missing_tenant(tenant: str, *, deleted: bool) -> NotFound:

@@ -59,8 +59,12 @@ JSON_PATCH_SCHEMA: dict[str, Any] = {
 
 async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
                      env: str | None = None, version: int | None = None,
-                     resolved: bool = False) -> Response:
+                     resolved: bool = False, reveal: bool = False) -> Response:
     cfg = hub_of(request).tenant(tenant)  # checks the name only; no I/O
+    if reveal:  # decrypts and audits; the policy requires editor (server/auth.py)
+        revealed: Entry = await call(cfg.get, namespace, key, env=env or BASE_ENV,
+                                     version=version, reveal=True)
+        return json_response(revealed.to_dict(), headers={"cache-control": "no-store"})
     if resolved:
         res = await call(cfg.resolve, namespace, key, env=env or BASE_ENV)
         return json_response(res.to_dict(), request=request)
@@ -141,12 +145,15 @@ def _write(cfg: Any, method: str, namespace: str, key: str, args: tuple[Any, ...
 
 
 async def write_entry(request: Request, tenant: str, namespace: str, key: str, *,
-                      env: str | None, dry_run: bool = False) -> Response:
+                      env: str | None, dry_run: bool = False, secret: bool = False) -> Response:
     value = await read_json(request)
     cfg = hub_of(request).tenant(tenant)
     env = env or BASE_ENV
+    options = write_options(request)
+    if secret:
+        options["secret"] = True
     result = await call(_write, cfg, "set", namespace, key, (value,), env,
-                        expected_version_of(request), dry_run, write_options(request))
+                        expected_version_of(request), dry_run, options)
     if dry_run:
         return json_response(None, body=result)
     created = result.created_at == result.updated_at
@@ -245,9 +252,12 @@ async def get_namespace(request: Request, tenant: Name, namespace: Name, env: En
                              **errors(404)},
                   summary="Read a key (ETag is the version)")
 async def get_key(request: Request, tenant: Name, namespace: Name, key: Name, env: EnvQ = None,
-                  version: VersionQ = None, resolved: bool = False) -> Response:
+                  version: VersionQ = None, resolved: bool = False,
+                  reveal: Annotated[bool, Query(
+                      description="decrypt secrets (editor or admin; audited)")] = False
+                  ) -> Response:
     return await read_entry(request, tenant, namespace, key, env=env, version=version,
-                            resolved=resolved)
+                            resolved=resolved, reveal=reveal)
 
 
 @router.put(KEY_PATH, response_model=None,
@@ -257,8 +267,12 @@ async def get_key(request: Request, tenant: Name, namespace: Name, key: Name, en
             openapi_extra=json_body(ANY_JSON, description="the new value"),
             summary="Write a key (If-Match / If-None-Match: * for compare-and-set)")
 async def put_key(request: Request, tenant: Name, namespace: Name, key: Name, env: EnvQ = None,
-                  dry_run: bool = False) -> Response:
-    return await write_entry(request, tenant, namespace, key, env=env, dry_run=dry_run)
+                  dry_run: bool = False,
+                  secret: Annotated[bool, Query(
+                      description="encrypt the whole value (needs the master key)")] = False
+                  ) -> Response:
+    return await write_entry(request, tenant, namespace, key, env=env, dry_run=dry_run,
+                             secret=secret)
 
 
 @router.patch(KEY_PATH, response_model=None,

@@ -19,9 +19,6 @@ router = APIRouter(tags=["reserved"])
 _RESERVED = {
     "/v1/tenants/{tenant}/validate": (["POST"], "validate"),
     "/v1/tenants/{tenant}/schemas/{namespace}": (["GET", "PUT"], "schemas"),
-    "/v1/tenants/{tenant}/audit": (["GET"], "audit log"),
-    "/v1/tokens": (["GET", "POST"], "token management"),
-    "/v1/tokens/{token_id}": (["GET", "DELETE"], "token management"),
 }
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth import principal_of
 from ..body import json_body, read_model
 from ..deps import author_of, call, hub_of, reason_of
 from ..responses import json_response
@@ -21,6 +22,8 @@ router = APIRouter(tags=["tenants"])
             summary="All (live) tenants")
 async def list_tenants(request: Request, include_deleted: bool = False) -> Response:
     items = await call(hub_of(request).tenants, include_deleted=include_deleted)
+    principal = principal_of(request)  # a token lists only the tenants it sees
+    items = [t for t in items if principal.sees_tenant(t.id)]
     return json_response({"items": [t.to_dict() for t in items]}, request=request)
 
 

@@ -38,8 +38,12 @@ class ImportOut(_Open):
                        **errors(404)},
             summary="Export a tenant (current state, `?history=true` for all versions)")
 async def export(request: Request, tenant: Name,
-                 history: Annotated[bool, Query()] = False) -> Response:
-    data = await call(hub_of(request).export, tenant, include_history=history)
+                 history: Annotated[bool, Query()] = False,
+                 include_secrets: Annotated[bool, Query(
+                     description="secrets in plain text (admin; audited)")] = False
+                 ) -> Response:
+    data = await call(hub_of(request).export, tenant, include_history=history,
+                      include_secrets=include_secrets)
     return json_response(data, request=request)
 
 

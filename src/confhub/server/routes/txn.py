@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from ...errors import InvalidRequest
 from ...model import BASE_ENV
+from ..auth import require_namespaces
 from ..body import json_body, read_model
 from ..deps import author_of, call, hub_of, reason_of
 from ..responses import json_response
@@ -31,6 +32,7 @@ async def transaction(request: Request, tenant: Name) -> Response:
         raise InvalidRequest("a transaction needs at least one op")
     if len(body.ops) > MAX_OPS:
         raise InvalidRequest(f"a transaction holds at most {MAX_OPS} ops", limit=MAX_OPS)
+    require_namespaces(request, [op.namespace for op in body.ops])
     cfg = hub_of(request).tenant(tenant)
     result = await call(run_txn, cfg, body, reason_of(request, body.reason),
                         author_of(request, body.author))

@@ -15,6 +15,7 @@ revision older than retention keeps answers ``410 Gone`` before the stream opens
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from ...errors import ConfhubError, InvalidRequest
 from ...model import WatchEvent
 from ...watch import AsyncWatch
+from ..auth import watch_slot
 from ..deps import hub_of, state_of
 from ..responses import dumps
 from ..schemas import MAX_INT, errors
@@ -49,11 +51,23 @@ async def watch(request: Request, tenant: Name,
                 last_event_id: Annotated[str | None, Header(max_length=32)] = None
                 ) -> Response:
     start = _resume_point(last_event_id, since)
-    stream = hub_of(request).tenant(tenant).watch_events(namespace, key, env, since=start)
-    await stream.start()  # a missing tenant or removed history is an error answer, not a stream
+    slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
+    slot.__enter__()
+    try:
+        stream = hub_of(request).tenant(tenant).watch_events(namespace, key, env, since=start)
+        await stream.start()  # a missing tenant or removed history: an error, not a stream
+    except BaseException:
+        slot.__exit__(None, None, None)
+        raise
     heartbeat = state_of(request).heartbeat
     metrics = request.app.state.metrics
-    return EventSourceResponse(_events(stream, heartbeat, metrics), ping=heartbeat,
+    metrics.watch_streams.inc()
+    release = _Release(stream, slot, metrics)
+    events = _events(stream, heartbeat, metrics, release)
+    # A client gone before the stream starts leaves the generator unstarted, and an unstarted
+    # generator runs no ``finally``: release when it is collected too.
+    weakref.finalize(events, release)
+    return EventSourceResponse(events, ping=heartbeat,
                                send_timeout=SEND_TIMEOUT,
                                headers={"Cache-Control": "no-store"})
 
@@ -68,10 +82,24 @@ def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
     return int(text)
 
 
-async def _events(stream: AsyncWatch, heartbeat: float,
-                  metrics: Any) -> AsyncIterator[ServerSentEvent]:
+class _Release:
+    """Unsubscribe, free the watcher slot, count the stream closed: exactly once."""
+
+    def __init__(self, stream: AsyncWatch, slot: Any, metrics: Any) -> None:
+        self._parts: tuple[AsyncWatch, Any, Any] | None = (stream, slot, metrics)
+
+    def __call__(self) -> None:
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            stream, slot, metrics = parts
+            stream.close()
+            metrics.watch_streams.dec()
+            slot.__exit__(None, None, None)
+
+
+async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
+                  release: _Release) -> AsyncIterator[ServerSentEvent]:
     sent = stream.revision
-    metrics.watch_streams.inc()
     try:
         yield _marker("ready", sent)
         while True:
@@ -86,8 +114,7 @@ async def _events(stream: AsyncWatch, heartbeat: float,
     except ConfhubError as exc:
         yield ServerSentEvent(event="error", data=dumps(exc.to_dict()).decode())
     finally:
-        stream.close()
-        metrics.watch_streams.dec()
+        release()
 
 
 def _marker(kind: str, revision: int) -> ServerSentEvent:
