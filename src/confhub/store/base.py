@@ -11,6 +11,8 @@ The data model every backend keeps::
     current   (tenant, env, namespace, key) -> version, deleted, created_at
               (the latest version, tombstones too)
     snapshots (tenant, label) -> revision, created_at
+    schemas   (scope, namespace, version) -> document, deleted, created_at, author, reason,
+              rollback_of   (scope: a tenant id, or "*" for every tenant; latest version rules)
 
 Worked example of a key's life (tenant revision on the left)::
 
@@ -31,9 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Store", "StoreReader", "StoreWriter", "TenantRow", "VersionRow", "WriteTxn"]
+__all__ = [
+    "ALL_TENANTS", "SchemaRow", "SchemaTxn", "Store", "StoreReader", "StoreWriter", "TenantRow",
+    "VersionRow", "WriteTxn",
+]
 
 T = TypeVar("T")
+
+ALL_TENANTS = "*"  # the scope of a schema that applies to every tenant (not a valid tenant name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,22 @@ class VersionRow:
     key_created_at: int | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaRow:
+    """A row of ``schemas``: one version of a namespace's schema document (canonical JSON
+    text; None for a tombstone)."""
+
+    scope: str
+    namespace: str
+    version: int
+    document: str | None
+    deleted: bool
+    created_at: int
+    author: str | None = None
+    reason: str | None = None
+    rollback_of: int | None = None
+
+
 class WriteTxn(Protocol):
     """One open write transaction on one tenant, holding that tenant's write lock.
 
@@ -101,6 +124,33 @@ class WriteTxn(Protocol):
 
     def changes_since(self, since: int) -> list[VersionRow]:
         """Committed changes after ``since`` (for keeping a cache exact while locked)."""
+
+    def layers(self, namespace: str, key: str) -> list[VersionRow]:
+        """The key's latest version in every env (tombstones included), sorted by env."""
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        """The latest schema version of ``namespace`` in ``scope`` (a tenant or ALL_TENANTS),
+        tombstones included; None if it never had one. Sees schema writes committed before this
+        transaction took its lock."""
+
+
+class SchemaTxn(Protocol):
+    """One open schema write on ``scope``, holding the write lock of every tenant it governs
+    (the tenant's, or all tenants' for ALL_TENANTS), so no value write interleaves with the
+    check of existing values. Never moves a tenant revision."""
+
+    scope: str
+    now: int
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        """Latest schema version of ``namespace`` in any ``scope`` (tombstones included)."""
+
+    def live_rows(self, namespace: str) -> list[VersionRow]:
+        """Latest live version of every key of ``namespace`` in every env, of the scope's
+        tenant (or, for ALL_TENANTS, of every tenant not soft-deleted)."""
+
+    def append_schema(self, row: SchemaRow) -> None:
+        """Add a version; its ``version`` must be the current one + 1 (1 for the first)."""
 
 
 class StoreReader(Protocol):
@@ -138,6 +188,18 @@ class StoreReader(Protocol):
     def stats(self) -> dict[str, Any]:
         """total_configs, total_tenants, total_versions, storage_size_mb, configs_per_namespace."""
 
+    def schema(self, scope: str, namespace: str, version: int | None = None
+               ) -> SchemaRow | None:
+        """The latest (or a given) schema version of ``namespace`` in ``scope``, tombstones
+        included; None if absent."""
+
+    def schema_history(self, scope: str, namespace: str, limit: int) -> list[SchemaRow]:
+        """Schema versions newest first."""
+
+    def schemas(self, scope: str) -> list[SchemaRow]:
+        """The latest version of every namespace's schema in ``scope`` (tombstones included),
+        sorted by namespace."""
+
     def wait_for_commit(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for a commit by any process; True if one may have
         happened (false positives are fine, false negatives are bounded by ``timeout``)."""
@@ -161,10 +223,15 @@ class StoreWriter(Protocol):
         """Soft delete or restore. Raises NotFound."""
 
     def purge_tenant(self, tenant: str) -> None:
-        """Remove the tenant and all of its history. Raises NotFound."""
+        """Remove the tenant, all of its history and its own schemas. Raises NotFound."""
 
     def add_snapshot(self, tenant: str, label: str) -> tuple[str, int, int]:
         """Label the tenant's current revision. Raises AlreadyExists, NotFound."""
+
+    def write_schema(self, scope: str, fn: Callable[[SchemaTxn], T]) -> T:
+        """Run ``fn`` in one atomic transaction holding the locks of ``scope`` (see SchemaTxn)
+        and commit iff it returns. Moves no revision. Raises NotFound for a missing or
+        soft-deleted tenant scope, Unavailable, and whatever ``fn`` raises (after rollback)."""
 
 
 class Store(StoreReader, StoreWriter, Protocol):

@@ -25,7 +25,7 @@ from .sql import SqlStore
 
 CHANNEL = "confhub_commits"
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
-          "confhub_schema")
+          "confhub_schema", "confhub_schemas")
 
 
 @contextmanager
@@ -77,6 +77,9 @@ class PostgresStore(SqlStore):
 
     def _lock_tenant_sql(self) -> str:
         return "SELECT revision, deleted_at FROM confhub_tenants WHERE id = %s FOR UPDATE"
+
+    def _lock_all_tenants_sql(self) -> str:
+        return "SELECT id FROM confhub_tenants ORDER BY id FOR UPDATE"
 
     def _insert_tenant(self, conn: Any, tenant: str) -> None:
         # Two processes creating the same tenant at once: the loser's insert conflicts.
