@@ -70,6 +70,7 @@ from .model import (
 from .store.base import ALL_TENANTS, SchemaRow, SchemaTxn, Store, VersionRow, WriteTxn
 from .validation import (
     CompiledSchema,
+    as_model,
     check_layers,
     compile_document,
     document_text,
@@ -1075,7 +1076,7 @@ class Tenant:
         """The key's value (resolved for ``env``) as an instance of the pydantic ``model``.
         Raises NotFound, or ValidationFailed when the value does not fit the model."""
         value = self.resolve(namespace, key, env=env).value
-        return _as_model(model, thaw(value), _where(env, namespace, key))
+        return as_model(model, thaw(value), _where(env, namespace, key))
 
     def _scope(self, all_tenants: bool) -> str:
         return ALL_TENANTS if all_tenants else self.name
@@ -1163,23 +1164,6 @@ def _json_schema_of(schema: Any) -> Any:
                                  "Schema (a dict) or a pydantic BaseModel subclass")
         return derive()
     return schema
-
-
-def _as_model(model: type[M], value: Any, where: str) -> M:
-    validate = getattr(model, "model_validate", None)
-    if validate is None:
-        raise InvalidRequest(f"{model!r} is not a pydantic model class")
-    from pydantic import ValidationError
-
-    try:
-        return validate(value)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        issues = [ValidationIssue(
-            path="".join(f"/{p}" for p in err["loc"]),
-            message=f"{where}: {'/'.join(str(p) for p in err['loc']) or '/'}: {err['msg']}",
-            rule=f"model:{model.__name__}") for err in exc.errors()]
-        raise refuse(issues, [], f"value of {where} does not fit {model.__name__}",
-                     write=False) from None
 
 
 def _check_address(env: str, namespace: str, key: str) -> None:

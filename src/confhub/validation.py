@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import cel
 import jsonschema_rs
@@ -48,6 +48,7 @@ __all__ = [
     "CompiledSchema",
     "Rule",
     "annotations_of",
+    "as_model",
     "check_layers",
     "compile_document",
     "document_text",
@@ -55,6 +56,7 @@ __all__ = [
     "refuse",
 ]
 
+M = TypeVar("M")
 MAX_SCHEMA_BYTES = 256 * 1024
 MAX_RULES = 100
 MAX_EXPR_CHARS = 4096
@@ -408,6 +410,25 @@ def refuse(errors: list[ValidationIssue], warnings: list[ValidationIssue], what:
     return ValidationFailed(f"{what}: {shown}{more}{tail}",
                             errors=[e.to_dict() for e in errors],
                             warnings=[w.to_dict() for w in warnings])
+
+
+def as_model(model: type[M], value: Any, where: str) -> M:
+    """``model.model_validate(value)``; a mismatch is ValidationFailed with one issue per
+    pydantic error (so typed reads fail like writes do)."""
+    validate = getattr(model, "model_validate", None)
+    if validate is None:
+        raise InvalidRequest(f"{model!r} is not a pydantic model class")
+    from pydantic import ValidationError
+
+    try:
+        return validate(value)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        issues = [ValidationIssue(
+            path="".join(f"/{p}" for p in err["loc"]),
+            message=f"{where}: {'/'.join(str(p) for p in err['loc']) or '/'}: {err['msg']}",
+            rule=f"model:{model.__name__}") for err in exc.errors()]
+        raise refuse(issues, [], f"value of {where} does not fit {model.__name__}",
+                     write=False) from None
 
 
 # --------------------------------------------------------------------------- cache

@@ -37,6 +37,7 @@ from .routes import (
     tenants,
     transfer,
     txn,
+    validation,
 )
 
 __all__ = ["create_app"]
@@ -162,7 +163,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) ->
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, snapshots, transfer, ops,
-                   reserved):
+                   validation, reserved):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:
