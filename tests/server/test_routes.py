@@ -319,9 +319,6 @@ class TestOperations:
 
     def test_reserved_routes_answer_501(self, http: httpx.Client, tenant: str) -> None:
         for method, path in [("GET", f"/v1/tenants/{tenant}/watch"),
-                             ("POST", f"/v1/tenants/{tenant}/validate"),
-                             ("GET", f"/v1/tenants/{tenant}/schemas/models"),
-                             ("PUT", f"/v1/tenants/{tenant}/schemas/models"),
                              ("GET", f"/v1/tenants/{tenant}/audit"),
                              ("GET", "/v1/tokens")]:
             r = http.request(method, path)
