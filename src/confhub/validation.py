@@ -64,6 +64,8 @@ MAX_MESSAGE_CHARS = 500
 _CACHE_SIZE = 512
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
+_SELF = re.compile(r"\bself\b")
+_SELF_DOT = re.compile(r"\bself\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _SELF_FIELD = re.compile(r"^\s*!?\s*(?:has\()?\s*self\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -253,6 +255,7 @@ class CompiledSchema:
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidRequest(f"not a usable JSON Schema: {exc}") from None
         self._programs = tuple(_compile_rule(rule, i) for i, rule in enumerate(self.rules))
+        self._fields = _fields_read(self.rules)
         self.annotations = annotations_of(self.schema)
 
     def applies_to(self, key: str) -> bool:
@@ -269,7 +272,12 @@ class CompiledSchema:
             errors.append(ValidationIssue(path="", message=f"value cannot be checked: {exc}",
                                           rule="schema"))
         if self._programs:
-            context = _context(value)
+            if self._fields is not None and isinstance(value, Mapping):
+                # Converting the value for CEL is most of a rule check's cost; rules that
+                # only ever read self.<field> see exactly the same with just those fields.
+                context = _context({k: value[k] for k in self._fields if k in value})
+            else:
+                context = _context(value)
             for rule, program in zip(self.rules, self._programs, strict=True):
                 issue = _check_rule(rule, program, context, value)
                 if issue is not None:
@@ -308,6 +316,19 @@ class CompiledSchema:
             else:
                 return None
         return node if isinstance(node, Mapping) else None
+
+
+def _fields_read(rules: tuple[Rule, ...]) -> frozenset[str] | None:
+    """The top-level fields the rules read, when every use of ``self`` is ``self.<field>``;
+    None when some rule uses ``self`` otherwise (``size(self)``, ``self['x']``, a string
+    holding the word), and so must see the whole value."""
+    fields: set[str] = set()
+    for rule in rules:
+        found = _SELF_DOT.findall(rule.expr)
+        if len(found) != len(_SELF.findall(rule.expr)):
+            return None
+        fields.update(found)
+    return frozenset(fields)
 
 
 def _context(value: Any) -> Any:

@@ -214,3 +214,19 @@ def test_any_value_gets_a_report_never_an_exception(value: Any) -> None:
     report = PARAMS.validate(value)
     assert report.valid == (not report.errors)
     json.dumps(report.to_dict())
+
+
+def test_rules_reading_self_whole_see_the_whole_value() -> None:
+    schema = compiled({}, [{"expr": "size(self) <= 2", "message": "at most two fields"},
+                           {"expr": "self.a != 'self'", "message": "m"}])
+    assert not schema.validate({"a": 1, "b": 2, "c": 3}).valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_giving_rules_only_the_fields_they_read_changes_no_answer(value: Any) -> None:
+    whole = CompiledSchema(json.loads(document_text(make_document(PARAMS_SCHEMA, PARAMS_RULES))),
+                           "whole")
+    whole._fields = None
+    assert PARAMS._fields is not None
+    assert PARAMS.validate(value) == whole.validate(value)
