@@ -433,7 +433,9 @@ class SqlStore:
         with self._writing() as conn:
             if scope == ALL_TENANTS:
                 # Every tenant's write lock (PostgreSQL: row locks in id order, as writers of
-                # one tenant take theirs), so no value write slips past the check.
+                # one tenant take theirs), so no value write slips past the check; and no
+                # tenant may be created meanwhile (its first values would not be checked).
+                self._lock_tenant_creation(conn)
                 conn.execute(self.q(self._lock_all_tenants_sql())).fetchall()
             else:
                 row = conn.execute(self.q(self._lock_tenant_sql()), (scope,)).fetchone()
@@ -443,6 +445,10 @@ class SqlStore:
 
     def _lock_all_tenants_sql(self) -> str:
         return "SELECT id FROM confhub_tenants ORDER BY id"
+
+    def _lock_tenant_creation(self, conn: Any) -> None:
+        """Serialise tenant creation with all-tenants schema changes (SQLite: the database
+        write lock already does)."""
 
 
 def _missing_tenant(tenant: str, *, deleted: bool) -> NotFound:
