@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -187,6 +188,10 @@ def _effective_schema(read: Callable[[str, str], SchemaRow | None], tenant: str,
     return None, None
 
 
+def _pick(rows: dict[str, SchemaRow], scope: str, namespace: str) -> SchemaRow | None:
+    return rows.get(scope)
+
+
 def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow]) -> list[ValidationIssue]:
     """Check every key ``appended`` touched; raise ValidationFailed, or return the warnings."""
     touched: dict[tuple[str, str], set[str]] = {}
@@ -197,7 +202,9 @@ def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow]) -> list[Va
     warnings: list[ValidationIssue] = []
     for (namespace, key), envs in touched.items():
         if namespace not in schemas:
-            schemas[namespace] = _effective_schema(txn.schema, txn.tenant, namespace)[1]
+            found = {row.scope: row for row in txn.schemas_in_force(namespace)}
+            schemas[namespace] = _effective_schema(functools.partial(_pick, found),
+                                                   txn.tenant, namespace)[1]
         compiled = schemas[namespace]
         if compiled is None or not compiled.applies_to(key):
             continue
@@ -556,6 +563,9 @@ class _Recording:
 
     def schema(self, scope: str, namespace: str) -> SchemaRow | None:
         return self._txn.schema(scope, namespace)
+
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        return self._txn.schemas_in_force(namespace)
 
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,

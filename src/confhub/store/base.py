@@ -133,6 +133,10 @@ class WriteTxn(Protocol):
         tombstones included; None if it never had one. Sees schema writes committed before this
         transaction took its lock."""
 
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        """In one query, the latest schema version of ``namespace`` in this tenant's scope and
+        in ALL_TENANTS (each absent when it never had one; tombstones included)."""
+
 
 class SchemaTxn(Protocol):
     """One open schema write on ``scope``, holding the write lock of every tenant it governs

@@ -147,6 +147,14 @@ class SqlWriteTxn:
     def schema(self, scope: str, namespace: str) -> SchemaRow | None:
         return _latest_schema(self._store, self._conn, scope, namespace)
 
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        rows = self._conn.execute(self._store.q(
+            f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ? "
+            "AND scope IN (?, ?) AND version = (SELECT MAX(version) FROM confhub_schemas w "
+            "WHERE w.scope = s.scope AND w.namespace = s.namespace)"),
+            (namespace, self.tenant, ALL_TENANTS))
+        return [schema_row(r) for r in rows]
+
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(
             self._store.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
