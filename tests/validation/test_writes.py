@@ -153,6 +153,19 @@ class TestWarningsAndDryRuns:
         assert entry.version == 2 and len(entry.warnings) == 1
         assert state(strict) == before
 
+    def test_dry_runs_of_restore_import_and_txn_validate_too(self, hub: Hub,
+                                                               cfg: Tenant) -> None:
+        cfg.set("params", "agent", BAD)
+        old = cfg.revision
+        cfg.set("params", "agent", GOOD)
+        cfg.set_schema("params", PARAMS_SCHEMA, PARAMS_RULES)
+        refused(cfg, lambda: cfg.restore(revision=old, dry_run=True))
+        data = {**hub.export("acme"), "entries": [
+            {**item, "value": BAD} for item in hub.export("acme")["entries"]]}
+        refused(cfg, lambda: hub.import_("acme", data, overwrite_existing=True, dry_run=True))
+        with pytest.raises(ValidationFailed), cfg.transaction(dry_run=True) as tx:
+            tx.patch("params", "agent", {"max_membrane_depth": 65})
+
     def test_validate_writes_nothing_and_reports(self, strict: Tenant) -> None:
         before = state(strict)
         report = strict.validate("params", "agent", BAD)
