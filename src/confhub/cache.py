@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from .model import Change, Entry, decode_value, utc_from_micros
@@ -121,10 +121,17 @@ class Cache:
     read of several (list, resolve) takes it, so it sees whole transactions, never half of one.
     """
 
-    def __init__(self, store: StoreReader) -> None:
+    def __init__(self, store: StoreReader, *,
+                 on_revision: Callable[[str, int, list[VersionRow], list[Entry | None]], None]
+                 | None = None,
+                 on_evict: Callable[[str], None] | None = None) -> None:
         self._store = store
         self._lock = threading.RLock()
         self.views: dict[str, TenantView] = {}
+        # Called under the lock, once per revision applied to a loaded view, in revision
+        # order (this is what watchers are fed from), and when a loaded view is dropped.
+        self._on_revision = on_revision
+        self._on_evict = on_evict
 
     @property
     def lock(self) -> threading.RLock:
@@ -155,7 +162,19 @@ class Cache:
             rows = self._store.changes(view.tenant, view.revision, 10_000)
             if not rows:
                 return
-            view.apply_rows(rows)
+            start = 0
+            for end in range(1, len(rows) + 1):  # one revision at a time, for watchers
+                if end == len(rows) or rows[end].revision != rows[start].revision:
+                    self._apply(view, rows[start].revision, rows[start:end])
+                    start = end
+
+    def _apply(self, view: TenantView, revision: int, rows: list[VersionRow]) -> None:
+        # What each key was before this revision (watchers compare old and new values).
+        before = [view.entries.get((r.env, r.namespace, r.key)) for r in rows]
+        view.apply_rows(rows)
+        view.revision = revision
+        if self._on_revision is not None:
+            self._on_revision(view.tenant, revision, rows, before)
 
     def applied(self, tenant: str, revision: int, rows: list[VersionRow]) -> None:
         """Apply a commit this process just made (rows all carry ``revision``)."""
@@ -164,8 +183,7 @@ class Cache:
             if view is None or revision <= view.revision:
                 return
             if revision == view.revision + 1:
-                view.apply_rows(rows)
-                view.revision = revision
+                self._apply(view, revision, rows)
             else:
                 self._catch_up(view)
 
@@ -190,3 +208,5 @@ class Cache:
             view = self.views.pop(tenant, None)
             if view is not None:
                 view.invalidate()
+                if self._on_evict is not None:
+                    self._on_evict(tenant)

@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -43,10 +43,12 @@ from .errors import (
     InvalidRequest,
     NotFound,
     TenantExists,
+    Unavailable,
     VersionConflict,
 )
 from .layering import diff as json_diff
 from .layering import merge_patch, resolve_layers
+from .live import MISSING, Live
 from .model import (
     BASE_ENV,
     DEFAULT_TENANT,
@@ -78,6 +80,7 @@ from .validation import (
     make_document,
     refuse,
 )
+from .watch import AsyncWatch, Broadcaster, Subscription, WatchFilter, WatchHandle
 
 __all__ = ["Hub", "Tenant", "Transaction", "open"]
 
@@ -233,7 +236,8 @@ class Hub:
     def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES) -> None:
         self._store = store
         self.max_value_bytes = max_value_bytes
-        self._cache = Cache(store)
+        self._watchers = Broadcaster()
+        self._cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
         self._closed = threading.Event()
         self._listeners: list[Callable[[str, int], None]] = []
         try:
@@ -279,6 +283,7 @@ class Hub:
         if self._closed.is_set():
             return
         self._closed.set()
+        self._watchers.end(None, Unavailable("the hub was closed"))
         self._follower.join(timeout=5)
         self._store.close()
 
@@ -297,6 +302,38 @@ class Hub:
                 tenant=tenant,
             )
         return view
+
+    def _publish(self, tenant: str, revision: int, rows: builtins.list[VersionRow],
+                 before: builtins.list[Entry | None]) -> None:
+        if self._watchers.watching(tenant):
+            self._watchers.publish(tenant, revision,
+                                   lambda: [change_from_row(row) for row in rows])
+
+    def _tenant_gone(self, tenant: str) -> None:
+        self._watchers.end(tenant, NotFound(f"tenant {tenant!r} was deleted", tenant=tenant))
+
+    def _subscribe(self, tenant: str, filter: WatchFilter, since: int | None,
+                   wake: Callable[[], None]) -> Subscription:
+        """Register a watcher of ``tenant`` starting after ``since`` (None: from now)."""
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                                  or since < 0):
+            raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+        while True:
+            view = self._view(tenant)  # loads the tenant outside the lock if needed
+            with self._cache.lock:
+                if not view.valid:
+                    continue  # deleted or reloaded meanwhile: look again
+                position = view.revision if since is None else since
+                subscription = Subscription(tenant, filter, position, view.revision, wake)
+                self._watchers.add(subscription)
+                break
+        if since is not None and since < view.revision:
+            try:
+                self.tenant(tenant).changes(since, 1)  # Gone if retention removed it
+            except ConfhubError:
+                self._watchers.remove(subscription)
+                raise
+        return subscription
 
     def _commit(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
                 dry_run: bool = False, warnings: list[ValidationIssue] | None = None
@@ -327,7 +364,9 @@ class Hub:
             result, revision = dry.result
             return result, revision, appended
         if appended:
-            self._cache.applied(tenant, revision, appended)
+            # In feed order, so a watcher sees a revision the same whether it arrives live or
+            # is read back from storage.
+            self._cache.applied(tenant, revision, sorted(appended, key=_feed_order))
             for listener in list(self._listeners):
                 listener(tenant, revision)
         return result, revision, appended
@@ -581,6 +620,10 @@ def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: st
     )
 
 
+def _feed_order(row: VersionRow) -> tuple[str, str, str, int]:
+    return row.env, row.namespace, row.key, row.version
+
+
 def _born(cur: VersionRow | None) -> int | None:
     """When the live key ``cur`` was created; None (meaning now) if absent or deleted."""
     return cur.key_created_at if cur is not None and not cur.deleted else None
@@ -752,12 +795,19 @@ class Tenant:
             values.append(None if row.deleted else json.loads(row.value or "null"))
         return json_diff(values[0], values[1])
 
-    def changes(self, since: int = 0, limit: int = 1000) -> builtins.list[Change]:
+    def changes(self, since: int = 0, limit: int = 1000, *,
+                wait: float | None = None) -> builtins.list[Change]:
         """Changes after revision ``since`` in revision order; a page never splits a
-        transaction. Raises Gone if retention removed revisions after ``since``."""
+        transaction. Raises Gone if retention removed revisions after ``since``.
+
+        With ``wait`` (seconds), an empty answer is held until a change commits or the time
+        is up: a long poll for clients that cannot keep a stream open.
+        """
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
         limit = _check_limit(limit)
+        if wait is not None:
+            self._wait_for_change(since, _check_wait(wait))
         info = self._hub._store.tenant(self.name)
         if info is None or info.deleted_at is not None:
             self._hub._view(self.name)  # raises the right NotFound
@@ -768,6 +818,63 @@ class Tenant:
                        f"revision {info.revision}", compacted_revision=info.compacted_revision,
                        current_revision=info.revision)
         return [change_from_row(r) for r in self._hub._store.changes(self.name, since, limit)]
+
+    def _wait_for_change(self, since: int, timeout: float) -> None:
+        arrived = threading.Event()
+        subscription = self._hub._subscribe(self.name, WatchFilter(), since, arrived.set)
+        try:
+            if not subscription.catching_up:
+                arrived.wait(timeout)
+        finally:
+            self._hub._watchers.remove(subscription)
+
+    # ------------------------------------------------------------------ watch
+
+    def watch(self, callback: Callable[[Change], object], namespace: str | None = None,
+              key: str | None = None, env: str | None = None,
+              since: int | None = None) -> WatchHandle:
+        """Call ``callback(change)`` for every change after revision ``since`` (None: from
+        now on), in revision order, exactly once, in a thread of its own; ``stop()`` ends it.
+
+        The changes of one transaction arrive consecutively and share its revision. A
+        callback that raises is logged and the watch carries on.
+        """
+        arrived = threading.Event()
+        subscription = self._hub._subscribe(self.name, WatchFilter.of(namespace, key, env),
+                                            since, arrived.set)
+        return WatchHandle(subscription, self._feed, arrived, callback,
+                           lambda: self._hub._watchers.remove(subscription))
+
+    def watch_events(self, namespace: str | None = None, key: str | None = None,
+                     env: str | None = None, since: int | None = None) -> AsyncWatch:
+        """``async for event in cfg.watch_events(...)``: one WatchEvent per revision (the
+        form the HTTP stream sends). ``await w.start()`` subscribes and raises early."""
+        watch_filter = WatchFilter.of(namespace, key, env)
+        return AsyncWatch(
+            lambda wake: self._hub._subscribe(self.name, watch_filter, since, wake),
+            self._feed, self._hub._watchers.remove)
+
+    async def watch_async(self, namespace: str | None = None, key: str | None = None,
+                          env: str | None = None, since: int | None = None
+                          ) -> AsyncIterator[Change]:
+        """``async for change in cfg.watch_async(...)``: the changes ``watch`` would deliver."""
+        async with self.watch_events(namespace, key, env, since) as events:
+            async for event in events:
+                for change in event.changes:
+                    yield change
+
+    def live(self, namespace: str, key: str, *, model: Callable[..., T] | None = None,
+             env: str = BASE_ENV, default: Any = MISSING) -> Live[T]:
+        """The key's resolved value for ``env``, kept current: ``live.value`` (an instance of
+        ``model`` when given, e.g. a pydantic model), ``live.on_change(cb)``; see live.py.
+        Raises NotFound if the key is missing and no ``default`` is given."""
+        check_name("namespace", namespace)
+        check_name("key", key)
+        check_name("env", env)
+        return Live(self, namespace, key, env=env, model=model, default=default)
+
+    def _feed(self, since: int, limit: int) -> builtins.list[Change]:
+        return self.changes(since, limit)
 
     @property
     def revision(self) -> int:
@@ -1180,6 +1287,16 @@ def _check_address(env: str, namespace: str, key: str) -> None:
     check_name("env", env)
     check_name("namespace", namespace)
     check_name("key", key)
+
+
+MAX_WAIT = 300.0
+
+
+def _check_wait(wait: object) -> float:
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
+        raise InvalidRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT:g}, "
+                             f"not {wait!r}")
+    return float(wait)
 
 
 def _check_limit(limit: int) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "ValidationIssue",
     "ValidationReport",
     "Version",
+    "WatchEvent",
     "check_name",
     "encode_value",
     "freeze",
@@ -277,6 +278,20 @@ class Change(Version):
 
     All changes of one transaction share its revision and are delivered consecutively.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One committed revision as a watcher sees it: the changes of that transaction (those
+    matching the watcher's filter), never split across events."""
+
+    tenant: str
+    revision: int
+    changes: tuple[Change, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "revision": self.revision,
+                "changes": [change.to_dict() for change in self.changes]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_no_arguments_serves_confhub_db_on_8011(calls: list[dict[str, Any]]) -> None:
     assert CliRunner().invoke(app, ["serve"]).exit_code == 0
     assert calls == [{"db": "./confhub.db", "host": "127.0.0.1", "port": 8011, "workers": 1,
-                      "insecure": False, "log_level": "info"}]
+                      "insecure": False, "log_level": "info", "heartbeat": 15.0}]
 
 
 def test_options_are_passed_on(calls: list[dict[str, Any]]) -> None:
@@ -37,7 +37,8 @@ def test_options_are_passed_on(calls: list[dict[str, Any]]) -> None:
                                       "--insecure"])
     assert result.exit_code == 0, result.output
     assert calls[0] == {"db": "/tmp/x.db", "host": "0.0.0.0", "port": 9000, "workers": 2,
-                        "server": "uvicorn", "insecure": True, "log_level": "info"}
+                        "server": "uvicorn", "insecure": True, "log_level": "info",
+                        "heartbeat": 15.0}
 
 
 def test_unknown_server_is_a_usage_error(calls: list[dict[str, Any]]) -> None:

@@ -318,9 +318,7 @@ class TestOperations:
         assert metrics.status_code == 200 and "confhub_http_requests" in metrics.text
 
     def test_reserved_routes_answer_501(self, http: httpx.Client, tenant: str) -> None:
-        for method, path in [("GET", f"/v1/tenants/{tenant}/watch"),
-                             ("GET", f"/v1/tenants/{tenant}/audit"),
-                             ("GET", "/v1/tokens")]:
+        for method, path in [("GET", f"/v1/tenants/{tenant}/audit"), ("GET", "/v1/tokens")]:
             r = http.request(method, path)
             assert r.status_code == 501, path
             assert r.json()["error"]["code"] == "not_implemented"

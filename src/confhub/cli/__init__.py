@@ -14,7 +14,19 @@ import typer
 
 import confhub
 
-from . import admin, backup, edit, history, keys, schemas, serve, snapshots, tenants, txn
+from . import (
+    admin,
+    backup,
+    edit,
+    history,
+    keys,
+    schemas,
+    serve,
+    snapshots,
+    tenants,
+    txn,
+    watch,
+)
 
 __all__ = ["app", "build_app", "main"]
 
@@ -62,7 +74,8 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, txn, backup, snapshots, tenants, schemas, admin, serve):
+    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+                   serve):
         module.register(app)
     return app
 

@@ -33,7 +33,7 @@ from .output import Output, marked, preview, short_time
 __all__ = ["register"]
 
 
-_OP_STYLE = {"put": "green", "patch": "cyan", "delete": "red", "rollback": "yellow",
+OP_STYLE = {"put": "green", "patch": "cyan", "delete": "red", "rollback": "yellow",
              "restore": "magenta", "import": "blue"}
 
 
@@ -88,7 +88,7 @@ def _history_table(out: Output, title: str, env: str, versions: list[Any], value
     for v in versions:
         op = v.op + (f" → v{v.rollback_of}" if v.rollback_of else "")
         row: list[Any] = [str(v.version), str(v.revision),
-                          Text(op, style=_OP_STYLE.get(v.op, "")),
+                          Text(op, style=OP_STYLE.get(v.op, "")),
                           short_time(v.created_at), v.author or "", v.reason or ""]
         if values:
             row.append("(deleted)" if v.deleted else preview(v.value, 40))
@@ -209,6 +209,6 @@ def _feed_table(out: Output, tenant: str, since: int, feed: list[Any]) -> None:
         return
     out.table(f"changes in tenant {tenant} after revision {since}",
               ["revision", "op", "namespace/key", "env", "version", "when", "author", "reason"],
-              [(str(c.revision), Text(c.op, style=_OP_STYLE.get(c.op, "")),
+              [(str(c.revision), Text(c.op, style=OP_STYLE.get(c.op, "")),
                 f"{c.namespace}/{c.key}", c.env, str(c.version), short_time(c.created_at),
                 c.author or "", c.reason or "") for c in feed])

@@ -41,6 +41,10 @@ def serve(
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
+    heartbeat: Annotated[float, typer.Option(
+        "--heartbeat", metavar="SECONDS", min=0.05, max=3600,
+        help="Keep-alive interval of idle watch streams (proxies drop silent ones).")
+    ] = 15.0,
 ) -> None:
     """Serve the configuration store over HTTP (REST API; interactive docs at /docs).
 
@@ -61,7 +65,8 @@ def serve(
             f"[bold red]error:[/bold red] the HTTP server is not available in this build "
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
-    options: dict[str, Any] = {"insecure": insecure, "log_level": log_level}
+    options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
+                               "heartbeat": heartbeat}
     if server is not None:  # otherwise run() picks its measured default
         options["server"] = server
     run(db=db, host=host, port=port, workers=workers, **options)

@@ -27,6 +27,7 @@ from ..model import (
 from ..validation import as_model
 from .plans import _Call, _HubPlans, _TenantPlans, _TxnOps
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
+from .watch import _Watching, watch_headers
 from .wire import entry_from_json
 
 __all__ = ["AsyncRemoteHub", "AsyncRemoteTenant", "AsyncRemoteTransaction"]
@@ -123,12 +124,15 @@ class AsyncRemoteHub(_HubPlans):
         await self.aclose()
 
 
-class AsyncRemoteTenant(_TenantPlans):
+class AsyncRemoteTenant(_Watching, _TenantPlans):
     """One tenant of an :class:`AsyncRemoteHub`."""
 
     def __init__(self, hub: AsyncRemoteHub, name: str) -> None:
         self._hub = hub
         self.name = name
+
+    def _stream_source(self) -> tuple[str, dict[str, str], str]:
+        return self._hub.url, watch_headers(self._hub._client), self.name
 
     async def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
                   version: int | None = None) -> Entry:
@@ -162,8 +166,9 @@ class AsyncRemoteTenant(_TenantPlans):
                    env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
         return await self._hub._run(self._diff(namespace, key, from_version, to_version, env))
 
-    async def changes(self, since: int = 0, limit: int = 1000) -> builtins.list[Change]:
-        return await self._hub._run(self._changes(since, limit))
+    async def changes(self, since: int = 0, limit: int = 1000, *,
+                      wait: float | None = None) -> builtins.list[Change]:
+        return await self._hub._run(self._changes(since, limit, wait))
 
     async def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
                   expected_version: int | None = None, reason: str | None = None,

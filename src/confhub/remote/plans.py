@@ -58,6 +58,7 @@ class _Call(Generic[T]):
     body: Any = _NO_BODY
     content_type: str = JSON
     headers: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None  # this call's own (a long poll outlasts the default)
 
     @property
     def idempotent(self) -> bool:
@@ -66,6 +67,8 @@ class _Call(Generic[T]):
     def request_args(self) -> dict[str, Any]:
         params = {k: _query(v) for k, v in self.params.items() if v is not None}
         args: dict[str, Any] = {"params": params, "headers": dict(self.headers)}
+        if self.timeout is not None:
+            args["timeout"] = self.timeout
         if self.body is not _NO_BODY:
             args["content"] = _encode(self.body)
             args["headers"]["content-type"] = self.content_type
@@ -181,10 +184,15 @@ class _TenantPlans:
                      {"env": env, "from": _int("from_version", from_version, 1),
                       "to": _int("to_version", to_version, 1)})
 
-    def _changes(self, since: int, limit: int) -> _Call[list[Change]]:
+    def _changes(self, since: int, limit: int, wait: float | None = None
+                 ) -> _Call[list[Change]]:
+        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float)
+                                 or not 0 <= wait <= 300):
+            raise InvalidRequest(f"wait must be a number of seconds from 0 to 300, not {wait!r}")
         return _Call("GET", self._p("changes"), _items(change_from_json),
                      {"since": _int("since", since, 0),
-                      "limit": min(_int("limit", limit, 1), 10_000)})
+                      "limit": min(_int("limit", limit, 1), 10_000), "wait": wait},
+                     timeout=None if wait is None else wait + 10.0)
 
     def _revision(self) -> _Call[int]:
         return _Call("GET", f"/v1/tenants/{quote(self.name, safe='')}",

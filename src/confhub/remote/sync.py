@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import builtins
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
+from ..live import MISSING, Live, default_cache_file
 from ..model import (
     BASE_ENV,
     DEFAULT_TENANT,
@@ -28,6 +30,7 @@ from ..model import (
 from ..validation import as_model
 from .plans import _Call, _HubPlans, _pages, _TenantPlans, _TxnOps
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
+from .watch import RemoteWatchHandle, _Watching, watch_headers
 from .wire import entry_from_json
 
 __all__ = ["RemoteHub", "RemoteTenant", "RemoteTransaction"]
@@ -127,12 +130,15 @@ class RemoteHub(_HubPlans):
         self.close()
 
 
-class RemoteTenant(_TenantPlans):
+class RemoteTenant(_Watching, _TenantPlans):
     """One tenant of a remote hub; the methods of the embedded ``Tenant``."""
 
     def __init__(self, hub: RemoteHub, name: str) -> None:
         self._hub = hub
         self.name = name
+
+    def _stream_source(self) -> tuple[str, dict[str, str], str]:
+        return self._hub.url, watch_headers(self._hub._client), self.name
 
     def __repr__(self) -> str:
         return f"<confhub.RemoteTenant {self.name!r} on {self._hub.url}>"
@@ -163,8 +169,30 @@ class RemoteTenant(_TenantPlans):
              env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
         return self._hub._run(self._diff(namespace, key, from_version, to_version, env))
 
-    def changes(self, since: int = 0, limit: int = 1000) -> builtins.list[Change]:
-        return self._hub._run(self._changes(since, limit))
+    def changes(self, since: int = 0, limit: int = 1000, *,
+                wait: float | None = None) -> builtins.list[Change]:
+        return self._hub._run(self._changes(since, limit, wait))
+
+    def watch(self, callback: Callable[[Change], object], namespace: str | None = None,
+              key: str | None = None, env: str | None = None,
+              since: int | None = None) -> RemoteWatchHandle:
+        """Call ``callback(change)`` for every change after ``since`` (None: from now), in
+        a thread of its own, reconnecting and resuming by itself; ``stop()`` ends it."""
+        return RemoteWatchHandle(self.watch_events(namespace, key, env, since), callback)
+
+    def live(self, namespace: str, key: str, *, model: Callable[..., T] | None = None,
+             env: str = BASE_ENV, default: Any = MISSING,
+             cache_file: str | os.PathLike[str] | None | Literal[False] = None) -> Live[T]:
+        """Like the embedded ``live``; the last good value is also kept in ``cache_file``
+        (default under ``~/.cache/confhub``; False: none) and used, with a warning, when the
+        server cannot be reached at start."""
+        check_name("namespace", namespace)
+        check_name("key", key)
+        check_name("env", env)
+        if cache_file is None:
+            cache_file = default_cache_file(self._hub.url, self.name, namespace, key, env)
+        return Live(self, namespace, key, env=env, model=model, default=default,
+                    cache_file=cache_file or None)
 
     @property
     def revision(self) -> int:

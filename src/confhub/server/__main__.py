@@ -20,9 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                         help="event loop (auto: uvloop when installed)")
+    parser.add_argument("--heartbeat", type=float, default=15.0,
+                        help="keep-alive interval of idle watch streams, in seconds")
     args = parser.parse_args(argv)
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
-        log_level=args.log_level, loop=args.loop)
+        log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat)
 
 
 if __name__ == "__main__":

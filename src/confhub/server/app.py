@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Entry
 from .deps import STORAGE_THREADS, ServerState
@@ -38,6 +38,7 @@ from .routes import (
     transfer,
     txn,
     validation,
+    watch,
 )
 
 __all__ = ["create_app"]
@@ -65,6 +66,10 @@ class Metrics:
                                  "GETs answered by the cached lean path", registry=self.registry)
         self.fast_writes = Counter("confhub_http_lean_writes",
                                    "PUTs answered by the lean path", registry=self.registry)
+        self.watch_streams = Gauge("confhub_watch_streams", "Open watch (SSE) streams",
+                                   registry=self.registry)
+        self.watch_events = Counter("confhub_watch_events", "Revisions sent to watch streams",
+                                    registry=self.registry)
 
 
 class MetricsMiddleware:
@@ -140,8 +145,10 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
     return lookup
 
 
-def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) -> Any:
-    """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``)."""
+def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
+               heartbeat: float = 15.0) -> Any:
+    """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
+    ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,14 +163,14 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True) ->
 
     app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
-    state = ServerState(hub, cached_lookup(hub))
+    state = ServerState(hub, cached_lookup(hub), heartbeat=heartbeat)
     metrics = Metrics()
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
-    for module in (simple, configs, history, tenants, txn, changes, snapshots, transfer, ops,
-                   validation, reserved):
+    for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
+                   ops, validation, reserved):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:

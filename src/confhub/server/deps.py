@@ -35,8 +35,10 @@ class ServerState:
     (``lookup(tenant, env, namespace, key) -> Entry | None``) and the entry encoding cache."""
 
     def __init__(self, hub: Any,
-                 lookup: Callable[[str, str, str, str], Any] | None = None) -> None:
+                 lookup: Callable[[str, str, str, str], Any] | None = None, *,
+                 heartbeat: float = 15.0) -> None:
         self.hub = hub
+        self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
 

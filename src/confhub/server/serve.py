@@ -24,6 +24,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8011
 
 _ENV_URL = "CONFHUB_SERVE_URL"
+_ENV_HEARTBEAT = "CONFHUB_SERVE_HEARTBEAT"
+DEFAULT_HEARTBEAT = 15.0
 
 log = logging.getLogger("confhub.server")
 
@@ -50,13 +52,15 @@ def app_factory() -> Any:
     from .app import create_app
 
     url = os.environ.get(_ENV_URL) or _storage_url(DEFAULT_DB)
+    heartbeat = float(os.environ.get(_ENV_HEARTBEAT) or DEFAULT_HEARTBEAT)
     hub = open_hub(url)
-    return create_app(hub, close_hub=True)
+    return create_app(hub, close_hub=True, heartbeat=heartbeat)
 
 
 def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         workers: int = 1, server: Literal["granian", "uvicorn"] = "granian", *,
-        insecure: bool = False, log_level: str = "info", loop: str = "auto") -> None:
+        insecure: bool = False, log_level: str = "info", loop: str = "auto",
+        heartbeat: float = DEFAULT_HEARTBEAT) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Auth tokens do not exist yet (a later issue), so per DESIGN.md section 7 the server only
@@ -71,8 +75,11 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         )
     if workers < 1:
         raise SystemExit("confhub: --workers must be at least 1")
+    if not 0.05 <= heartbeat <= 3600:
+        raise SystemExit("confhub: --heartbeat must be between 0.05 and 3600 seconds")
     url = _storage_url(db)
     os.environ[_ENV_URL] = url
+    os.environ[_ENV_HEARTBEAT] = str(heartbeat)
     print(f"confhub: serving {url} on http://{host}:{port} with {workers} {server} worker(s)",
           file=sys.stderr)
     print("confhub: WARNING: authentication is OFF (no tokens configured); anyone who can reach "

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +31,18 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
-                timeout: float = 30.0) -> Iterator[str]:
+                timeout: float = 30.0, heartbeat: float | None = None,
+                port: int | None = None) -> Iterator[str]:
     """Start a server on ``db``; yield its base URL once ``/healthz`` answers."""
-    port = free_port()
+    port = port or free_port()
     cmd = [sys.executable, "-m", "confhub.server", "--db", str(db), "--port", str(port),
            "--workers", str(workers), "--server", server, "--log-level", "warning"]
-    with Path(str(db) + f".{port}.log").open("w+b") as log:
+    if heartbeat is not None:
+        cmd += ["--heartbeat", str(heartbeat)]
+    # The log sits next to a SQLite file; a database URL gets one in the temp directory.
+    log_path = (Path(tempfile.gettempdir()) / f"confhub-server-{port}.log" if "://" in str(db)
+                else Path(str(db) + f".{port}.log"))
+    with log_path.open("w+b") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         url = f"http://127.0.0.1:{port}"
@@ -91,7 +98,8 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -1,7 +1,9 @@
 """``GET /v1/tenants/{t}/changes``: one page of the tenant's change feed.
 
 A page never splits a revision (the store guarantees it), so a client that resumes with
-``since=<revision of the page>`` sees every change exactly once.
+``since=<revision of the page>`` sees every change exactly once. ``?wait=S`` makes it a long
+poll: an empty page is held until a change commits or S seconds pass, without tying up a
+storage thread (the wait is a watch subscription).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ..responses import json_response
 from ..schemas import MAX_INT, ChangePage, errors
 from .configs import Name
 
+MAX_WAIT = 300.0
+
 router = APIRouter(tags=["changes"])
 
 
@@ -25,9 +29,15 @@ router = APIRouter(tags=["changes"])
             summary="Changes after a revision, in revision order")
 async def changes(request: Request, tenant: Name,
                   since: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                  wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT)] = None) -> Response:
     cfg = hub_of(request).tenant(tenant)
     items = await call(cfg.changes, since=since, limit=limit)
+    if not items and wait:
+        async with cfg.watch_events(since=since) as stream:
+            arrived = await stream.get(timeout=wait)
+        if arrived is not None:
+            items = await call(cfg.changes, since=since, limit=limit)
     last = items[-1].revision if items else since
     return json_response({"items": [c.to_dict() for c in items], "revision": last},
                          request=request)

@@ -1,4 +1,4 @@
-"""Paths DESIGN.md defines for later releases: watch, audit, tokens.
+"""Paths DESIGN.md defines for later releases: audit, tokens.
 
 They answer 501 with the usual error body (``code: not_implemented``) so clients get a clear
 message now and the paths cannot be taken by anything else meanwhile.
@@ -17,7 +17,6 @@ from ..schemas import errors
 router = APIRouter(tags=["reserved"])
 
 _RESERVED = {
-    "/v1/tenants/{tenant}/watch": (["GET"], "watch (server-sent events)"),
     "/v1/tenants/{tenant}/audit": (["GET"], "audit log"),
     "/v1/tokens": (["GET", "POST"], "token management"),
     "/v1/tokens/{token_id}": (["GET", "DELETE"], "token management"),
