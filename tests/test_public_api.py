@@ -19,7 +19,7 @@ def test_public_names_of_design_are_exported() -> None:
     design = ["open", "NotFound", "VersionConflict", "ValidationFailed", "InvalidName",
               "TooLarge", "TenantExists", "Unauthorized", "Forbidden", "Gone", "Unavailable",
               "ConfhubError", "Entry", "Version", "Change", "Resolved", "Snapshot",
-              "ValidationReport"]
+              "ValidationReport", "Schema"]
     assert set(design) <= set(confhub.__all__)
 
 

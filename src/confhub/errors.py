@@ -174,7 +174,11 @@ class TooLarge(ConfhubError):
 
 
 class ValidationFailed(ConfhubError):
-    """A value broke its namespace's schema or an error-severity rule; nothing was written."""
+    """A value broke its namespace's schema or an error-severity rule; nothing was written.
+
+    ``details`` holds ``errors`` and ``warnings`` (lists of issue dicts: path, message, rule,
+    severity, and namespace/key/env); ``report`` gives them back as a ValidationReport.
+    """
 
     http_status = 422
     code = "validation_failed"
@@ -182,7 +186,13 @@ class ValidationFailed(ConfhubError):
 
     @property
     def report(self) -> Any:
-        return self.details.get("report")
+        from .model import ValidationReport  # model imports this module
+
+        return ValidationReport.from_dict(self.details)
+
+    @property
+    def errors(self) -> list[Any]:
+        return list(self.report.errors)
 
 
 class TooManyRequests(ConfhubError):

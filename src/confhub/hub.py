@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -61,8 +62,11 @@ from .model import (
     Change,
     Entry,
     Resolved,
+    Schema,
     Snapshot,
     TenantInfo,
+    ValidationIssue,
+    ValidationReport,
     Version,
     check_name,
     decode_value,
@@ -73,13 +77,33 @@ from .model import (
     utc_from_micros,
 )
 from .secrets import KeyRing, Vault
-from .store.base import AuditRow, DataKeyRow, Store, TokenRow, VersionRow, WriteTxn
+from .store.base import (
+    ALL_TENANTS,
+    AuditRow,
+    DataKeyRow,
+    SchemaRow,
+    SchemaTxn,
+    Store,
+    TokenRow,
+    VersionRow,
+    WriteTxn,
+)
 from .tokens import Principal, TokenInfo
+from .validation import (
+    CompiledSchema,
+    as_model,
+    check_layers,
+    compile_document,
+    document_text,
+    make_document,
+    refuse,
+)
 from .watch import AsyncWatch, Broadcaster, Subscription, WatchFilter, WatchHandle
 
 __all__ = ["Hub", "Tenant", "Transaction", "open"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 logger = logging.getLogger("confhub")
 MAX_PAGE = 10_000
 
@@ -178,6 +202,53 @@ def _check_expected(expected: int | None) -> int | None:
     if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
         raise InvalidRequest(f"expected_version must be an integer >= 0, not {expected!r}")
     return expected
+
+
+def _effective_schema(read: Callable[[str, str], SchemaRow | None], tenant: str,
+                      namespace: str) -> tuple[SchemaRow | None, CompiledSchema | None]:
+    """The schema in force for a tenant's namespace: its own live one, else the live one of
+    all tenants, else none. ``read(scope, namespace)`` gives a scope's latest row."""
+    for scope in (tenant, ALL_TENANTS):
+        row = read(scope, namespace)
+        if row is not None and not row.deleted:
+            assert row.document is not None
+            return row, compile_document(row.document)
+    return None, None
+
+
+def _pick(rows: dict[str, SchemaRow], scope: str, namespace: str) -> SchemaRow | None:
+    return rows.get(scope)
+
+
+def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow]) -> list[ValidationIssue]:
+    """Check every key ``appended`` touched; raise ValidationFailed, or return the warnings."""
+    touched: dict[tuple[str, str], set[str]] = {}
+    for row in appended:
+        touched.setdefault((row.namespace, row.key), set()).add(row.env)
+    schemas: dict[str, CompiledSchema | None] = {}
+    errors: list[ValidationIssue] = []
+    warnings: list[ValidationIssue] = []
+    for (namespace, key), envs in touched.items():
+        if namespace not in schemas:
+            found = {row.scope: row for row in txn.schemas_in_force(namespace)}
+            schemas[namespace] = _effective_schema(functools.partial(_pick, found),
+                                                   txn.tenant, namespace)[1]
+        compiled = schemas[namespace]
+        if compiled is None or not compiled.applies_to(key):
+            continue
+        layers = {r.env: json.loads(r.value) for r in txn.layers(namespace, key)
+                  if not r.deleted and r.value is not None}
+        # A base write changes what every env resolves to; an env write only its own env.
+        found_errors, found_warnings = check_layers(
+            compiled, layers, layers.keys() if BASE_ENV in envs else envs, namespace, key)
+        errors += found_errors
+        warnings += found_warnings
+    if errors:
+        what = ("value of " + _where(errors[0].env or BASE_ENV, errors[0].namespace or "",
+                                     errors[0].key or "")
+                if len(touched) == 1 else f"a write of {len(touched)} keys")
+        raise refuse(errors, warnings, f"{what} breaks its schema")
+    return warnings
 
 
 class Hub:
@@ -294,13 +365,24 @@ class Hub:
         return subscription
 
     def _commit(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
-                dry_run: bool = False) -> tuple[T, int, list[VersionRow]]:
-        """Run ``fn`` in one store transaction; apply the commit to the cache once durable."""
+                dry_run: bool = False, warnings: list[ValidationIssue] | None = None
+                ) -> tuple[T, int, list[VersionRow]]:
+        """Run ``fn`` in one store transaction; apply the commit to the cache once durable.
+
+        Every write of every kind comes through here, so this is where values are validated:
+        after ``fn`` appended its versions and before the commit, each key it touched is checked
+        (resolved per env) against its namespace's schema, inside the same transaction and
+        lock, so a refused write changes nothing and no schema change can slip in between.
+        The write's warnings (rules of severity warning it broke) go to ``warnings``.
+        """
         appended: list[VersionRow] = []
+        sink: list[ValidationIssue] = warnings if warnings is not None else []
 
         def run(txn: WriteTxn) -> tuple[T, int]:
             recording = _Recording(txn, appended)
             result = fn(recording)
+            if appended:
+                sink.extend(_validate_appended(txn, appended))
             if dry_run:
                 raise _DryRun((result, txn.revision))
             for row in appended:  # in the same transaction: no change goes unaudited
@@ -731,6 +813,15 @@ class _Recording:
     def append_audit(self, row: AuditRow) -> None:
         self._txn.append_audit(row)
 
+    def layers(self, namespace: str, key: str) -> list[VersionRow]:
+        return self._txn.layers(namespace, key)
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        return self._txn.schema(scope, namespace)
+
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        return self._txn.schemas_in_force(namespace)
+
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
          value: str | None, deleted: bool, meta: _Meta, *, rollback_of: int | None = None,
@@ -1131,8 +1222,9 @@ class Tenant:
     # ------------------------------------------------------------------ writes
 
     def _write(self, ops: Sequence[_Op], meta: _Meta, dry_run: bool = False
-               ) -> tuple[builtins.list[VersionRow], int]:
+               ) -> tuple[builtins.list[VersionRow], int, builtins.list[ValidationIssue]]:
         hub = self._hub
+        warnings: builtins.list[ValidationIssue] = []
 
         vault = hub._vault
         if vault.enabled:  # a write may touch a secret: have the data key before locking
@@ -1144,14 +1236,15 @@ class Tenant:
             for op in ops:
                 _apply_op(txn, op, meta, hub.max_value_bytes, vault)
 
-        _, revision, rows = hub._commit(self.name, apply, dry_run=dry_run)
-        return rows, revision
+        _, revision, rows = hub._commit(self.name, apply, dry_run=dry_run, warnings=warnings)
+        return rows, revision, warnings
 
-    def _entry(self, row: VersionRow) -> Entry:
+    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = ()) -> Entry:
         existing = self._cached_view.entries.get((row.env, row.namespace, row.key))
-        if existing is not None and existing.version == row.version:
-            return existing
-        return entry_from_row(row)
+        entry = (existing if existing is not None and existing.version == row.version
+                 else entry_from_row(row))
+        # The cached Entry is shared: warnings go on a copy (they belong to this write only).
+        return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
                 expected_version: int | None,
@@ -1184,8 +1277,9 @@ class Tenant:
         The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
         """
         op = self._put_op(namespace, key, value, env, expected_version, secret)
-        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
-        return self._entry(rows[0])
+        rows, _, warnings = self._write([op], _meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
 
     def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
               expected_version: int | None = None, reason: str | None = None,
@@ -1195,8 +1289,9 @@ class Tenant:
         """Apply an RFC 7386 merge patch (or, with ``json_patch=True``, an RFC 6902 JSON Patch
         list) to the current value, as a new version. NotFound if the key does not exist."""
         op = self._patch_op(namespace, key, patch, env, expected_version, json_patch)
-        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
-        return self._entry(rows[0])
+        rows, _, warnings = self._write([op], _meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
 
     def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
                   expected_version: int | None, json_patch: bool) -> _Op:
@@ -1223,7 +1318,7 @@ class Tenant:
         _check_address(env, namespace, key)
         op = _Op("delete", env, namespace, key,
                  expected_version=_check_expected(expected_version))
-        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
+        rows, _, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
         return _version_from_row(rows[0])
 
     def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
@@ -1237,8 +1332,9 @@ class Tenant:
             raise InvalidRequest(f"to_version must be an integer >= 1, not {to_version!r}")
         op = _Op("rollback", env, namespace, key, to_version=to_version,
                  expected_version=_check_expected(expected_version))
-        rows, _ = self._write([op], _meta(reason, author, metadata, request_id), dry_run)
-        return self._entry(rows[0])
+        rows, _, warnings = self._write([op], _meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
 
     def transaction(self, *, reason: str | None = None, author: str | None = None,
                     metadata: Mapping[str, Any] | None = None, dry_run: bool = False
@@ -1313,6 +1409,233 @@ class Tenant:
 
         _, _, rows = self._hub._commit(self.name, restore, dry_run=dry_run)
         return [change_from_row(row) for row in rows]
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV
+                 ) -> ValidationReport:
+        """Check ``value`` as the new value of ``namespace/key`` in ``env`` against the schema
+        in force, exactly as a write would (an env value is checked resolved over ``base``).
+        Writes nothing; never raises for an invalid value: look at ``report.valid``."""
+        _check_address(env, namespace, key)
+        encode_value(value, max_bytes=self._hub.max_value_bytes,
+                     where=f"value of {_where(env, namespace, key)}")
+        self._view  # noqa: B018 - raises NotFound for a missing tenant
+        _, compiled = _effective_schema(self._hub._store.schema, self.name, namespace)
+        if compiled is None or not compiled.applies_to(key):
+            return ValidationReport()
+        layers: dict[str, Any] = {env: thaw(value)}
+        if env != BASE_ENV:
+            base = self._view.entries.get((BASE_ENV, namespace, key))
+            if base is not None:
+                layers[BASE_ENV] = thaw(base.value)
+        errors, warnings = check_layers(compiled, layers, [env], namespace, key)
+        return ValidationReport(errors=tuple(errors), warnings=tuple(warnings))
+
+    def set_schema(self, namespace: str, schema: Any, rules: Sequence[Mapping[str, Any]]
+                   | None = None, *, key_pattern: str | None = None,
+                   all_tenants: bool = False, reason: str | None = None,
+                   author: str | None = None, dry_run: bool = False) -> Schema:
+        """Attach a JSON Schema (draft 2020-12; or a pydantic model class, whose JSON Schema is
+        derived) and CEL ``rules`` to ``namespace`` (only keys matching the ``key_pattern``
+        glob, when given), as its next schema version.
+
+        ``all_tenants=True`` sets the schema every tenant without its own falls back to.
+        Refused with InvalidRequest when the schema or a rule does not compile, and with
+        ValidationFailed (listing the keys) when existing values would break it.
+        """
+        check_name("namespace", namespace)
+        document = make_document(_json_schema_of(schema), rules, key_pattern)
+        text = document_text(document)
+        compiled = compile_document(text)
+        return self._change_schema(namespace, all_tenants, text, compiled, None, reason,
+                                   author, dry_run)
+
+    def delete_schema(self, namespace: str, *, all_tenants: bool = False,
+                      reason: str | None = None, author: str | None = None) -> Schema:
+        """Remove the namespace's schema (a tombstone version; history stays). A tenant's
+        values then fall under the all-tenants schema, if any, and are checked against it."""
+        check_name("namespace", namespace)
+        current = self._hub._store.schema(self._scope(all_tenants), namespace)
+        if current is None or current.deleted:
+            raise NotFound(f"namespace {namespace!r} has no schema"
+                           + (" for all tenants" if all_tenants else f" in tenant {self.name!r}"),
+                           tenant=self.name, namespace=namespace)
+        return self._change_schema(namespace, all_tenants, None, None, None, reason, author,
+                                   False)
+
+    def rollback_schema(self, namespace: str, to_version: int, *, all_tenants: bool = False,
+                        reason: str | None = None, author: str | None = None,
+                        dry_run: bool = False) -> Schema:
+        """A new schema version equal to ``to_version`` (checked against existing values like
+        any schema change)."""
+        check_name("namespace", namespace)
+        if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 1:
+            raise InvalidRequest(f"to_version must be an integer >= 1, not {to_version!r}")
+        old = self._hub._store.schema(self._scope(all_tenants), namespace, to_version)
+        if old is None:
+            raise NotFound(f"schema version {to_version} of namespace {namespace!r} does not "
+                           "exist", namespace=namespace, version=to_version)
+        if old.deleted or old.document is None:
+            raise InvalidRequest(f"schema version {to_version} of {namespace!r} is a deletion; "
+                                 "use delete_schema()", version=to_version)
+        return self._change_schema(namespace, all_tenants, old.document,
+                                   compile_document(old.document), to_version, reason, author,
+                                   dry_run)
+
+    def get_schema(self, namespace: str, *, version: int | None = None,
+                   all_tenants: bool = False) -> Schema:
+        """The schema in force for ``namespace`` (the tenant's own, else the all-tenants one;
+        ``scope`` tells which), or a given ``version`` of the tenant's (or, with
+        ``all_tenants``, of the all-tenants) schema. NotFound if there is none."""
+        check_name("namespace", namespace)
+        self._view  # noqa: B018
+        store = self._hub._store
+        if version is None and not all_tenants:
+            row, _ = _effective_schema(store.schema, self.name, namespace)
+        else:
+            if version is not None and (isinstance(version, bool)
+                                        or not isinstance(version, int) or version < 1):
+                raise InvalidRequest(f"version must be an integer >= 1, not {version!r}")
+            row = store.schema(self._scope(all_tenants), namespace, version)
+            if row is not None and row.deleted and version is None:
+                row = None
+        if row is None:
+            raise NotFound(f"namespace {namespace!r} has no schema"
+                           + (f" version {version}" if version else "")
+                           + (" for all tenants" if all_tenants else f" in tenant {self.name!r}"),
+                           tenant=self.name, namespace=namespace)
+        return _schema_from_row(row)
+
+    def schemas(self, *, all_tenants: bool = False) -> builtins.list[Schema]:
+        """Schemas in force in this tenant, one per namespace (its own, else the all-tenants
+        one), sorted by namespace; with ``all_tenants``, only the all-tenants schemas."""
+        self._view  # noqa: B018
+        store = self._hub._store
+        found = {r.namespace: r for r in store.schemas(ALL_TENANTS) if not r.deleted}
+        if not all_tenants:
+            found.update({r.namespace: r for r in store.schemas(self.name) if not r.deleted})
+        return [_schema_from_row(found[ns]) for ns in sorted(found)]
+
+    def schema_history(self, namespace: str, *, all_tenants: bool = False, limit: int = 50
+                       ) -> builtins.list[Schema]:
+        """Versions of the tenant's (or the all-tenants) schema of ``namespace``, newest
+        first."""
+        check_name("namespace", namespace)
+        self._view  # noqa: B018
+        rows = self._hub._store.schema_history(self._scope(all_tenants), namespace,
+                                               _check_limit(limit))
+        if not rows:
+            raise NotFound(f"namespace {namespace!r} never had a schema"
+                           + (" for all tenants" if all_tenants else f" in tenant {self.name!r}"),
+                           tenant=self.name, namespace=namespace)
+        return [_schema_from_row(r) for r in rows]
+
+    def schema_annotations(self, namespace: str, key: str) -> dict[str, builtins.list[str]]:
+        """JSON pointers (into the value of ``namespace/key``) that its schema marks
+        ``"x-secret": true`` (key ``secret``) and ``"x-restart-required": true`` (key
+        ``restart_required``); ``/*`` means every item or map value. Empty lists when no schema
+        governs the key. The secrets and watch features read this."""
+        _check_address(BASE_ENV, namespace, key)
+        self._view  # noqa: B018
+        _, compiled = _effective_schema(self._hub._store.schema, self.name, namespace)
+        if compiled is None or not compiled.applies_to(key):
+            return {"secret": [], "restart_required": []}
+        return {name: list(paths) for name, paths in compiled.annotations.items()}
+
+    def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
+                  ) -> M:
+        """The key's value (resolved for ``env``) as an instance of the pydantic ``model``.
+        Raises NotFound, or ValidationFailed when the value does not fit the model."""
+        value = self.resolve(namespace, key, env=env).value
+        return as_model(model, thaw(value), _where(env, namespace, key))
+
+    def _scope(self, all_tenants: bool) -> str:
+        return ALL_TENANTS if all_tenants else self.name
+
+    def _change_schema(self, namespace: str, all_tenants: bool, text: str | None,
+                       compiled: CompiledSchema | None, rollback_of: int | None,
+                       reason: str | None, author: str | None, dry_run: bool) -> Schema:
+        """Write a schema version after checking that every value it will govern passes."""
+        scope = self._scope(all_tenants)
+        self._view  # noqa: B018 - NotFound for a missing tenant, even for all_tenants
+
+        def change(txn: SchemaTxn) -> SchemaRow:
+            current = txn.schema(scope, namespace)
+            _check_existing(txn, scope, namespace, compiled)
+            row = SchemaRow(scope=scope, namespace=namespace,
+                            version=current.version + 1 if current else 1, document=text,
+                            deleted=text is None, created_at=txn.now, author=author,
+                            reason=reason, rollback_of=rollback_of)
+            if not dry_run:
+                txn.append_schema(row)
+            return row
+
+        return _schema_from_row(self._hub._store.write_schema(scope, change))
+
+
+def _check_existing(txn: SchemaTxn, scope: str, namespace: str,
+                    compiled: CompiledSchema | None) -> None:
+    """Refuse a schema change that values it will govern would break, listing the keys.
+
+    After the change, a tenant's values in ``namespace`` fall under ``compiled`` — or, when a
+    tenant schema is deleted (``compiled`` None), under the all-tenants schema. For an
+    all-tenants change, tenants with their own schema are not affected.
+    """
+    if compiled is None and scope != ALL_TENANTS:
+        _, compiled = _effective_schema(lambda s, n: None if s != ALL_TENANTS
+                                        else txn.schema(s, n), scope, namespace)
+    if compiled is None:
+        return
+    own: dict[str, bool] = {}
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in txn.live_rows(namespace):
+        if scope == ALL_TENANTS:
+            if row.tenant not in own:
+                mine = txn.schema(row.tenant, namespace)
+                own[row.tenant] = mine is not None and not mine.deleted
+            if own[row.tenant]:
+                continue
+        if compiled.applies_to(row.key) and row.value is not None:
+            by_key.setdefault((row.tenant, row.key), {})[row.env] = json.loads(row.value)
+    errors: list[ValidationIssue] = []
+    broken: list[str] = []
+    for (tenant, key), layers in sorted(by_key.items()):
+        found, _ = check_layers(compiled, layers, layers.keys(), namespace, key)
+        if found:
+            envs = sorted({e.env or BASE_ENV for e in found})
+            broken.append((f"{tenant}:" if scope == ALL_TENANTS else "") + f"{namespace}/{key}"
+                          + ("" if envs == [BASE_ENV] else f" (env {', '.join(envs)})"))
+            errors += found
+    if errors:
+        error = refuse(errors, [], f"the schema change would break {len(broken)} existing "
+                                   f"key(s): {', '.join(broken[:10])}"
+                                   + (" ..." if len(broken) > 10 else "") + "; first")
+        error.details["keys"] = broken
+        raise error
+
+
+def _schema_from_row(row: SchemaRow) -> Schema:
+    document = json.loads(row.document) if row.document is not None else {}
+    compiled = compile_document(row.document) if row.document is not None else None
+    return Schema(scope=row.scope, namespace=row.namespace, version=row.version,
+                  schema=freeze(document.get("schema")),
+                  rules=tuple(freeze(r) for r in document.get("rules", [])),
+                  key_pattern=document.get("key_pattern"),
+                  created_at=utc_from_micros(row.created_at), author=row.author,
+                  reason=row.reason, deleted=row.deleted, rollback_of=row.rollback_of,
+                  annotations=freeze(compiled.annotations) if compiled else freeze({}))
+
+
+def _json_schema_of(schema: Any) -> Any:
+    """A JSON Schema given directly, or derived from a pydantic model class."""
+    if isinstance(schema, type):
+        derive = getattr(schema, "model_json_schema", None)
+        if derive is None:
+            raise InvalidRequest(f"{schema.__name__} is not a pydantic model; give a JSON "
+                                 "Schema (a dict) or a pydantic BaseModel subclass")
+        return derive()
+    return schema
 
 
 def _check_address(env: str, namespace: str, key: str) -> None:
@@ -1455,6 +1778,7 @@ class Transaction:
         self._seen: set[tuple[str, str, str]] = set()
         self.revision: int | None = None
         self.changes: builtins.list[Change] = []
+        self.warnings: builtins.list[ValidationIssue] = []
         self._done = False
 
     def _add(self, op: _Op) -> Transaction:
@@ -1500,8 +1824,9 @@ class Transaction:
         self._done = True
         if not self._ops:
             return []
-        rows, revision = self._tenant._write(self._ops, self._meta, self._dry_run)
+        rows, revision, warnings = self._tenant._write(self._ops, self._meta, self._dry_run)
         self.revision = revision
+        self.warnings = warnings
         self.changes = [change_from_row(row) for row in rows]
         return self.changes
 

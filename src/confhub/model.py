@@ -33,6 +33,7 @@ __all__ = [
     "FrozenList",
     "Op",
     "Resolved",
+    "Schema",
     "Snapshot",
     "TenantInfo",
     "ValidationIssue",
@@ -229,10 +230,17 @@ class Entry:
     updated_at: datetime
     updated_by: str | None
     secret: bool = False
+    warnings: tuple[ValidationIssue, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps)."""
-        return _record_dict(self)
+        """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps); ``warnings`` (the schema
+        rules of severity warning the write broke) only when there are some."""
+        data = _record_dict(self)
+        if self.warnings:
+            data["warnings"] = [w.to_dict() for w in self.warnings]
+        else:
+            del data["warnings"]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,16 +347,35 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:
-    """One reason a value is invalid (or a warning): where, what, and which rule said so."""
+    """One reason a value is invalid (or a warning): where, what, and which rule said so.
+
+    ``path`` is a JSON pointer into the value; ``rule`` names the schema keyword
+    (``schema:/properties/x/maximum``) or the CEL rule (its ``name``, else its expression).
+    ``namespace``/``key``/``env`` say which value, when a write touched several.
+    """
 
     path: str
     message: str
     rule: str | None = None
     severity: Literal["error", "warning"] = "error"
+    namespace: str | None = None
+    key: str | None = None
+    env: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "message": self.message, "rule": self.rule,
-                "severity": self.severity}
+        out: dict[str, Any] = {"path": self.path, "message": self.message, "rule": self.rule,
+                               "severity": self.severity}
+        for name in ("namespace", "key", "env"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationIssue:
+        return cls(path=str(data.get("path", "")), message=str(data.get("message", "")),
+                   rule=data.get("rule"),
+                   severity="warning" if data.get("severity") == "warning" else "error",
+                   namespace=data.get("namespace"), key=data.get("key"), env=data.get("env"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,3 +395,49 @@ class ValidationReport:
             "errors": [e.to_dict() for e in self.errors],
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
+        return cls(errors=tuple(ValidationIssue.from_dict(e) for e in data.get("errors") or ()),
+                   warnings=tuple(ValidationIssue.from_dict(w)
+                                  for w in data.get("warnings") or ()))
+
+    def __str__(self) -> str:
+        lines = [f"error: {e.message}" for e in self.errors]
+        lines += [f"warning: {w.message}" for w in self.warnings]
+        return "\n".join(lines) if lines else "valid"
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """One version of a namespace's schema: a JSON Schema (draft 2020-12), CEL ``rules``
+    and the ``key_pattern`` (a glob; None means every key) of the keys it governs.
+
+    ``scope`` is the tenant it belongs to, or ``"*"`` for a schema of every tenant (a tenant's
+    own schema for the namespace takes precedence). ``deleted`` marks a removal (a tombstone
+    version, like a key's). ``annotations`` lists the JSON pointers marked ``x-secret`` and
+    ``x-restart-required``.
+    """
+
+    scope: str
+    namespace: str
+    version: int
+    schema: Any
+    rules: tuple[Mapping[str, Any], ...]
+    key_pattern: str | None
+    created_at: datetime
+    author: str | None = None
+    reason: str | None = None
+    deleted: bool = False
+    rollback_of: int | None = None
+    annotations: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_tenants(self) -> bool:
+        return self.scope == "*"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _record_dict(self)
+        data["rules"] = [dict(r) for r in self.rules]
+        data["all_tenants"] = self.all_tenants
+        return data

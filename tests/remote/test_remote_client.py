@@ -206,3 +206,34 @@ def test_list_follows_pages(server: str) -> None:
     entries = hub.tenant().list("many")
     assert [e.value for e in entries] == list(range(25))
     hub.close()
+
+
+def test_async_client_validation(server: str) -> None:
+    """The async client has the validation surface: schemas, validate, warnings, typed reads."""
+    from pydantic import BaseModel
+
+    from confhub import ValidationFailed
+
+    class Limits(BaseModel):
+        depth: int
+
+    async def scenario() -> None:
+        async with AsyncRemoteHub(server) as hub:
+            cfg = hub.tenant()
+            schema = await cfg.set_schema(
+                "params", {"type": "object", "properties": {"depth": {"maximum": 64}}},
+                [{"expr": "!has(self.depth) || self.depth <= 32", "message": "deep",
+                  "severity": "warning"}])
+            assert schema.version == 1
+            assert not (await cfg.validate("params", "a", {"depth": 65})).valid
+            with pytest.raises(ValidationFailed) as caught:
+                await cfg.set("params", "a", {"depth": 65})
+            assert caught.value.report.errors[0].path == "/depth"
+            entry = await cfg.set("params", "a", {"depth": 40})
+            assert [w.path for w in entry.warnings] == ["/depth"]
+            assert (await cfg.get_typed("params", "a", Limits)).depth == 40
+            assert [s.version for s in await cfg.schema_history("params")] == [1]
+            assert (await cfg.schema_annotations("params", "a")) == {
+                "secret": [], "restart_required": []}
+
+    asyncio.run(scenario())

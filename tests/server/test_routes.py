@@ -317,14 +317,6 @@ class TestOperations:
         metrics = http.get("/metrics")
         assert metrics.status_code == 200 and "confhub_http_requests" in metrics.text
 
-    def test_reserved_routes_answer_501(self, http: httpx.Client, tenant: str) -> None:
-        for method, path in [("POST", f"/v1/tenants/{tenant}/validate"),
-                             ("GET", f"/v1/tenants/{tenant}/schemas/models"),
-                             ("PUT", f"/v1/tenants/{tenant}/schemas/models")]:
-            r = http.request(method, path)
-            assert r.status_code == 501, path
-            assert r.json()["error"]["code"] == "not_implemented"
-
     def test_openapi_and_docs(self, http: httpx.Client) -> None:
         doc = http.get("/openapi.json").json()
         for path in ("/config/{namespace}/{key}", "/v1/tenants/{tenant}/txn",

@@ -714,3 +714,54 @@ class TestPersistence:
 
 def test_gone_error_carries_compacted_revision() -> None:
     assert Gone("x", compacted_revision=5).compacted_revision == 5
+
+
+class TestSchemas:
+    """Schema versions are stored like key versions: per scope, immutable, newest first."""
+
+    def test_schema_round_trips_byte_for_byte(self, cfg: Tenant) -> None:
+        schema = {"type": "object", "properties": {"z": {"type": "integer"}, "a": {}}}
+        rules = [{"expr": "self.z > 0", "message": "positive", "severity": "warning"}]
+        written = cfg.set_schema("ns", schema, rules, key_pattern="k-*", author="ops",
+                                 reason="first")
+        read = cfg.get_schema("ns")
+        assert read == written
+        assert list(read.schema["properties"]) == ["z", "a"]
+        assert (read.version, read.scope, read.key_pattern, read.author, read.reason) == (
+            1, "acme", "k-*", "ops", "first")
+        assert read.rules[0]["expr"] == "self.z > 0"
+
+    def test_history_is_newest_first_and_old_versions_stay(self, cfg: Tenant) -> None:
+        for n in range(3):
+            cfg.set_schema("ns", {"maxProperties": n + 1})
+        assert [s.version for s in cfg.schema_history("ns")] == [3, 2, 1]
+        assert cfg.get_schema("ns", version=1).schema == {"maxProperties": 1}
+        assert [s.version for s in cfg.schema_history("ns", limit=1)] == [3]
+
+    def test_schemas_survive_reopening(self, open_hub: Callable[[], Hub]) -> None:
+        first = open_hub()
+        first.create_tenant("acme")
+        first.tenant("acme").set_schema("ns", {"type": "integer"})
+        first.close()
+        again = open_hub().tenant("acme")
+        assert again.get_schema("ns").schema == {"type": "integer"}
+        with pytest.raises(confhub.ValidationFailed):
+            again.set("ns", "k", "text")
+
+    def test_schemas_are_per_tenant(self, hub: Hub, cfg: Tenant) -> None:
+        cfg.set_schema("ns", {"type": "integer"})
+        hub.create_tenant("other")
+        with pytest.raises(NotFound):
+            hub.tenant("other").get_schema("ns")
+        hub.tenant("other").set("ns", "k", "text")
+
+    def test_hard_delete_removes_the_tenants_schemas(self, hub: Hub, cfg: Tenant) -> None:
+        cfg.set_schema("ns", {"type": "integer"})
+        hub.delete_tenant("acme", hard=True)
+        hub.create_tenant("acme")
+        with pytest.raises(NotFound):
+            hub.tenant("acme").schema_history("ns")
+
+    def test_a_schema_write_on_a_missing_tenant_is_not_found(self, hub: Hub) -> None:
+        with pytest.raises(NotFound):
+            hub.tenant("ghost").set_schema("ns", {})

@@ -14,7 +14,20 @@ import typer
 
 import confhub
 
-from . import admin, backup, edit, history, keys, security, serve, snapshots, tenants, txn, watch
+from . import (
+    admin,
+    backup,
+    edit,
+    history,
+    keys,
+    schemas,
+    security,
+    serve,
+    snapshots,
+    tenants,
+    txn,
+    watch,
+)
 
 __all__ = ["app", "build_app", "main"]
 
@@ -62,8 +75,8 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, admin, security,
-                   serve):
+    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+                   security, serve):
         module.register(app)
     return app
 

@@ -137,7 +137,18 @@ class Output:
         if self.json:
             sys.stderr.write(dumps(error.to_dict()) + "\n")
             return
-        self.err.print(f"[bold red]error:[/bold red] {escape(error.message)}")
+        issues = error.details.get("errors") if error.code == "validation_failed" else None
+        if isinstance(issues, list) and issues:
+            # One line per problem: the summary message only shows the first few.
+            self.err.print("[bold red]error:[/bold red] validation failed; nothing was written")
+            for issue in issues:
+                if isinstance(issue, dict):
+                    self.err.print(f"  [red]✗[/red] {escape(str(issue.get('message')))}")
+            for issue in error.details.get("warnings") or []:
+                if isinstance(issue, dict):
+                    self.err.print(f"  [yellow]![/yellow] {escape(str(issue.get('message')))}")
+        else:
+            self.err.print(f"[bold red]error:[/bold red] {escape(error.message)}")
         hint = _hint(error)
         if hint:
             self.err.print(f"[dim]{escape(hint)}[/dim]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,11 +16,15 @@ from ..model import (
     Change,
     Entry,
     Resolved,
+    Schema,
     Snapshot,
     TenantInfo,
+    ValidationReport,
     Version,
     check_name,
+    thaw,
 )
+from ..validation import as_model
 from .plans import _Call, _HubPlans, _TenantPlans, _TxnOps
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
 from .watch import _Watching, watch_headers
@@ -29,6 +33,7 @@ from .wire import entry_from_json
 __all__ = ["AsyncRemoteHub", "AsyncRemoteTenant", "AsyncRemoteTransaction"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class AsyncRemoteHub(_HubPlans):
@@ -214,6 +219,49 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
                       author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
         return await self._hub._run(self._restore(snapshot, revision, namespace, reason,
                                                   author, dry_run))
+
+    async def validate(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV
+                 ) -> ValidationReport:
+        return await self._hub._run(self._validate(namespace, key, value, env))
+
+    async def set_schema(self, namespace: str, schema: Any,
+                   rules: Sequence[Mapping[str, Any]] | None = None, *,
+                   key_pattern: str | None = None, all_tenants: bool = False,
+                   reason: str | None = None, author: str | None = None,
+                   dry_run: bool = False) -> Schema:
+        return await self._hub._run(self._set_schema(namespace, schema, rules, key_pattern,
+                                               all_tenants, reason, author, dry_run))
+
+    async def get_schema(self, namespace: str, *, version: int | None = None,
+                   all_tenants: bool = False) -> Schema:
+        return await self._hub._run(self._get_schema(namespace, version, all_tenants))
+
+    async def schemas(self, *, all_tenants: bool = False) -> builtins.list[Schema]:
+        return await self._hub._run(self._schemas(all_tenants))
+
+    async def schema_history(self, namespace: str, *, all_tenants: bool = False, limit: int = 50
+                       ) -> builtins.list[Schema]:
+        return await self._hub._run(self._schema_history(namespace, all_tenants, limit))
+
+    async def delete_schema(self, namespace: str, *, all_tenants: bool = False,
+                      reason: str | None = None, author: str | None = None) -> Schema:
+        return await self._hub._run(self._delete_schema(namespace, all_tenants, reason, author))
+
+    async def rollback_schema(self, namespace: str, to_version: int, *, all_tenants: bool = False,
+                        reason: str | None = None, author: str | None = None,
+                        dry_run: bool = False) -> Schema:
+        return await self._hub._run(self._rollback_schema(namespace, to_version, all_tenants,
+                                                    reason, author, dry_run))
+
+    async def schema_annotations(self, namespace: str, key: str
+                           ) -> dict[str, builtins.list[str]]:
+        return await self._hub._run(self._schema_annotations(namespace, key))
+
+    async def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
+                  ) -> M:
+        resolved = await self.resolve(namespace, key, env=env)
+        return as_model(model, thaw(resolved.value),
+                        f"{namespace}/{key}" + ("" if env == BASE_ENV else f" (env {env})"))
 
 
 class AsyncRemoteTransaction(_TxnOps):

@@ -18,8 +18,11 @@ from ..model import (
     Change,
     Entry,
     Resolved,
+    Schema,
     Snapshot,
     TenantInfo,
+    ValidationIssue,
+    ValidationReport,
     Version,
     check_name,
     encode_value,
@@ -27,7 +30,9 @@ from ..model import (
 from .wire import (
     change_from_json,
     entry_from_json,
+    report_from_json,
     resolved_from_json,
+    schema_from_json,
     snapshot_from_json,
     tenant_from_json,
     version_from_json,
@@ -257,6 +262,62 @@ class _TenantPlans:
         return _Call("POST", self._p("restore-revision"), _changes,
                      {"dry_run": dry_run or None}, body=body)
 
+    def _validate(self, namespace: str, key: str, value: Any, env: str
+                  ) -> _Call[ValidationReport]:
+        body = {"namespace": check_name("namespace", namespace), "key": check_name("key", key),
+                "value": value, "env": check_name("env", env)}
+        return _Call("POST", self._p("validate"), report_from_json, body=body)
+
+    def _schema_path(self, namespace: str, *rest: str) -> str:
+        return self._p("schemas", _seg("namespace", namespace), *rest)
+
+    def _set_schema(self, namespace: str, schema: Any, rules: Any, key_pattern: str | None,
+                    all_tenants: bool, reason: str | None, author: str | None,
+                    dry_run: bool) -> _Call[Schema]:
+        if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+            schema = schema.model_json_schema()  # a pydantic model: derived client-side
+        body = {"schema": schema, "rules": [dict(r) for r in rules] if rules else None,
+                "key_pattern": key_pattern, "reason": reason, "author": author}
+        return _Call("PUT", self._schema_path(namespace), schema_from_json,
+                     {"all_tenants": all_tenants or None, "dry_run": dry_run or None},
+                     body=body)
+
+    def _get_schema(self, namespace: str, version: int | None, all_tenants: bool
+                    ) -> _Call[Schema]:
+        if version is not None:
+            _int("version", version, 1)
+        return _Call("GET", self._schema_path(namespace), schema_from_json,
+                     {"version": version, "all_tenants": all_tenants or None})
+
+    def _schemas(self, all_tenants: bool) -> _Call[list[Schema]]:
+        return _Call("GET", self._p("schemas"), _items(schema_from_json),
+                     {"all_tenants": all_tenants or None})
+
+    def _schema_history(self, namespace: str, all_tenants: bool, limit: int
+                        ) -> _Call[list[Schema]]:
+        return _Call("GET", self._schema_path(namespace, "history"), _items(schema_from_json),
+                     {"all_tenants": all_tenants or None,
+                      "limit": min(_int("limit", limit, 1), 10_000)})
+
+    def _delete_schema(self, namespace: str, all_tenants: bool, reason: str | None,
+                       author: str | None) -> _Call[Schema]:
+        return _Call("DELETE", self._schema_path(namespace), schema_from_json,
+                     {"all_tenants": all_tenants or None},
+                     headers=_write_headers(None, reason, author, None))
+
+    def _rollback_schema(self, namespace: str, to_version: int, all_tenants: bool,
+                         reason: str | None, author: str | None, dry_run: bool
+                         ) -> _Call[Schema]:
+        return _Call("POST", self._schema_path(namespace, "rollback"), schema_from_json,
+                     {"all_tenants": all_tenants or None, "dry_run": dry_run or None},
+                     body={"to_version": _int("to_version", to_version, 1), "reason": reason,
+                           "author": author})
+
+    def _schema_annotations(self, namespace: str, key: str) -> _Call[dict[str, list[str]]]:
+        return _Call("GET", self._schema_path(namespace, "annotations"),
+                     lambda d: {k: list(v) for k, v in d.items()},
+                     {"key": check_name("key", key)})
+
     def _txn(self, ops: list[dict[str, Any]], reason: str | None, author: str | None,
              metadata: Mapping[str, Any] | None, dry_run: bool) -> _Call[Any]:
         body = {"ops": ops, "reason": reason, "author": author,
@@ -341,6 +402,7 @@ class _TxnOps:
         self._done = False
         self.revision: int | None = None
         self.changes: list[Change] = []
+        self.warnings: list[ValidationIssue] = []
 
     def _add(self, op: str, namespace: str, key: str, env: str, expected_version: int | None,
              **extra: Any) -> Any:
@@ -390,4 +452,5 @@ class _TxnOps:
     def _finish(self, data: Any) -> list[Change]:
         self.revision = data["revision"]
         self.changes = [change_from_json(c) for c in data["changes"]]
+        self.warnings = [ValidationIssue.from_dict(w) for w in data.get("warnings") or ()]
         return self.changes

@@ -23,12 +23,16 @@ from ..model import (
     Change,
     Entry,
     Resolved,
+    Schema,
     Snapshot,
     TenantInfo,
+    ValidationReport,
     Version,
     check_name,
+    thaw,
 )
 from ..tokens import TokenInfo
+from ..validation import as_model
 from .plans import _Call, _HubPlans, _pages, _TenantPlans, _TxnOps
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
 from .watch import RemoteWatchHandle, _Watching, watch_headers
@@ -37,6 +41,7 @@ from .wire import entry_from_json
 __all__ = ["RemoteHub", "RemoteTenant", "RemoteTransaction"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class RemoteHub(_HubPlans):
@@ -298,6 +303,49 @@ class RemoteTenant(_Watching, _TenantPlans):
                 author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
         return self._hub._run(self._restore(snapshot, revision, namespace, reason, author,
                                             dry_run))
+
+    def validate(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV
+                 ) -> ValidationReport:
+        return self._hub._run(self._validate(namespace, key, value, env))
+
+    def set_schema(self, namespace: str, schema: Any,
+                   rules: Sequence[Mapping[str, Any]] | None = None, *,
+                   key_pattern: str | None = None, all_tenants: bool = False,
+                   reason: str | None = None, author: str | None = None,
+                   dry_run: bool = False) -> Schema:
+        return self._hub._run(self._set_schema(namespace, schema, rules, key_pattern,
+                                               all_tenants, reason, author, dry_run))
+
+    def get_schema(self, namespace: str, *, version: int | None = None,
+                   all_tenants: bool = False) -> Schema:
+        return self._hub._run(self._get_schema(namespace, version, all_tenants))
+
+    def schemas(self, *, all_tenants: bool = False) -> builtins.list[Schema]:
+        return self._hub._run(self._schemas(all_tenants))
+
+    def schema_history(self, namespace: str, *, all_tenants: bool = False, limit: int = 50
+                       ) -> builtins.list[Schema]:
+        return self._hub._run(self._schema_history(namespace, all_tenants, limit))
+
+    def delete_schema(self, namespace: str, *, all_tenants: bool = False,
+                      reason: str | None = None, author: str | None = None) -> Schema:
+        return self._hub._run(self._delete_schema(namespace, all_tenants, reason, author))
+
+    def rollback_schema(self, namespace: str, to_version: int, *, all_tenants: bool = False,
+                        reason: str | None = None, author: str | None = None,
+                        dry_run: bool = False) -> Schema:
+        return self._hub._run(self._rollback_schema(namespace, to_version, all_tenants,
+                                                    reason, author, dry_run))
+
+    def schema_annotations(self, namespace: str, key: str
+                           ) -> dict[str, builtins.list[str]]:
+        return self._hub._run(self._schema_annotations(namespace, key))
+
+    def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
+                  ) -> M:
+        resolved = self.resolve(namespace, key, env=env)
+        return as_model(model, thaw(resolved.value),
+                        f"{namespace}/{key}" + ("" if env == BASE_ENV else f" (env {env})"))
 
 
 class RemoteTransaction(_TxnOps):

@@ -9,14 +9,27 @@ from typing import Any
 import httpx
 
 from ..errors import ConfhubError, InvalidRequest, NotFound, Unavailable, error_from_code
-from ..model import Change, Entry, Resolved, Snapshot, TenantInfo, Version, freeze
+from ..model import (
+    Change,
+    Entry,
+    Resolved,
+    Schema,
+    Snapshot,
+    TenantInfo,
+    ValidationIssue,
+    ValidationReport,
+    Version,
+    freeze,
+)
 
 __all__ = [
     "RETRY_STATUSES",
     "change_from_json",
     "entry_from_json",
     "error_from_response",
+    "report_from_json",
     "resolved_from_json",
+    "schema_from_json",
     "snapshot_from_json",
     "tenant_from_json",
     "version_from_json",
@@ -35,7 +48,21 @@ def entry_from_json(d: Mapping[str, Any]) -> Entry:
         value=freeze(d["value"]), version=d["version"], revision=d["revision"],
         created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
         updated_by=d.get("updated_by"), secret=bool(d.get("secret", False)),
+        warnings=tuple(ValidationIssue.from_dict(w) for w in d.get("warnings") or ()),
     )
+
+
+def report_from_json(d: Mapping[str, Any]) -> ValidationReport:
+    return ValidationReport.from_dict(d)
+
+
+def schema_from_json(d: Mapping[str, Any]) -> Schema:
+    return Schema(scope=d["scope"], namespace=d["namespace"], version=d["version"],
+                  schema=freeze(d.get("schema")), rules=tuple(freeze(r) for r in d["rules"]),
+                  key_pattern=d.get("key_pattern"), created_at=_time(d["created_at"]),
+                  author=d.get("author"), reason=d.get("reason"),
+                  deleted=bool(d.get("deleted")), rollback_of=d.get("rollback_of"),
+                  annotations=freeze(d.get("annotations") or {}))
 
 
 def _version_fields(d: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,13 +33,13 @@ from .routes import (
     configs,
     history,
     ops,
-    reserved,
     security,
     simple,
     snapshots,
     tenants,
     transfer,
     txn,
+    validation,
     watch,
 )
 
@@ -49,7 +49,6 @@ DESCRIPTION = """\
 Versioned, multi-tenant configuration store. Errors always have the body
 `{"error": {"code", "message", "details"}}`. Reads carry an `ETag` (the version for a single
 entry); writes accept `If-Match: "N"` and `If-None-Match: *` for compare-and-set.
-Routes tagged *reserved* answer 501 until a later release implements them.
 """
 
 
@@ -174,7 +173,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, security, reserved):
+                   ops, validation, security):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:

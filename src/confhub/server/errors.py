@@ -5,9 +5,8 @@ Every error the server sends has the body of DESIGN.md section 3::
     {"error": {"code": "version_conflict", "message": "...", "details": {...}}}
 
 ``ConfhubError`` subclasses carry their own status and code; this module adds the few failures
-that happen before the hub is reached (routing, query validation, storage drivers) and the
-reserved routes (501). Anything unexpected is logged and answered as a 500 with the same shape,
-but the goal — checked by the schemathesis run — is that no client input ever gets there.
+that happen before the hub is reached (routing, query validation, storage drivers). Anything
+unexpected is logged and answered as a 500 with the same shape, but the goal — checked by the schemathesis run — is that no client input ever gets there.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from ..errors import ConfhubError, InvalidRequest, InvalidValue, Unavailable
 
 __all__ = [
     "as_confhub_error", "error_body", "error_response", "install_error_handlers",
-    "not_implemented", "response_for",
+    "response_for",
 ]
 
 log = logging.getLogger("confhub.server")
@@ -84,14 +83,6 @@ def error_response(status: int, code: str, message: str,
 def confhub_error_response(exc: ConfhubError) -> Response:
     return error_response(exc.http_status, exc.code, exc.message, exc.details)
 
-
-def not_implemented(feature: str) -> Response:
-    """Answer for routes DESIGN.md reserves but this release does not serve yet."""
-    return error_response(
-        501, "not_implemented",
-        f"{feature} is reserved and not implemented by this server yet",
-        {"feature": feature},
-    )
 
 
 def _request_validation(errors: list[Any]) -> dict[str, Any]:

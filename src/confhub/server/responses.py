@@ -109,6 +109,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "updated_at": entry.updated_at.isoformat(),
         "updated_by": entry.updated_by,
         "secret": entry.secret,
+        **({"warnings": [w.to_dict() for w in entry.warnings]} if entry.warnings else {}),
     }
 
 
@@ -120,6 +121,8 @@ class EntryBytes:
         self._max = max_items
 
     def encode(self, entry: Entry) -> bytes:
+        if entry.warnings:  # a write's own answer, not the shared cached entry
+            return dumps(entry_json(entry))
         k = (entry.tenant, entry.env, entry.namespace, entry.key)
         hit = self._items.get(k)
         if hit is not None and hit[0] is entry:

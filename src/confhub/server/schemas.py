@@ -43,6 +43,8 @@ class EntryOut(BaseModel):
     updated_at: str
     updated_by: str | None
     secret: bool
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None, description="warning-severity rules the written value broke (writes)")
 
 
 class VersionOut(BaseModel):
@@ -147,6 +149,8 @@ class TxnOut(BaseModel):
     revision: int | None = Field(description="the commit's revision; null if nothing written")
     dry_run: bool
     changes: list[VersionOut]
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list, description="warning-severity rules the values broke")
 
 
 class DryRunOut(_Open):
@@ -219,8 +223,73 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "body or value too large",
         415: "unsupported Content-Type",
         422: "validation failed",
-        501: "reserved route, not implemented yet",
         503: "storage unavailable; retry later",
     }
     return {s: {"model": ErrorOut, "description": text.get(s, "error")}
             for s in sorted({400, 503, *statuses})}
+
+
+class IssueOut(BaseModel):
+    path: str
+    message: str
+    rule: str | None
+    severity: Literal["error", "warning"]
+    namespace: str | None = None
+    key: str | None = None
+    env: str | None = None
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    errors: list[IssueOut]
+    warnings: list[IssueOut]
+
+
+class ValidateIn(BaseModel):
+    namespace: Name
+    key: Name
+    value: Any = Field(description="the value to check (any JSON value)")
+    env: Name | None = None
+
+
+class RuleIn(BaseModel):
+    expr: str = Field(description="CEL expression over `self`, the value; must be true")
+    message: str | None = None
+    severity: Literal["error", "warning"] = "error"
+    name: str | None = None
+    path: str | None = Field(default=None, description="JSON pointer the rule reports at")
+
+
+class SchemaIn(BaseModel):
+    schema_: Any = Field(alias="schema", description="JSON Schema (draft 2020-12)")
+    rules: list[dict[str, Any]] | None = Field(
+        default=None, description="CEL rules: {expr, message, severity, name?, path?}")
+    key_pattern: str | None = Field(default=None, description="glob of the keys it governs")
+    reason: str | None = None
+    author: str | None = None
+
+
+class SchemaOut(BaseModel):
+    scope: str = Field(description='the tenant, or "*" for every tenant')
+    namespace: str
+    version: int
+    schema_: Any = Field(alias="schema")
+    rules: list[dict[str, Any]]
+    key_pattern: str | None
+    created_at: str
+    author: str | None
+    reason: str | None
+    deleted: bool
+    rollback_of: int | None
+    annotations: dict[str, Any]
+    all_tenants: bool
+    dry_run: bool | None = None
+
+
+class SchemaPage(BaseModel):
+    items: list[SchemaOut]
+
+
+class AnnotationsOut(BaseModel):
+    secret: list[str]
+    restart_required: list[str]

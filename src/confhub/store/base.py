@@ -17,6 +17,9 @@ The data model every backend keeps::
     audit     id (grows) -> time, actor, tenant, action, target, request id, client, reason,
               details; append-only (schema 3)
 
+    schemas   (scope, namespace, version) -> document, deleted, created_at, author, reason,
+              rollback_of   (scope: a tenant id, or "*" for every tenant; latest version rules)
+
 Worked example of a key's life (tenant revision on the left)::
 
     rev 1  put    models/a  -> version 1            current(a) = 1
@@ -38,10 +41,14 @@ from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "AuditRow", "DataKeyRow", "Store", "StoreReader", "StoreWriter", "TenantRow", "TokenRow",
+
+    "ALL_TENANTS", "SchemaRow", "SchemaTxn", "Store", "StoreReader", "StoreWriter", "TenantRow",
     "VersionRow", "WriteTxn",
 ]
 
 T = TypeVar("T")
+
+ALL_TENANTS = "*"  # the scope of a schema that applies to every tenant (not a valid tenant name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +134,22 @@ class AuditRow:
     id: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaRow:
+    """A row of ``schemas``: one version of a namespace's schema document (canonical JSON
+    text; None for a tombstone)."""
+
+    scope: str
+    namespace: str
+    version: int
+    document: str | None
+    deleted: bool
+    created_at: int
+    author: str | None = None
+    reason: str | None = None
+    rollback_of: int | None = None
+
+
 class WriteTxn(Protocol):
     """One open write transaction on one tenant, holding that tenant's write lock.
 
@@ -160,6 +183,37 @@ class WriteTxn(Protocol):
     def append_audit(self, row: AuditRow) -> None:
         """Record an audit row in this transaction (kept iff the transaction commits);
         does not move the revision."""
+
+    def layers(self, namespace: str, key: str) -> list[VersionRow]:
+        """The key's latest version in every env (tombstones included), sorted by env."""
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        """The latest schema version of ``namespace`` in ``scope`` (a tenant or ALL_TENANTS),
+        tombstones included; None if it never had one. Sees schema writes committed before this
+        transaction took its lock."""
+
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        """In one query, the latest schema version of ``namespace`` in this tenant's scope and
+        in ALL_TENANTS (each absent when it never had one; tombstones included)."""
+
+
+class SchemaTxn(Protocol):
+    """One open schema write on ``scope``, holding the write lock of every tenant it governs
+    (the tenant's, or all tenants' for ALL_TENANTS), so no value write interleaves with the
+    check of existing values. Never moves a tenant revision."""
+
+    scope: str
+    now: int
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        """Latest schema version of ``namespace`` in any ``scope`` (tombstones included)."""
+
+    def live_rows(self, namespace: str) -> list[VersionRow]:
+        """Latest live version of every key of ``namespace`` in every env, of the scope's
+        tenant (or, for ALL_TENANTS, of every tenant not soft-deleted)."""
+
+    def append_schema(self, row: SchemaRow) -> None:
+        """Add a version; its ``version`` must be the current one + 1 (1 for the first)."""
 
 
 class StoreReader(Protocol):
@@ -214,6 +268,18 @@ class StoreReader(Protocol):
               until_at: int | None = None) -> list[AuditRow]:
         """Audit rows with ``id > after`` in id order (of ``tenant``; None: every tenant)."""
 
+    def schema(self, scope: str, namespace: str, version: int | None = None
+               ) -> SchemaRow | None:
+        """The latest (or a given) schema version of ``namespace`` in ``scope``, tombstones
+        included; None if absent."""
+
+    def schema_history(self, scope: str, namespace: str, limit: int) -> list[SchemaRow]:
+        """Schema versions newest first."""
+
+    def schemas(self, scope: str) -> list[SchemaRow]:
+        """The latest version of every namespace's schema in ``scope`` (tombstones included),
+        sorted by namespace."""
+
     def wait_for_commit(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for a commit by any process; True if one may have
         happened (false positives are fine, false negatives are bounded by ``timeout``)."""
@@ -237,10 +303,15 @@ class StoreWriter(Protocol):
         """Soft delete or restore. Raises NotFound."""
 
     def purge_tenant(self, tenant: str) -> None:
-        """Remove the tenant and all of its history. Raises NotFound."""
+        """Remove the tenant, all of its history and its own schemas. Raises NotFound."""
 
     def add_snapshot(self, tenant: str, label: str) -> tuple[str, int, int]:
         """Label the tenant's current revision. Raises AlreadyExists, NotFound."""
+
+    def write_schema(self, scope: str, fn: Callable[[SchemaTxn], T]) -> T:
+        """Run ``fn`` in one atomic transaction holding the locks of ``scope`` (see SchemaTxn)
+        and commit iff it returns. Moves no revision. Raises NotFound for a missing or
+        soft-deleted tenant scope, Unavailable, and whatever ``fn`` raises (after rollback)."""
 
 
     def add_token(self, row: TokenRow) -> None:

@@ -25,7 +25,8 @@ from .sql import SqlStore
 
 CHANNEL = "confhub_commits"
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
-          "confhub_schema", "confhub_tokens", "confhub_data_keys", "confhub_audit")
+          "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
+          "confhub_audit")
 
 
 @contextmanager
@@ -78,7 +79,14 @@ class PostgresStore(SqlStore):
     def _lock_tenant_sql(self) -> str:
         return "SELECT revision, deleted_at FROM confhub_tenants WHERE id = %s FOR UPDATE"
 
+    def _lock_all_tenants_sql(self) -> str:
+        return "SELECT id FROM confhub_tenants ORDER BY id FOR UPDATE"
+
+    def _lock_tenant_creation(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(8012)")
+
     def _insert_tenant(self, conn: Any, tenant: str) -> None:
+        self._lock_tenant_creation(conn)  # see SqlStore.write_schema
         # Two processes creating the same tenant at once: the loser's insert conflicts.
         inserted = conn.execute(
             "INSERT INTO confhub_tenants (id, created_at, deleted_at, revision, "

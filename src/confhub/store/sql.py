@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 
 from ..errors import AlreadyExists, NotFound, TenantExists
 from ..model import now_micros
-from .base import AuditRow, DataKeyRow, TenantRow, TokenRow, VersionRow
+from .base import (
+    ALL_TENANTS,
+    AuditRow,
+    DataKeyRow,
+    SchemaRow,
+    TenantRow,
+    TokenRow,
+    VersionRow,
+)
 
 T = TypeVar("T")
 
@@ -50,6 +58,26 @@ def audit_values(row: AuditRow) -> tuple[Any, ...]:
 
 
 INSERT_AUDIT = f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+SCHEMA_COLUMNS = ("scope, namespace, version, document, deleted, created_at, author, reason, "
+                  "rollback_of")
+
+
+def schema_row(row: Any) -> SchemaRow:
+    return SchemaRow(scope=row[0], namespace=row[1], version=row[2], document=row[3],
+                     deleted=bool(row[4]), created_at=row[5], author=row[6], reason=row[7],
+                     rollback_of=row[8])
+
+
+def _latest_schema(store: SqlStore, conn: Any, scope: str, namespace: str,
+                   version: int | None = None) -> SchemaRow | None:
+    sql = f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas WHERE scope = ? AND namespace = ?"
+    params: tuple[Any, ...] = (scope, namespace)
+    if version is not None:
+        sql += " AND version = ?"
+        params += (version,)
+    row = conn.execute(store.q(sql + " ORDER BY version DESC LIMIT 1"), params).fetchone()
+    return schema_row(row) if row else None
 
 
 def tenant_row(row: Any) -> TenantRow:
@@ -134,6 +162,26 @@ class SqlWriteTxn:
     def append_audit(self, row: AuditRow) -> None:
         self._conn.execute(self._store.q(INSERT_AUDIT), audit_values(row))
 
+    def layers(self, namespace: str, key: str) -> list[VersionRow]:
+        rows = self._conn.execute(self._store.q(
+            f"SELECT {_V_COLUMNS}, c.created_at FROM confhub_current c JOIN confhub_versions v "
+            "ON v.tenant = c.tenant AND v.env = c.env AND v.namespace = c.namespace "
+            "AND v.key = c.key AND v.version = c.version "
+            "WHERE c.tenant = ? AND c.namespace = ? AND c.key = ? ORDER BY c.env"),
+            (self.tenant, namespace, key))
+        return [version_row(r, r[16]) for r in rows]
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        return _latest_schema(self._store, self._conn, scope, namespace)
+
+    def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
+        rows = self._conn.execute(self._store.q(
+            f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ? "
+            "AND scope IN (?, ?) AND version = (SELECT MAX(version) FROM confhub_schemas w "
+            "WHERE w.scope = s.scope AND w.namespace = s.namespace)"),
+            (namespace, self.tenant, ALL_TENANTS))
+        return [schema_row(r) for r in rows]
+
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(
             self._store.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
@@ -141,6 +189,38 @@ class SqlWriteTxn:
             (self.tenant, since),
         )
         return [version_row(r) for r in rows]
+
+
+class SqlSchemaTxn:
+    """A :class:`~confhub.store.base.SchemaTxn` over an open SQL transaction."""
+
+    def __init__(self, store: SqlStore, conn: Any, scope: str) -> None:
+        self._store = store
+        self._conn = conn
+        self.scope = scope
+        self.now = now_micros()
+
+    def schema(self, scope: str, namespace: str) -> SchemaRow | None:
+        return _latest_schema(self._store, self._conn, scope, namespace)
+
+    def live_rows(self, namespace: str) -> list[VersionRow]:
+        if self.scope != ALL_TENANTS:
+            return self._store._current_rows(self._conn, self.scope, namespace, live_only=True)
+        rows = self._conn.execute(self._store.q(
+            f"SELECT {_V_COLUMNS}, c.created_at FROM confhub_current c "
+            "JOIN confhub_versions v ON v.tenant = c.tenant AND v.env = c.env "
+            "AND v.namespace = c.namespace AND v.key = c.key AND v.version = c.version "
+            "JOIN confhub_tenants t ON t.id = c.tenant "
+            "WHERE c.namespace = ? AND NOT c.deleted AND t.deleted_at IS NULL "
+            "ORDER BY c.tenant, c.env, c.key"), (namespace,))
+        return [version_row(r, r[16]) for r in rows]
+
+    def append_schema(self, row: SchemaRow) -> None:
+        self._conn.execute(
+            self._store.q(f"INSERT INTO confhub_schemas ({SCHEMA_COLUMNS}) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            (row.scope, row.namespace, row.version, row.document, row.deleted, row.created_at,
+             row.author, row.reason, row.rollback_of))
 
 
 class SqlStore:
@@ -310,6 +390,27 @@ class SqlStore:
             rows = conn.execute(self.q(sql), (*params, limit)).fetchall()
         return [AuditRow(*r) for r in rows]
 
+    def schema(self, scope: str, namespace: str, version: int | None = None
+               ) -> SchemaRow | None:
+        with self._reading() as conn:
+            return _latest_schema(self, conn, scope, namespace, version)
+
+    def schema_history(self, scope: str, namespace: str, limit: int) -> list[SchemaRow]:
+        with self._reading() as conn:
+            rows = conn.execute(self.q(
+                f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas WHERE scope = ? "
+                "AND namespace = ? ORDER BY version DESC LIMIT ?"),
+                (scope, namespace, limit)).fetchall()
+        return [schema_row(r) for r in rows]
+
+    def schemas(self, scope: str) -> list[SchemaRow]:
+        with self._reading() as conn:
+            rows = conn.execute(self.q(
+                f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE scope = ? AND version = "
+                "(SELECT MAX(version) FROM confhub_schemas w WHERE w.scope = s.scope "
+                "AND w.namespace = s.namespace) ORDER BY namespace"), (scope,)).fetchall()
+        return [schema_row(r) for r in rows]
+
     def _storage_bytes(self, conn: Any) -> int:
         raise NotImplementedError
 
@@ -395,6 +496,8 @@ class SqlStore:
             # A tenant re-created under the same name must not inherit the old tokens.
             conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "
                                 "AND revoked_at IS NULL"), (now_micros(), tenant))
+
+            conn.execute(self.q("DELETE FROM confhub_schemas WHERE scope = ?"), (tenant,))
             conn.execute(self.q("DELETE FROM confhub_tenants WHERE id = ?"), (tenant,))
             self._after_write(conn, tenant, row[0])
 
@@ -459,6 +562,27 @@ class SqlStore:
         with self._writing() as conn:
             for row in rows:
                 conn.execute(self.q(INSERT_AUDIT), audit_values(row))
+
+    def write_schema(self, scope: str, fn: Callable[[SqlSchemaTxn], T]) -> T:
+        with self._writing() as conn:
+            if scope == ALL_TENANTS:
+                # Every tenant's write lock (PostgreSQL: row locks in id order, as writers of
+                # one tenant take theirs), so no value write slips past the check; and no
+                # tenant may be created meanwhile (its first values would not be checked).
+                self._lock_tenant_creation(conn)
+                conn.execute(self.q(self._lock_all_tenants_sql())).fetchall()
+            else:
+                row = conn.execute(self.q(self._lock_tenant_sql()), (scope,)).fetchone()
+                if row is None or row[1] is not None:
+                    raise _missing_tenant(scope, deleted=row is not None)
+            return fn(SqlSchemaTxn(self, conn, scope))
+
+    def _lock_all_tenants_sql(self) -> str:
+        return "SELECT id FROM confhub_tenants ORDER BY id"
+
+    def _lock_tenant_creation(self, conn: Any) -> None:
+        """Serialise tenant creation with all-tenants schema changes (SQLite: the database
+        write lock already does)."""
 
 
 def _missing_tenant(tenant: str, *, deleted: bool) -> NotFound:

@@ -158,9 +158,19 @@ async def write_entry(request: Request, tenant: str, namespace: str, key: str, *
         return json_response(None, body=result)
     created = result.created_at == result.updated_at
     body = state_of(request).entry_bytes.encode(result)
-    headers = {"location": request.scope["path"]} if created else None
+    headers = {"location": request.scope["path"]} if created else {}
     return json_response(None, body=body, status=201 if created else 200,
-                         etag=entry_etag(result.version), headers=headers)
+                         etag=entry_etag(result.version),
+                         headers=warning_headers(result, headers))
+
+
+def warning_headers(entry: Entry, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``X-Confhub-Warnings: N`` when the write broke N warning rules (listed in the body's
+    ``warnings``)."""
+    out = dict(headers or {})
+    if entry.warnings:
+        out["x-confhub-warnings"] = str(len(entry.warnings))
+    return out
 
 
 async def patch_entry(request: Request, tenant: str, namespace: str, key: str, *,
@@ -174,7 +184,8 @@ async def patch_entry(request: Request, tenant: str, namespace: str, key: str, *
     if dry_run:
         return json_response(None, body=result)
     body = state_of(request).entry_bytes.encode(result)
-    return json_response(None, body=body, etag=entry_etag(result.version))
+    return json_response(None, body=body, etag=entry_etag(result.version),
+                         headers=warning_headers(result))
 
 
 async def delete_entry(request: Request, tenant: str, namespace: str, key: str, *,

@@ -13,7 +13,15 @@ from ..body import json_body, read_model
 from ..deps import author_of, call, hub_of, reason_of, state_of
 from ..responses import entry_etag, json_response
 from ..schemas import MAX_INT, DiffOut, EntryOut, RollbackIn, VersionPage, errors
-from .configs import KEY_PATH, EnvQ, Name, _write, expected_version_of, write_options
+from .configs import (
+    KEY_PATH,
+    EnvQ,
+    Name,
+    _write,
+    expected_version_of,
+    warning_headers,
+    write_options,
+)
 
 router = APIRouter(tags=["history"])
 
@@ -66,4 +74,4 @@ async def rollback(request: Request, tenant: Name, namespace: Name, key: Name,
     if dry_run:
         return json_response(None, body=result)
     return json_response(None, body=state_of(request).entry_bytes.encode(result),
-                         etag=entry_etag(result.version))
+                         etag=entry_etag(result.version), headers=warning_headers(result))

@@ -60,4 +60,5 @@ def run_txn(cfg: Any, body: TxnIn, reason: str | None, author: str | None) -> di
                         expected_version=op.expected_version)
     changes = tx.commit()
     return {"revision": tx.revision, "dry_run": body.dry_run,
-            "changes": [c.to_dict() for c in changes]}
+            "changes": [c.to_dict() for c in changes],
+            "warnings": [w.to_dict() for w in tx.warnings]}
