@@ -95,8 +95,10 @@ from .validation import (
     check_layers,
     compile_document,
     document_text,
+    expand,
     make_document,
     refuse,
+    touches,
 )
 from .watch import AsyncWatch, Broadcaster, Subscription, WatchFilter, WatchHandle
 
@@ -216,12 +218,44 @@ def _effective_schema(read: Callable[[str, str], SchemaRow | None], tenant: str,
     return None, None
 
 
+def _opened(value: Any, secret: bool, vault: Vault, plain: list[Any]) -> Any:
+    """``value`` with its envelopes decrypted (their plaintexts added to ``plain``); without a
+    master key they read as ``"***"``."""
+    if not secret:
+        return value
+    for pointer in _secrets.secret_pointers(value):
+        envelope = jsonpatch.JsonPointer(pointer).resolve(value) if pointer else value
+        plain.append(vault.open(envelope) if vault.enabled else _secrets.REDACTED)
+    return vault.open(value) if vault.enabled else _secrets.redact(value)
+
+
+def _scrubbed(issues: Sequence[ValidationIssue], plain: Sequence[Any]
+              ) -> list[ValidationIssue]:
+    """``issues`` with every secret plaintext in their messages replaced by ``***``."""
+    if not plain:
+        return list(issues)
+    texts = sorted({t for p in plain for t in (str(p), json.dumps(p, ensure_ascii=False))
+                    if len(t) > 1}, key=len, reverse=True)
+
+    def scrub(message: str) -> str:
+        for text in texts:
+            message = message.replace(text, _secrets.REDACTED)
+        return message
+
+    return [dataclasses.replace(issue, message=scrub(issue.message)) for issue in issues]
+
+
 def _pick(rows: dict[str, SchemaRow], scope: str, namespace: str) -> SchemaRow | None:
     return rows.get(scope)
 
 
-def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow]) -> list[ValidationIssue]:
-    """Check every key ``appended`` touched; raise ValidationFailed, or return the warnings."""
+def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow],
+                       vault: Vault) -> list[ValidationIssue]:
+    """Check every key ``appended`` touched; raise ValidationFailed, or return the warnings.
+
+    Secrets are checked in plain text (a password's ``minLength`` applies to the password,
+    not to its ciphertext) and then scrubbed from every message, which may quote values.
+    """
     touched: dict[tuple[str, str], set[str]] = {}
     for row in appended:
         touched.setdefault((row.namespace, row.key), set()).add(row.env)
@@ -236,13 +270,14 @@ def _validate_appended(txn: WriteTxn, appended: Sequence[VersionRow]) -> list[Va
         compiled = schemas[namespace]
         if compiled is None or not compiled.applies_to(key):
             continue
-        layers = {r.env: json.loads(r.value) for r in txn.layers(namespace, key)
-                  if not r.deleted and r.value is not None}
+        plain_secrets: list[Any] = []
+        layers = {r.env: _opened(json.loads(r.value), r.secret, vault, plain_secrets)
+                  for r in txn.layers(namespace, key) if not r.deleted and r.value is not None}
         # A base write changes what every env resolves to; an env write only its own env.
         found_errors, found_warnings = check_layers(
             compiled, layers, layers.keys() if BASE_ENV in envs else envs, namespace, key)
-        errors += found_errors
-        warnings += found_warnings
+        errors += _scrubbed(found_errors, plain_secrets)
+        warnings += _scrubbed(found_warnings, plain_secrets)
     if errors:
         what = ("value of " + _where(errors[0].env or BASE_ENV, errors[0].namespace or "",
                                      errors[0].key or "")
@@ -265,6 +300,7 @@ class Hub:
         self._vault = Vault(keyring, _StoreKeys(store))
         self._tokens = _TokenCache(store)
         self._watchers = Broadcaster()
+        self._restart_paths: dict[tuple[str, str], tuple[float, CompiledSchema | None]] = {}
         self._cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
         self._closed = threading.Event()
         self._listeners: list[Callable[[str, int], None]] = []
@@ -335,8 +371,31 @@ class Hub:
     def _publish(self, tenant: str, revision: int, rows: builtins.list[VersionRow],
                  before: builtins.list[Entry | None]) -> None:
         if self._watchers.watching(tenant):
-            self._watchers.publish(tenant, revision,
-                                   lambda: [change_from_row(row) for row in rows])
+            self._watchers.publish(tenant, revision, lambda: [
+                self._flag_restart(change_from_row(row), old.value if old else None)
+                for row, old in zip(rows, before, strict=True)])
+
+    def _restart_paths_of(self, change: Change) -> Sequence[str]:
+        """The fields of ``change``'s key its schema marks ``x-restart-required`` (schemas are
+        looked up at most once a second per namespace, and afresh after a schema change made
+        through this hub)."""
+        key = (change.tenant, change.namespace)
+        now = time.monotonic()
+        cached = self._restart_paths.get(key)
+        if cached is None or now - cached[0] > 1.0:
+            _, compiled = _effective_schema(self._store.schema, *key)
+            cached = self._restart_paths[key] = (now, compiled)
+        compiled = cached[1]
+        if compiled is None or not compiled.applies_to(change.key):
+            return ()
+        return compiled.annotations.get("restart_required", ())
+
+    def _flag_restart(self, change: Change, old_value: Any) -> Change:
+        """``change``, marked restart_required if it alters a restart-required field."""
+        paths = self._restart_paths_of(change)
+        if paths and touches(paths, old_value, change.value):
+            return dataclasses.replace(change, restart_required=True)
+        return change
 
     def _tenant_gone(self, tenant: str) -> None:
         self._watchers.end(tenant, NotFound(f"tenant {tenant!r} was deleted", tenant=tenant))
@@ -382,7 +441,7 @@ class Hub:
             recording = _Recording(txn, appended)
             result = fn(recording)
             if appended:
-                sink.extend(_validate_appended(txn, appended))
+                sink.extend(_validate_appended(txn, appended, self._vault))
             if dry_run:
                 raise _DryRun((result, txn.revision))
             for row in appended:  # in the same transaction: no change goes unaudited
@@ -1209,7 +1268,17 @@ class Tenant:
         return Live(self, namespace, key, env=env, model=model, default=default)
 
     def _feed(self, since: int, limit: int) -> builtins.list[Change]:
-        return self.changes(since, limit)
+        """The feed as watchers get it: restart-required changes flagged, as when live."""
+        hub, flagged = self._hub, []
+        for change in self.changes(since, limit):
+            if change.version > 1 and hub._restart_paths_of(change):
+                row = hub._store.version(self.name, change.env, change.namespace, change.key,
+                                         change.version - 1)
+                change = hub._flag_restart(change, change_from_row(row).value if row else None)
+            elif change.version == 1:
+                change = hub._flag_restart(change, None)
+            flagged.append(change)
+        return flagged
 
     @property
     def revision(self) -> int:
@@ -1571,7 +1640,9 @@ class Tenant:
                 txn.append_schema(row)
             return row
 
-        return _schema_from_row(self._hub._store.write_schema(scope, change))
+        written = self._hub._store.write_schema(scope, change)
+        self._hub._restart_paths.clear()  # watchers flag by the new schema from now on
+        return _schema_from_row(written)
 
 
 def _check_existing(txn: SchemaTxn, scope: str, namespace: str,
@@ -1665,6 +1736,16 @@ def _version_from_row(row: VersionRow) -> Version:
     return Version(**{name: getattr(change, name) for name in Version.__dataclass_fields__})
 
 
+def _schema_secrets(txn: WriteTxn, namespace: str, key: str, value: Any) -> list[str]:
+    """The fields of ``value`` its schema marks ``"x-secret": true`` (concrete pointers)."""
+    found = {row.scope: row for row in txn.schemas_in_force(namespace)}
+    compiled = _effective_schema(functools.partial(_pick, found), txn.tenant, namespace)[1]
+    if compiled is None or not compiled.applies_to(key):
+        return []
+    marked = compiled.annotations.get("secret", ())
+    return expand(value, marked) if marked else []
+
+
 def _seal(txn: WriteTxn, vault: Vault, value: Any, paths: Sequence[str], max_bytes: int,
           where: str) -> str:
     if not vault.enabled:
@@ -1694,8 +1775,10 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int, vault: Vault)
         if paths is None and live and cur is not None and cur.secret:
             paths = tuple(_secrets.secret_pointers(json.loads(cur.value or "null")))
         text = op.encoded
+        plain = json.loads(op.encoded or "null")
+        paths = (*(paths or ()), *_schema_secrets(txn, op.namespace, op.key, plain))
         if paths:
-            text = _seal(txn, vault, json.loads(op.encoded or "null"), paths, max_bytes, where)
+            text = _seal(txn, vault, plain, paths, max_bytes, where)
         txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "put", text,
                         False, meta, secret=_secrets.has_envelope(text), born=_born(cur)))
         return
@@ -1731,6 +1814,7 @@ def _apply_op(txn: WriteTxn, op: _Op, meta: _Meta, max_bytes: int, vault: Vault)
             raise InvalidRequest(f"JSON Patch does not apply to {where}: {exc}",
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {where}")
+    paths = (*paths, *_schema_secrets(txn, op.namespace, op.key, new))
     if paths:
         text = _seal(txn, vault, new, paths, max_bytes, f"patched value of {where}")
     txn.append(_row(txn, op.env, op.namespace, op.key, next_version, "patch", text, False,

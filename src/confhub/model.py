@@ -277,7 +277,11 @@ class Change(Version):
     """A version as the change feed delivers it: ordered by ``revision``, then by key.
 
     All changes of one transaction share its revision and are delivered consecutively.
+    ``restart_required`` is true when the change alters a field its schema marks
+    ``"x-restart-required": true``: consumers must restart to apply it.
     """
+
+    restart_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)

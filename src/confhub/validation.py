@@ -31,7 +31,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -163,6 +163,53 @@ def _compile_rule(rule: Rule, index: int) -> Any:
 
 
 # --------------------------------------------------------------------------- annotations
+
+
+def touches(paths: Sequence[str], old: Any, new: Any) -> bool:
+    """Whether going from ``old`` to ``new`` changes anything at one of ``paths`` (JSON
+    pointers from ``annotations_of``, ``/*`` matching every item or map value; ``""`` is the
+    whole value)."""
+    return any(_values_at(old, path) != _values_at(new, path) for path in paths)
+
+
+def expand(value: Any, paths: Sequence[str]) -> list[str]:
+    """The concrete JSON pointers of ``value`` that ``paths`` (with ``/*``) designate."""
+    found: list[str] = []
+    for path in paths:
+        places = [("", value)]
+        for raw in path.split("/")[1:]:
+            step: list[tuple[str, Any]] = []
+            for where, node in places:
+                if raw == "*" and isinstance(node, Mapping):
+                    step += [(f"{where}/{_escape(k)}", node[k]) for k in node]
+                elif raw == "*" and isinstance(node, list | tuple):
+                    step += [(f"{where}/{i}", item) for i, item in enumerate(node)]
+                else:
+                    name = raw.replace("~1", "/").replace("~0", "~")
+                    if isinstance(node, Mapping) and name in node:
+                        step.append((f"{where}/{raw}", node[name]))
+            places = step
+        found += [where for where, _ in places]
+    return sorted(set(found))
+
+
+def _values_at(value: Any, path: str) -> list[Any]:
+    found = [value]
+    for raw in path.split("/")[1:]:
+        name = raw.replace("~1", "/").replace("~0", "~")
+        step: list[Any] = []
+        for node in found:
+            if raw == "*":
+                if isinstance(node, Mapping):
+                    step.extend(node[k] for k in sorted(node))
+                elif isinstance(node, list | tuple):
+                    step.extend(node)
+            elif isinstance(node, Mapping) and name in node:
+                step.append(node[name])
+            elif isinstance(node, list | tuple) and name.isdigit() and int(name) < len(node):
+                step.append(node[int(name)])
+        found = step
+    return found
 
 
 def annotations_of(schema: Any) -> dict[str, list[str]]:

@@ -201,3 +201,25 @@ class TestAcrossHubs:
             got = seen.wait_for(20)
         assert [c.value for c in got] == list(range(20))
 
+
+
+class TestRestartRequired:
+    SCHEMA = {"type": "object", "properties": {
+        "pool_size": {"type": "integer", "x-restart-required": True},
+        "temperature": {"type": "number"}}}
+
+    def test_changes_to_restart_required_fields_are_flagged(self, cfg: Any,
+                                                             collect: Any) -> None:
+        cfg.set_schema("models", self.SCHEMA)
+        cfg.set("models", "m", {"pool_size": 4, "temperature": 0.1})
+        live, replayed = collect(), collect()
+        with cfg.watch(live):
+            cfg.set("models", "m", {"pool_size": 4, "temperature": 0.5})  # hot-applicable
+            cfg.set("models", "m", {"pool_size": 8, "temperature": 0.5})  # needs a restart
+            cfg.set("routing", "r", {"pool_size": 1})  # no schema there: never flagged
+            got = live.wait_for(3)
+        with cfg.watch(replayed, since=1):  # the same, read back from the feed
+            again = replayed.wait_for(3)
+        expected = [("m", 2, False), ("m", 3, True), ("r", 1, False)]
+        assert [(c.key, c.version, c.restart_required) for c in got] == expected
+        assert [(c.key, c.version, c.restart_required) for c in again] == expected

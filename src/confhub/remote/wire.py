@@ -82,7 +82,7 @@ def version_from_json(d: Mapping[str, Any]) -> Version:
 
 
 def change_from_json(d: Mapping[str, Any]) -> Change:
-    return Change(**_version_fields(d))
+    return Change(**_version_fields(d), restart_required=bool(d.get("restart_required")))
 
 
 def resolved_from_json(d: Mapping[str, Any]) -> Resolved:

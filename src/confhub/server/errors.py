@@ -6,7 +6,8 @@ Every error the server sends has the body of DESIGN.md section 3::
 
 ``ConfhubError`` subclasses carry their own status and code; this module adds the few failures
 that happen before the hub is reached (routing, query validation, storage drivers). Anything
-unexpected is logged and answered as a 500 with the same shape, but the goal — checked by the schemathesis run — is that no client input ever gets there.
+unexpected is logged and answered as a 500 with the same shape, but the goal — checked by the
+schemathesis run — is that no client input ever gets there.
 """
 
 from __future__ import annotations
