@@ -191,8 +191,9 @@ class RemoteWatchHandle:
         self._started.set()
         if self._stopped.is_set():
             return
+        events = self._watch.events()
         try:
-            async for event in self._watch.events():
+            async for event in events:
                 if not deliver(self._callback, event, self._stopped):
                     return
         except asyncio.CancelledError:
@@ -200,6 +201,11 @@ class RemoteWatchHandle:
         except ConfhubError as exc:
             logger.warning("watch of tenant %r on %s ended: %s", self._watch.tenant,
                            self._watch.url, exc)
+        finally:
+            # Close the stream in this task: left to the loop's shutdown, httpx would close
+            # it from another task, which anyio refuses. stop() may cancel us meanwhile.
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await events.aclose()
 
 
 def watch_headers(client: Any) -> dict[str, str]:
