@@ -32,7 +32,6 @@ them and again finds nothing, so resuming never duplicates.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import weakref
@@ -414,6 +413,12 @@ class AsyncWatch:
     def __aiter__(self) -> AsyncWatch:
         return self
 
+    def ready(self) -> list[WatchEvent]:
+        """The events already waiting, without waiting for more."""
+        events = list(self._ready)
+        self._ready.clear()
+        return events
+
     async def __anext__(self) -> WatchEvent:
         event = await self.get()
         assert event is not None
@@ -452,8 +457,13 @@ class AsyncWatch:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._flag.wait(), remaining)
+                # A timer setting the flag, not asyncio.wait_for: that makes a task per wait,
+                # which a thousand streams would pay on every revision.
+                timer = loop.call_later(remaining, self._flag.set)
+                try:
+                    await self._flag.wait()
+                finally:
+                    timer.cancel()
         return self._ready.popleft()
 
     async def _started(self) -> Subscription:

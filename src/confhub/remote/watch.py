@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -61,7 +61,7 @@ class RemoteWatch:
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
         return self.events()
 
-    async def events(self) -> AsyncIterator[WatchEvent]:
+    async def events(self) -> AsyncGenerator[WatchEvent, None]:
         delay = 0.05
         path = f"/v1/tenants/{quote(self.tenant, safe='')}/watch"
         async with httpx.AsyncClient(base_url=self.url, headers=self._headers,
