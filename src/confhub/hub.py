@@ -441,7 +441,7 @@ class Hub:
             recording = _Recording(txn, appended)
             result = fn(recording)
             if appended:
-                sink.extend(_validate_appended(txn, appended, self._vault))
+                sink.extend(_validate_appended(recording, appended, self._vault))
             if dry_run:
                 raise _DryRun((result, txn.revision))
             for row in appended:  # in the same transaction: no change goes unaudited
@@ -845,6 +845,7 @@ class _Recording:
     def __init__(self, txn: WriteTxn, sink: list[VersionRow]) -> None:
         self._txn = txn
         self._sink = sink
+        self._schemas: dict[str, list[SchemaRow]] = {}
         self.tenant = txn.tenant
         self.revision = txn.revision
         self.previous_revision = txn.previous_revision
@@ -879,7 +880,12 @@ class _Recording:
         return self._txn.schema(scope, namespace)
 
     def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
-        return self._txn.schemas_in_force(namespace)
+        # Asked for by every op (x-secret fields) and by validation: once per namespace is
+        # enough, as schema writes take the tenant's lock, which this transaction holds.
+        found = self._schemas.get(namespace)
+        if found is None:
+            found = self._schemas[namespace] = self._txn.schemas_in_force(namespace)
+        return found
 
 
 def _row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
