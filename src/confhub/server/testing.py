@@ -7,7 +7,9 @@ one per test. Either way clients talk to it over TCP; nothing is patched.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,19 +45,21 @@ def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
     log_path = (Path(tempfile.gettempdir()) / f"confhub-server-{port}.log" if "://" in str(db)
                 else Path(str(db) + f".{port}.log"))
     with log_path.open("w+b") as log:
+        # Its own process group: the server's worker processes go with it, whatever happens.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(proc, url, log, timeout)
             yield url
         finally:
             proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: IO[bytes],
