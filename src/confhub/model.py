@@ -283,6 +283,14 @@ class Change(Version):
 
     restart_required: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """As a Version, plus ``"restart_required": true`` on the changes that have it (so
+        every other shape that lists changes stays that of a Version)."""
+        out = _record_dict(self)
+        if not self.restart_required:
+            del out["restart_required"]
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
