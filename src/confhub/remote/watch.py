@@ -24,10 +24,10 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
-from ..errors import ConfhubError, InvalidRequest, Unavailable, error_from_code
+from ..errors import ConfhubError, InvalidRequest, Unavailable
 from ..model import Change, WatchEvent
 from ..watch import WatchFilter, deliver
-from .wire import change_from_json, error_from_response
+from .wire import change_from_json, error_from_body, error_from_response
 
 __all__ = ["RemoteWatch", "RemoteWatchHandle"]
 
@@ -115,12 +115,13 @@ class RemoteWatch:
 
 
 def _stream_error(data: str) -> ConfhubError:
+    """The error an ``event: error`` carries; one this client cannot read is worth a retry
+    (503 makes an unknown or unreadable code Unavailable)."""
     try:
-        info = json.loads(data)["error"]
-        return error_from_code(str(info["code"]), str(info["message"]),
-                               dict(info.get("details") or {}))
-    except (ValueError, KeyError, TypeError):
-        return Unavailable(f"the watch stream ended with an unreadable error: {data[:200]}")
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    return error_from_body(body, 503, data)
 
 
 class RemoteWatchHandle:

@@ -105,22 +105,32 @@ def tenant_from_json(d: Mapping[str, Any]) -> TenantInfo:
 def error_from_response(response: httpx.Response) -> ConfhubError:
     """The exception the embedded hub would have raised, rebuilt from the error body."""
     try:
-        info = response.json()["error"]
+        body = response.json()
+    except ValueError:
+        body = None
+    return error_from_body(body, response.status_code, response.text)
+
+
+def error_from_body(body: Any, status: int, text: str = "") -> ConfhubError:
+    """The exception for an error body ``{"error": {"code", "message", "details"}}`` that came
+    with HTTP ``status`` (which also decides the class of a code only the server knows)."""
+    try:
+        info = body["error"]
         code, message = str(info["code"]), str(info["message"])
         details = dict(info.get("details") or {})
     except Exception:
-        code, message, details = "", f"HTTP {response.status_code}: {response.text[:200]}", {}
+        code, message, details = "", f"HTTP {status}: {(text or str(body))[:200]}", {}
     try:
         error = error_from_code(code, message, details)
     except TypeError:  # a details key clashing with the constructor's own parameters
         error = error_from_code(code, message)
         error.details = details
     if type(error) is ConfhubError:  # codes only the server has (415, 405, 501...)
-        if response.status_code in RETRY_STATUSES:
-            error = Unavailable(message, **{"status": response.status_code})
-        elif 400 <= response.status_code < 500 and response.status_code != 404:
-            error = InvalidRequest(message, code=code, status=response.status_code)
-        elif response.status_code == 404:
+        if status in RETRY_STATUSES:
+            error = Unavailable(message, **{"status": status})
+        elif 400 <= status < 500 and status != 404:
+            error = InvalidRequest(message, code=code, status=status)
+        elif status == 404:
             error = NotFound(message, code=code)
         error.details.update(details)
     return error
