@@ -303,7 +303,6 @@ class Hub:
         self._restart_paths: dict[tuple[str, str], tuple[float, CompiledSchema | None]] = {}
         self._cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
         self._closed = threading.Event()
-        self._listeners: list[Callable[[str, int], None]] = []
         try:
             if store.tenant(DEFAULT_TENANT) is None:
                 with contextlib.suppress(TenantExists):  # another process may be first
@@ -457,8 +456,6 @@ class Hub:
             # In feed order, so a watcher sees a revision the same whether it arrives live or
             # is read back from storage.
             self._cache.applied(tenant, revision, sorted(appended, key=_feed_order))
-            for listener in list(self._listeners):
-                listener(tenant, revision)
         return result, revision, appended
 
     # ------------------------------------------------------------------ tenants
@@ -551,8 +548,6 @@ class Hub:
             self._store.set_tenant_deleted(name, True)
         self._audit("tenant.purge" if hard else "tenant.delete", name, target=name)
         self._cache.evict(name)
-        for listener in list(self._listeners):
-            listener(name, -1)
 
     def restore_tenant(self, name: str) -> TenantInfo:
         """Undo a soft delete."""
@@ -831,12 +826,6 @@ class Hub:
 
     def stats(self) -> dict[str, Any]:
         return self._store.stats()
-
-    def on_commit(self, listener: Callable[[str, int], None]) -> Callable[[], None]:
-        """Call ``listener(tenant, revision)`` after each commit made through this hub
-        (revision -1: the tenant was deleted). Returns a function that unsubscribes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
 
 class _Recording:
