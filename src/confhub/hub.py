@@ -402,9 +402,8 @@ class Hub:
     def _subscribe(self, tenant: str, filter: WatchFilter, since: int | None,
                    wake: Callable[[], None]) -> Subscription:
         """Register a watcher of ``tenant`` starting after ``since`` (None: from now)."""
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int)
-                                  or since < 0):
-            raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+        if since is not None:
+            _check_since(since)
         while True:
             view = self._view(tenant)  # loads the tenant outside the lock if needed
             with self._cache.lock:
@@ -416,7 +415,7 @@ class Hub:
                 break
         if since is not None and since < view.revision:
             try:
-                self.tenant(tenant).changes(since, 1)  # Gone if retention removed it
+                self.tenant(tenant)._check_retained(since)
             except ConfhubError:
                 self._watchers.remove(subscription)
                 raise
@@ -1192,11 +1191,16 @@ class Tenant:
         With ``wait`` (seconds), an empty answer is held until a change commits or the time
         is up: a long poll for clients that cannot keep a stream open.
         """
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+        since = _check_since(since)
         limit = _check_limit(limit)
         if wait is not None:
             self._wait_for_change(since, _check_wait(wait))
+        self._check_retained(since)
+        return [change_from_row(r) for r in self._hub._store.changes(self.name, since, limit)]
+
+    def _check_retained(self, since: int) -> None:
+        """NotFound for a missing or deleted tenant; Gone when retention removed revisions
+        after ``since``."""
         info = self._hub._store.tenant(self.name)
         if info is None or info.deleted_at is not None:
             self._hub._view(self.name)  # raises the right NotFound
@@ -1206,7 +1210,6 @@ class Tenant:
                        f"{self.name!r} was removed by retention; re-list and continue from "
                        f"revision {info.revision}", compacted_revision=info.compacted_revision,
                        current_revision=info.revision)
-        return [change_from_row(r) for r in self._hub._store.changes(self.name, since, limit)]
 
     def _wait_for_change(self, since: int, timeout: float) -> None:
         arrived = threading.Event()
@@ -1711,6 +1714,12 @@ def _check_address(env: str, namespace: str, key: str) -> None:
 
 
 MAX_WAIT = 300.0
+
+
+def _check_since(since: object) -> int:
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+    return since
 
 
 def _check_wait(wait: object) -> float:
