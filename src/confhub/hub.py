@@ -69,6 +69,7 @@ from .model import (
     ValidationReport,
     Version,
     check_name,
+    check_wait,
     decode_value,
     encode_value,
     freeze,
@@ -1194,7 +1195,7 @@ class Tenant:
         since = _check_since(since)
         limit = _check_limit(limit)
         if wait is not None:
-            self._wait_for_change(since, _check_wait(wait))
+            self._wait_for_change(since, check_wait(wait))
         self._check_retained(since)
         return [change_from_row(r) for r in self._hub._store.changes(self.name, since, limit)]
 
@@ -1713,20 +1714,10 @@ def _check_address(env: str, namespace: str, key: str) -> None:
     check_name("key", key)
 
 
-MAX_WAIT = 300.0
-
-
 def _check_since(since: object) -> int:
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:
         raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
     return since
-
-
-def _check_wait(wait: object) -> float:
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
-        raise InvalidRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT:g}, "
-                             f"not {wait!r}")
-    return float(wait)
 
 
 def _check_limit(limit: int) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
-from .errors import InvalidName, InvalidValue, TooLarge
+from .errors import InvalidName, InvalidRequest, InvalidValue, TooLarge
 
 __all__ = [
     "BASE_ENV",
@@ -50,11 +50,20 @@ BASE_ENV = "base"
 DEFAULT_TENANT = "default"
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+MAX_WAIT = 300.0  # seconds a long poll may hold an empty answer
 
 Op = Literal["put", "patch", "delete", "rollback", "restore", "import"]
 OPS: tuple[str, ...] = ("put", "patch", "delete", "rollback", "restore", "import")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_wait(wait: object) -> float:
+    """A long poll's ``wait`` in seconds (0 to MAX_WAIT), else InvalidRequest."""
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT:
+        raise InvalidRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT:g}, "
+                             f"not {wait!r}")
+    return float(wait)
 
 
 def check_name(kind: str, name: object) -> str:

@@ -25,6 +25,7 @@ from ..model import (
     ValidationReport,
     Version,
     check_name,
+    check_wait,
     encode_value,
 )
 from .wire import (
@@ -186,9 +187,8 @@ class _TenantPlans:
 
     def _changes(self, since: int, limit: int, wait: float | None = None
                  ) -> _Call[list[Change]]:
-        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float)
-                                 or not 0 <= wait <= 300):
-            raise InvalidRequest(f"wait must be a number of seconds from 0 to 300, not {wait!r}")
+        if wait is not None:
+            wait = check_wait(wait)
         return _Call("GET", self._p("changes"), _items(change_from_json),
                      {"since": _int("since", since, 0),
                       "limit": min(_int("limit", limit, 1), 10_000), "wait": wait},

@@ -14,12 +14,11 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...model import MAX_WAIT
 from ..deps import call, hub_of
 from ..responses import json_response
 from ..schemas import MAX_INT, ChangePage, errors
 from .configs import Name
-
-MAX_WAIT = 300.0
 
 router = APIRouter(tags=["changes"])
 
