@@ -370,10 +370,9 @@ class Hub:
 
     def _publish(self, tenant: str, revision: int, rows: builtins.list[VersionRow],
                  before: builtins.list[Entry | None]) -> None:
-        if self._watchers.watching(tenant):
-            self._watchers.publish(tenant, revision, lambda: [
-                self._flag_restart(change_from_row(row), old.value if old else None)
-                for row, old in zip(rows, before, strict=True)])
+        self._watchers.publish(tenant, revision, lambda: [
+            self._flag_restart(change_from_row(row), old.value if old else None)
+            for row, old in zip(rows, before, strict=True)])
 
     def _restart_paths_of(self, change: Change) -> Sequence[str]:
         """The fields of ``change``'s key its schema marks ``x-restart-required`` (schemas are

@@ -100,7 +100,7 @@ class Subscription:
     """
 
     __slots__ = ("tenant", "filter", "position", "backfill_to", "_pending", "_passed", "_lock",
-                 "wake", "error", "__weakref__")
+                 "wake", "error")
 
     def __init__(self, tenant: str, filter: WatchFilter, position: int, backfill_to: int,
                  wake: Callable[[], None]) -> None:
@@ -211,12 +211,6 @@ class Broadcaster:
                 self._by_tenant[subscription.tenant] = subs
             else:
                 self._by_tenant.pop(subscription.tenant, None)
-
-    def watching(self, tenant: str) -> bool:
-        return tenant in self._by_tenant
-
-    def count(self) -> int:
-        return sum(len(subs) for subs in self._by_tenant.values())
 
     def publish(self, tenant: str, revision: int,
                 changes: Callable[[], Sequence[Change]]) -> None:
