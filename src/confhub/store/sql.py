@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from ..errors import AlreadyExists, NotFound, TenantExists
+from ..errors import AlreadyExists, Gone, NotFound, TenantExists
 from ..model import now_micros
 from .base import (
     ALL_TENANTS,
@@ -23,6 +23,7 @@ from .base import (
     TokenRow,
     VersionRow,
 )
+from .maintenance import Maintenance, version_checksum
 
 T = TypeVar("T")
 
@@ -140,11 +141,11 @@ class SqlWriteTxn:
     def append(self, row: VersionRow) -> None:
         q = self._store.q
         self._conn.execute(
-            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (row.tenant, row.env, row.namespace, row.key, row.version, row.revision, row.op,
              row.deleted, row.value, row.created_at, row.author, row.reason, row.metadata,
-             row.rollback_of, row.request_id, row.secret),
+             row.rollback_of, row.request_id, row.secret, version_checksum(row)),
         )
         # A key re-created after a tombstone starts a new incarnation: its created_at resets.
         self._conn.execute(
@@ -223,7 +224,7 @@ class SqlSchemaTxn:
              row.author, row.reason, row.rollback_of))
 
 
-class SqlStore:
+class SqlStore(Maintenance):
     """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
 
     backend = "sql"
@@ -321,6 +322,14 @@ class SqlStore:
                 rows = [r for r in rows if r.revision < last] + [version_row(r) for r in
                         conn.execute(self.q(select + f"AND revision = ? {FEED_ORDER}"),
                                      (tenant, last))]
+            # Read after the rows: a compaction that committed before or while they were read
+            # shows here, so a page with a hole is never handed out as complete.
+            compacted = conn.execute(self.q("SELECT compacted_revision FROM confhub_tenants "
+                                            "WHERE id = ?"), (tenant,)).fetchone()
+        if compacted is not None and since < compacted[0]:
+            raise Gone(f"history before revision {compacted[0]} of tenant {tenant!r} was "
+                       "removed by retention; re-list the current state and watch from its "
+                       "revision", tenant=tenant, compacted_revision=compacted[0])
         return rows
 
     def snapshots(self, tenant: str) -> list[tuple[str, int, int]]:
@@ -491,7 +500,8 @@ class SqlStore:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None:
                 raise _missing_tenant(tenant, deleted=False)
-            for table in ("confhub_current", "confhub_versions", "confhub_snapshots"):
+            for table in ("confhub_current", "confhub_versions", "confhub_snapshots",
+                          "confhub_retention"):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
             # A tenant re-created under the same name must not inherit the old tokens.
             conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "
