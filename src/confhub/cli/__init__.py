@@ -21,6 +21,7 @@ from . import (
     edit,
     history,
     keys,
+    operations,
     schemas,
     security,
     serve,
@@ -77,7 +78,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, bench):
+                   security, serve, bench, operations):
         module.register(app)
     return app
 

@@ -54,6 +54,10 @@ def serve(
         "--log-format", metavar="text|json",
         help="One line per request at log level info: text for a terminal, json for a log "
              "pipeline.")] = "text",
+    compact_interval: Annotated[float, typer.Option(
+        "--compact-interval", metavar="SECONDS", min=0,
+        help="Apply retention policies in the background this often (0: never).")
+    ] = 300.0,
     heartbeat: Annotated[float, typer.Option(
         "--heartbeat", metavar="SECONDS", min=0.05, max=3600,
         help="Keep-alive interval of idle watch streams (proxies drop silent ones).")
@@ -81,7 +85,8 @@ def serve(
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
-                               "heartbeat": heartbeat, "log_format": log_format}
+                               "heartbeat": heartbeat, "log_format": log_format,
+                               "compact_interval": compact_interval}
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
                         ("max_watchers", max_watchers)):
         if given is not None:  # otherwise run() keeps its defaults

@@ -31,6 +31,7 @@ from .routes import (
     changes,
     configs,
     history,
+    maintenance,
     ops,
     security,
     simple,
@@ -72,19 +73,25 @@ class HeadBody:
 
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                heartbeat: float = 15.0, limits: Limits | None = None,
-               access_log: AccessLog | None = None) -> Any:
+               access_log: AccessLog | None = None,
+               compact_interval: float | None = None) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
     ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive; ``limits``
     are the per-token abuse limits (``auth.Limits``); the auth layer wraps everything, the
-    fast paths included; ``access_log`` writes one line per request (None: no log)."""
+    fast paths included; ``access_log`` writes one line per request (None: no log);
+    ``compact_interval`` (seconds) runs retention in the background (None: never)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="confhub-storage")
         asyncio.get_running_loop().set_default_executor(executor)
+        stop_compaction = hub.compact_in_background(compact_interval) if compact_interval \
+            else None
         try:
             yield
         finally:
+            if stop_compaction is not None:
+                stop_compaction()
             executor.shutdown(wait=True, cancel_futures=True)
             if close_hub:
                 hub.close()
@@ -98,7 +105,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, security):
+                   ops, validation, security, maintenance):
         app.include_router(module.router)
     inner: Any = app
     if fast_paths:

@@ -34,6 +34,8 @@ DEFAULT_HEARTBEAT = 15.0
 _ENV_RATE = "CONFHUB_SERVE_RATE_LIMIT"
 _ENV_WATCHERS = "CONFHUB_SERVE_MAX_WATCHERS"
 _ENV_LOG_FORMAT = "CONFHUB_SERVE_LOG_FORMAT"  # text | json | off (issue 13)
+_ENV_COMPACT = "CONFHUB_SERVE_COMPACT_INTERVAL"  # seconds between compactions, 0: never
+DEFAULT_COMPACT_INTERVAL = 300.0
 
 log = logging.getLogger("confhub.server")
 
@@ -69,7 +71,9 @@ def app_factory() -> Any:
                     burst=max(int(2 * float(os.environ.get(_ENV_RATE) or defaults.rate)), 1),
                     watchers=int(os.environ.get(_ENV_WATCHERS) or defaults.watchers))
     return create_app(hub, close_hub=True, heartbeat=heartbeat, limits=limits,
-                      access_log=_access_log())
+                      access_log=_access_log(),
+                      compact_interval=float(os.environ.get(_ENV_COMPACT)
+                                             or DEFAULT_COMPACT_INTERVAL) or None)
 
 
 def _access_log() -> Any:
@@ -94,7 +98,8 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         insecure: bool = False, log_level: str = "info", loop: str = "auto",
         heartbeat: float = DEFAULT_HEARTBEAT, key_file: str | None = None,
         rate_limit: float | None = None, max_watchers: int | None = None,
-        log_format: str = "text") -> None:
+        log_format: str = "text", compact_interval: float = DEFAULT_COMPACT_INTERVAL
+        ) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Per DESIGN.md section 7: once the database holds a token, every request needs one. A
@@ -104,7 +109,8 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     ``max_watchers`` (watch streams per token) override the defaults of ``auth.Limits``.
     ``loop`` is the event loop ("auto" takes uvloop when it is installed, "asyncio" forces
     the standard one). ``log_format`` (text or json) is the form of the one line logged per
-    request at log level info or debug.
+    request at log level info or debug. ``compact_interval``: seconds between background
+    compactions applying the retention policies (0: never).
     """
     if workers < 1:
         raise SystemExit("confhub: --workers must be at least 1")
@@ -114,6 +120,9 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         raise SystemExit("confhub: --log-format must be text or json")
     url = _storage_url(db)
     os.environ[_ENV_LOG_FORMAT] = log_format if log_level in ("debug", "info") else "off"
+    if compact_interval < 0:
+        raise SystemExit("confhub: --compact-interval must be 0 (never) or more seconds")
+    os.environ[_ENV_COMPACT] = str(compact_interval)
     if key_file is not None:
         os.environ["CONFHUB_KEY_FILE"] = os.path.abspath(key_file)
     if rate_limit is not None:

@@ -22,10 +22,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
-from .base import VersionRow
+from .base import RetentionRow, VersionRow, VersionStub
 
 __all__ = ["Maintenance", "RetentionRow", "VersionStub", "version_checksum"]
 
@@ -39,35 +38,6 @@ def version_checksum(row: VersionRow) -> str:
               row.metadata, row.rollback_of, row.request_id, bool(row.secret)]
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionRow:
-    """A retention policy of a tenant (``namespace`` "") or of one namespace of it.
-
-    ``keep_last``: versions of each key kept, newest first; ``keep_for``: microseconds a version
-    is kept after it was written. None: no limit of that kind.
-    """
-
-    tenant: str
-    namespace: str
-    keep_last: int | None
-    keep_for: int | None
-    updated_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class VersionStub:
-    """What compaction needs to know of a version (never its value)."""
-
-    env: str
-    namespace: str
-    key: str
-    version: int
-    revision: int
-    created_at: int
-    rollback_of: int | None
-    deleted: bool
 
 
 _VERSION_COLUMNS = (

@@ -433,6 +433,12 @@ class SqlStore(Maintenance):
             tenants = conn.execute(
                 "SELECT COUNT(*) FROM confhub_tenants WHERE deleted_at IS NULL").fetchone()[0]
             versions = conn.execute("SELECT COUNT(*) FROM confhub_versions").fetchone()[0]
+            per_tenant = conn.execute(
+                f"SELECT c.tenant, COUNT(*) {live} GROUP BY c.tenant ORDER BY c.tenant"
+            ).fetchall()
+            versions_per_tenant = conn.execute(
+                "SELECT tenant, COUNT(*) FROM confhub_versions GROUP BY tenant ORDER BY tenant"
+            ).fetchall()
             size = self._storage_bytes(conn)
         return {
             "total_configs": sum(n for _, n in per_ns),
@@ -440,6 +446,8 @@ class SqlStore(Maintenance):
             "total_versions": versions,
             "storage_size_mb": round(size / (1024 * 1024), 3),
             "configs_per_namespace": {ns: n for ns, n in per_ns},
+            "configs_per_tenant": {t: n for t, n in per_tenant},
+            "versions_per_tenant": {t: n for t, n in versions_per_tenant},
         }
 
     # ------------------------------------------------------------------ writes
