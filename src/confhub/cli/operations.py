@@ -23,8 +23,11 @@ from .output import Output
 
 __all__ = ["register", "restore_store"]
 
-retention_app = typer.Typer(name="retention", help="How much history each tenant keeps.",
-                            no_args_is_help=True)
+retention_app = typer.Typer(
+    name="retention", no_args_is_help=True,
+    help="How much history each tenant or namespace keeps.\n\n"
+         "[b]Examples[/b]\n\n  $ confhub retention set --keep-last 50\n"
+         "  $ confhub retention show --tenant acme")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
