@@ -55,12 +55,16 @@ Address = tuple[str, str, str]  # (env, namespace, key)
 Policy = tuple[int | None, int | None]  # (keep_last, keep_for microseconds)
 
 
+MAX_LIMIT = 1 << 40  # ~35,000 years in seconds; far beyond any sensible policy
+
+
 def _check_limit(name: str, value: int | None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{name} must be a whole number >= 1 or null, not {value!r}",
-                             field=name)
+    if (isinstance(value, bool) or not isinstance(value, int) or value < 1
+            or value > MAX_LIMIT):
+        raise InvalidRequest(f"{name} must be a whole number from 1 to {MAX_LIMIT} or null, "
+                             f"not {value!r}", field=name)
     return value
 
 
