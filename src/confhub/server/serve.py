@@ -157,6 +157,31 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
             _run_uvicorn(host, port, workers, log_level, loop)
 
 
+_METRICS_PREFIX = "confhub-metrics-"
+
+
+def _remove_stale_metrics_dirs() -> None:
+    """Remove the metrics directories of servers that are gone (a server killed outright
+    cannot remove its own): each is named after its server's process id."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(_METRICS_PREFIX):
+            continue
+        pid = name[len(_METRICS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _metrics_dir() -> Iterator[None]:
     """One directory per run where every worker writes its metrics (prometheus-client's
@@ -168,7 +193,8 @@ def _metrics_dir() -> Iterator[None]:
         os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
         yield
         return
-    path = tempfile.mkdtemp(prefix="confhub-metrics-")
+    _remove_stale_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = path
     try:
         yield
