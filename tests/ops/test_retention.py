@@ -81,6 +81,19 @@ class TestCompaction:
         assert hub.compact(now=int(a_day_later))["removed"] == 2
         assert versions(cfg, "a") == [3]
 
+    def test_reading_the_index_in_small_pages_changes_nothing(
+            self, hub: confhub.Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+        from confhub.hub import retention
+
+        cfg = hub.tenant()
+        for i in range(5):
+            for key in ("a", "b", "c"):
+                cfg.set("m", key, {"i": i})
+        monkeypatch.setattr(retention, "INDEX_PAGE", 4)  # pages end inside a key's versions
+        hub.set_retention("default", keep_last=2)
+        assert hub.compact()["removed"] == 9
+        assert [versions(cfg, key) for key in ("a", "b", "c")] == [[4, 5]] * 3
+
     def test_no_policy_keeps_everything(self, hub: confhub.Hub) -> None:
         cfg = hub.tenant()
         for i in range(3):

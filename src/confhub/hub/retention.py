@@ -51,6 +51,7 @@ from .core import HubPart
 logger = logging.getLogger("confhub")
 
 BATCH = 2000  # versions removed per write transaction
+INDEX_PAGE = 10_000  # versions read per page of the index (each page a short read)
 Address = tuple[str, str, str]  # (env, namespace, key)
 Policy = tuple[int | None, int | None]  # (keep_last, keep_for microseconds)
 
@@ -175,7 +176,7 @@ class Retention(HubPart):
         def key_of(v: VersionStub) -> Address:
             return v.env, v.namespace, v.key
 
-        for address, group in groupby(store.version_index(tenant), key=key_of):
+        for address, group in groupby(store.version_index(tenant, INDEX_PAGE), key=key_of):
             policy = rules.get(address[1]) or rules.get("")
             if policy is None:
                 continue

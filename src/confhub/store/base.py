@@ -387,7 +387,7 @@ class StoreMaintenance(Protocol):
     def set_retention(self, row: RetentionRow) -> None:
         """Store (both limits None: remove) a policy. Moves no revision."""
 
-    def version_index(self, tenant: str) -> Iterator[VersionStub]:
+    def version_index(self, tenant: str, page: int = 10_000) -> Iterator[VersionStub]:
         """Every version without its value, by (env, namespace, key, version)."""
 
     def remove_versions(self, tenant: str,

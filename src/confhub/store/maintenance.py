@@ -177,16 +177,31 @@ class Maintenance:
 
     # ------------------------------------------------------------------ compaction
 
-    def version_index(self, tenant: str) -> Iterator[VersionStub]:
+    def version_index(self, tenant: str, page: int = 10_000) -> Iterator[VersionStub]:
         """Every version of ``tenant`` without its value, ordered by (env, namespace, key,
-        version): the primary key's order, so one range scan. One read snapshot."""
-        with self._reading() as conn:
-            cursor = conn.execute(self.q(
-                "SELECT env, namespace, key, version, revision, created_at, rollback_of, "
-                "deleted FROM confhub_versions WHERE tenant = ? "
-                "ORDER BY env, namespace, key, version"), (tenant,))
-            for r in cursor:
+        version) — the primary key's order — read in pages of ``page`` rows, each its own
+        short read: a caller may write between pages (compaction does), and no read stays
+        open long enough to stop SQLite from checkpointing its WAL."""
+        after: tuple[str, str, str, int] | None = None
+        columns = ("SELECT env, namespace, key, version, revision, created_at, rollback_of, "
+                   "deleted FROM confhub_versions WHERE tenant = ?")
+        while True:
+            with self._reading() as conn:
+                if after is None:
+                    rows = conn.execute(self.q(
+                        f"{columns} ORDER BY env, namespace, key, version LIMIT ?"),
+                        (tenant, page)).fetchall()
+                else:
+                    rows = conn.execute(self.q(
+                        f"{columns} AND (env, namespace, key, version) > (?, ?, ?, ?) "
+                        "ORDER BY env, namespace, key, version LIMIT ?"),
+                        (tenant, *after, page)).fetchall()
+            for r in rows:
                 yield VersionStub(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
+            if len(rows) < page:
+                return
+            last = rows[-1]
+            after = (last[0], last[1], last[2], last[3])
 
     def remove_versions(self, tenant: str,
                         doomed: Sequence[tuple[str, str, str, int, int]]) -> int:
