@@ -244,8 +244,12 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         self._closing.set()
-        self._checkpoint_thread.join(timeout=5)
-        self._checkpointer.close()
+        self._checkpoint_thread.join(timeout=30)
+        # Closing a connection another thread is still using crashes the sqlite3 module
+        # (seen with a checkpoint of a ~1 GB WAL after a big compaction): leave it to the
+        # process's end instead.
+        if not self._checkpoint_thread.is_alive():
+            self._checkpointer.close()
         with self._write_lock:
             self._writer.close()
         self._watcher.close()
