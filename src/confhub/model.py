@@ -360,7 +360,12 @@ class TenantInfo:
         return self.deleted_at is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**_record_dict(self), "deleted": self.deleted}
+        """``compacted_revision`` appears only once retention removed something, so the
+        tenant shape is unchanged for everyone else (as ``restart_required`` in changes)."""
+        data = {**_record_dict(self), "deleted": self.deleted}
+        if not self.compacted_revision:
+            del data["compacted_revision"]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
