@@ -182,14 +182,15 @@ def compaction(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def backup_restore(args: argparse.Namespace, tmp: Path, url: str, label: str
                    ) -> dict[str, Any]:
-    rows = int(args.backup_mb * 1e6 // 4200)
+    rows = int(args.backup_mb * 1e6 // 64_200)
     with confhub.open(url) as hub:
         cfg = hub.tenant()
-        for chunk in range(0, rows, 5000):
+        for chunk in range(0, rows, 200):
             with cfg.transaction() as tx:
-                for k in range(chunk, min(rows, chunk + 5000)):
-                    # ~4 KB of hex: compresses about 2:1, like real documents, not 1000:1
-                    tx.set("big", f"k{k}", {"blob": os.urandom(1950).hex()})
+                for k in range(chunk, min(rows, chunk + 200)):
+                    # 64 KB of hex per key: compresses about 2:1 like real documents (not
+                    # 1000:1 like repeated bytes); large values keep the build of 1 GB short
+                    tx.set("big", f"k{k}", {"blob": os.urandom(32_000).hex()})
         size_mb = round(hub.stats()["storage_size_mb"], 1)
         started = time.perf_counter()
         figures = hub.backup(tmp / f"{label}.backup")
