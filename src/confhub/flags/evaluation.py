@@ -119,7 +119,7 @@ class FlagSet:
         items = list(entries)
         return cls({e.key: e.value for e in items}, {e.key: e.version for e in items})
 
-    def keys(self) -> list[str]:
+    def flag_keys(self) -> list[str]:
         return sorted(self._flags)
 
     def __contains__(self, key: object) -> bool:

@@ -195,7 +195,7 @@ class LiveFlags:
         self.flags, self.revision = new, revision
         changed = new.changed_keys(old)
         if old.evaluators != new.evaluators or old.metadata != new.metadata:
-            changed = sorted(set(changed) | set(new.keys()))
+            changed = sorted(set(changed) | set(new.flag_keys()))
         if changed and self._loaded.is_set():
             for callback in self._on_change:
                 try:
