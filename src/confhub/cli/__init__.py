@@ -18,6 +18,7 @@ from . import (
     admin,
     backup,
     edit,
+    flags,
     history,
     keys,
     schemas,
@@ -76,7 +77,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve):
+                   security, serve, flags):
         module.register(app)
     return app
 

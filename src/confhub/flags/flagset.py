@@ -30,10 +30,11 @@ TOP_LEVEL = ("$schema", "flags", "$evaluators", "metadata")
 @dataclass(frozen=True)
 class FlagSetPlan:
     """What importing a flag-set file writes: ``puts`` (key -> value) and, with ``prune``,
-    the ``deletes`` of flags the file no longer has."""
+    the ``deletes`` of flags the file no longer has; ``unchanged`` keys are left alone."""
 
     puts: dict[str, Any]
     deletes: list[str]
+    unchanged: list[str]
 
 
 def plan_import(document: Any, existing: Mapping[str, Any] | None = None, *,
@@ -73,7 +74,7 @@ def plan_import(document: Any, existing: Mapping[str, Any] | None = None, *,
     existing = existing or {}
     deletes = sorted(k for k in existing if k not in puts) if prune else []
     changed = {k: v for k, v in puts.items() if k not in existing or thaw(existing[k]) != v}
-    return FlagSetPlan(changed, deletes)
+    return FlagSetPlan(changed, deletes, sorted(k for k in puts if k not in changed))
 
 
 def to_flagd(values: Mapping[str, Any]) -> dict[str, Any]:
