@@ -2,8 +2,8 @@
 
 ``definition`` checks a flag at write (the namespace's built-in schema), ``evaluation``
 evaluates flags with flagd's rules, ``flagset`` converts flagd flag-set files to and from
-keys, ``source`` keeps a tenant's flags current in memory for in-process evaluation.
-The OpenFeature provider is ``confhub.openfeature``; OFREP is ``server/routes/ofrep.py``.
+keys. The OpenFeature provider and the live in-memory copy of a tenant's flags are
+``confhub.openfeature``; OFREP is ``server/routes/ofrep.py``.
 """
 
 from .definition import (

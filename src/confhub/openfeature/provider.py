@@ -7,7 +7,7 @@
     client = api.get_client()
     client.get_boolean_value("new-checkout", False, EvaluationContext("user-42"))
 
-The provider keeps the tenant's flags namespace in memory (``flags.source.LiveFlags``: a list,
+The provider keeps the tenant's flags namespace in memory (``source.LiveFlags``: a list,
 then the watch stream), so an evaluation is a dictionary lookup and a JsonLogic run, never a
 request. Events:
 
@@ -34,10 +34,9 @@ from openfeature.exception import ErrorCode, GeneralError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
-from .flags.definition import FLAGS_NAMESPACE
-from .flags.evaluation import Evaluation, FlagSet
-from .flags.source import FlagTenant, LiveFlags
-from .model import BASE_ENV, DEFAULT_TENANT
+from ..flags import FLAGS_NAMESPACE, Evaluation, FlagSet
+from ..model import BASE_ENV, DEFAULT_TENANT
+from .source import FlagTenant, LiveFlags
 
 __all__ = ["ConfhubProvider"]
 

@@ -23,10 +23,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from ..errors import ConfhubError, Gone, Unavailable
+from ..flags import FLAGS_NAMESPACE, FlagSet
 from ..layering import resolve_layers
 from ..model import BASE_ENV, Change, Entry, WatchEvent, check_name
-from .definition import FLAGS_NAMESPACE
-from .evaluation import FlagSet
 
 __all__ = ["FlagTenant", "LiveFlags"]
 
