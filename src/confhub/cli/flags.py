@@ -159,7 +159,13 @@ def ls(
     token: TokenOpt = None,
     db: DbOpt = DEFAULT_DB,
 ) -> None:
-    """List the flags: state, variants, default variant, whether they target, version."""
+    """List the flags: state, variants, default variant, whether they target, version.
+
+    [b]Examples[/b]
+
+      $ confhub flags ls
+      $ confhub flags ls --tenant acme --env production --json
+    """
     with session(cmd) as ctx:
         entries = ctx.tenant.list(namespace, env=env)
         flags = to_flagd({e.key: e.value for e in entries})["flags"]
