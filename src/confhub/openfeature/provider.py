@@ -41,6 +41,7 @@ from .source import FlagTenant, LiveFlags
 __all__ = ["ConfhubProvider"]
 
 T = TypeVar("T")
+_REASONS = {reason.value: reason for reason in Reason}
 ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
 
 
@@ -114,13 +115,15 @@ class ConfhubProvider(AbstractProvider):
 
     def _resolve(self, kind: str, flag_key: str, default_value: T,
                  evaluation_context: EvaluationContext | None) -> FlagResolutionDetails[T]:
-        result = self.evaluate(flag_key, kind, evaluation_context)
+        ctx = evaluation_context
+        result = self.live.flags.evaluate(flag_key, ctx.attributes if ctx else None,
+                                          ctx.targeting_key if ctx else None, kind)
         if result.error_code is not None:
             return FlagResolutionDetails(default_value, ErrorCode(result.error_code),
                                          result.error_message, Reason.ERROR,
                                          flag_metadata=dict(result.metadata))
         value = default_value if result.variant is None else result.value
-        return FlagResolutionDetails(value, reason=Reason(result.reason),
+        return FlagResolutionDetails(value, reason=_REASONS[result.reason],
                                      variant=result.variant,
                                      flag_metadata=dict(result.metadata))
 

@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from ...errors import ConfhubError, InvalidRequest
 from ...flags import FLAGS_NAMESPACE, Evaluation, FlagSet
-from ...model import DEFAULT_TENANT
+from ...model import BASE_ENV, DEFAULT_TENANT
 from ..auth import principal_of, require_namespaces, require_role
 from ..body import parse_json
 from ..deps import call, hub_of
@@ -47,14 +47,27 @@ _REQUEST = {"type": "object", "properties": {"context": {
 
 
 class _FlagSets:
-    """Compiled flag sets per tenant, rebuilt only when a flag's version changes."""
+    """Compiled flag sets per tenant, rebuilt only when the flags namespace changes.
+
+    The freshness check is ``(number of keys, highest revision among them)``: every commit
+    that writes a key gives it a revision above all earlier ones, and a commit that only
+    deletes lowers the count, so any change of the namespace changes the stamp.
+    """
 
     def __init__(self) -> None:
-        self._sets: dict[str, tuple[tuple[tuple[str, int], ...], FlagSet]] = {}
+        self._sets: dict[str, tuple[tuple[int, int], FlagSet]] = {}
 
-    def get(self, hub: Any, tenant: str) -> FlagSet:
-        entries = hub.tenant(tenant).list(FLAGS_NAMESPACE)
-        stamp = tuple((e.key, e.version) for e in entries)
+    def cached(self, hub: Any, tenant: str) -> FlagSet | None:
+        """The tenant's flags from the hub's memory, None when it would need storage."""
+        entries = hub.cached_entries(tenant, BASE_ENV, FLAGS_NAMESPACE)
+        return None if entries is None else self._current(tenant, entries)
+
+    def load(self, hub: Any, tenant: str) -> FlagSet:
+        """The tenant's flags, reading storage if need be (NotFound for a missing tenant)."""
+        return self._current(tenant, hub.tenant(tenant).list(FLAGS_NAMESPACE))
+
+    def _current(self, tenant: str, entries: list[Any]) -> FlagSet:
+        stamp = (len(entries), max((e.revision for e in entries), default=0))
         found = self._sets.get(tenant)
         if found is not None and found[0] == stamp:
             return found[1]
@@ -63,6 +76,12 @@ class _FlagSets:
             self._sets.clear()
         self._sets[tenant] = (stamp, flags)
         return flags
+
+
+async def _flags_of(request: Request, tenant: str) -> FlagSet:
+    hub, sets = hub_of(request), _flag_sets(request)
+    flags = sets.cached(hub, tenant)
+    return flags if flags is not None else await call(sets.load, hub, tenant)
 
 
 def _flag_sets(request: Request) -> _FlagSets:
@@ -131,12 +150,8 @@ async def _evaluate_one(request: Request, tenant: str | None, key: str) -> Respo
         attributes, targeting_key = await _context(request)
     except ConfhubError as exc:
         return _failure(key, "INVALID_CONTEXT", exc.message)
-    hub, sets = hub_of(request), _flag_sets(request)
-
-    def evaluate() -> Evaluation:
-        return sets.get(hub, name).evaluate(key, attributes, targeting_key)
-
-    evaluation = await call(evaluate)
+    flags = await _flags_of(request, name)
+    evaluation = flags.evaluate(key, attributes, targeting_key)
     if evaluation.error_code == "FLAG_NOT_FOUND":
         return _failure(key, "FLAG_NOT_FOUND", evaluation.error_message or "", 404)
     body = _result(evaluation)
@@ -150,15 +165,10 @@ async def _evaluate_all(request: Request, tenant: str | None) -> Response:
         attributes, targeting_key = await _context(request)
     except ConfhubError as exc:
         return _failure(None, "INVALID_CONTEXT", exc.message)
-    hub, sets = hub_of(request), _flag_sets(request)
-
-    def evaluate() -> dict[str, Any]:
-        flags = sets.get(hub, name)
-        return {"flags": [_result(flags.evaluate(key, attributes, targeting_key))
-                          for key in flags.flag_keys()],
-                "metadata": dict(flags.metadata)}
-
-    body = dumps(await call(evaluate))
+    flags = await _flags_of(request, name)
+    body = dumps({"flags": [_result(flags.evaluate(key, attributes, targeting_key))
+                            for key in flags.flag_keys()],
+                  "metadata": dict(flags.metadata)})
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     return json_response(None, body=body, etag=etag, request=request)
 
