@@ -124,6 +124,11 @@ class TestSingleEvaluation:
         assert answer.json()["errorCode"] == "INVALID_CONTEXT"
         assert answer.json()["key"] == "limits"
 
+    def test_an_oversized_request_is_413(self, base: str) -> None:
+        answer = post(f"{base}/ofrep/v1/evaluate/flags/limits",
+                      {"context": {"targetingKey": "u", "blob": "x" * 300_000}})
+        assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_large"
+
     def test_a_request_without_context_is_an_empty_context(self, base: str) -> None:
         for body in ({}, None):
             answer = httpx.post(f"{base}/ofrep/v1/evaluate/flags/limits", json=body)

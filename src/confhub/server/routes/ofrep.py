@@ -29,7 +29,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import ConfhubError, InvalidRequest
+from ...errors import InvalidRequest, TooLarge
 from ...flags import FLAGS_NAMESPACE, Evaluation, FlagSet
 from ...model import BASE_ENV, DEFAULT_TENANT
 from ..auth import principal_of, require_namespaces, require_role
@@ -105,9 +105,14 @@ async def _context(request: Request) -> tuple[dict[str, Any], str | None]:
 
     A body without ``context`` (the Python provider's, when it has none) is an empty one.
     """
-    raw = await request.body()
-    if len(raw) > MAX_CONTEXT_BYTES:
-        raise InvalidRequest(f"the request is larger than {MAX_CONTEXT_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_CONTEXT_BYTES:  # answered 413, not an OFREP evaluation failure
+            raise TooLarge(f"the evaluation request is larger than {MAX_CONTEXT_BYTES} bytes",
+                           limit=MAX_CONTEXT_BYTES)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     body = parse_json(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object with a \"context\" object")
@@ -148,7 +153,7 @@ async def _evaluate_one(request: Request, tenant: str | None, key: str) -> Respo
     name = _tenant(request, tenant)
     try:
         attributes, targeting_key = await _context(request)
-    except ConfhubError as exc:
+    except InvalidRequest as exc:
         return _failure(key, "INVALID_CONTEXT", exc.message)
     flags = await _flags_of(request, name)
     evaluation = flags.evaluate(key, attributes, targeting_key)
@@ -163,7 +168,7 @@ async def _evaluate_all(request: Request, tenant: str | None) -> Response:
     name = _tenant(request, tenant)
     try:
         attributes, targeting_key = await _context(request)
-    except ConfhubError as exc:
+    except InvalidRequest as exc:
         return _failure(None, "INVALID_CONTEXT", exc.message)
     flags = await _flags_of(request, name)
     body = dumps({"flags": [_result(flags.evaluate(key, attributes, targeting_key))
