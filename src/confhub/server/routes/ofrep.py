@@ -36,6 +36,7 @@ from ..auth import principal_of, require_namespaces, require_role
 from ..body import parse_json
 from ..deps import call, hub_of
 from ..responses import dumps, json_response
+from .configs import Name
 
 router = APIRouter(tags=["flags (OFREP)"])
 
@@ -178,13 +179,39 @@ async def _evaluate_all(request: Request, tenant: str | None) -> Response:
     return json_response(None, body=body, etag=etag, request=request)
 
 
+_METADATA = {"type": "object", "additionalProperties": {"type": ["string", "number",
+                                                                   "boolean"]}}
+_SUCCESS = {"type": "object", "required": ["key", "reason"], "properties": {
+    "key": {"type": "string"}, "value": {}, "variant": {"type": "string"},
+    "reason": {"type": "string"}, "metadata": _METADATA}}
+_FAILURE = {"type": "object", "required": ["errorCode"], "properties": {
+    "key": {"type": "string"}, "errorCode": {"type": "string"},
+    "errorDetails": {"type": "string"}, "metadata": _METADATA}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_CONFHUB_ERROR = {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "object"}}}
+_COMMON: dict[int | str, dict[str, Any]] = {
+    400: _json("OFREP evaluation failure (PARSE_ERROR, GENERAL, INVALID_CONTEXT), or confhub's "
+               "error for a bad tenant name", {"anyOf": [_FAILURE, _CONFHUB_ERROR]}),
+    401: {"description": "a bearer token is needed"},
+    403: {"description": "the token may not read this tenant's flags"},
+    404: {"description": "the flag (OFREP FLAG_NOT_FOUND) or the tenant does not exist"},
+    413: {"description": "the evaluation request is too large"},
+    503: {"description": "storage unavailable; retry later"},
+}
 _DOC: dict[int | str, dict[str, Any]] = {
-    "200": {"description": "the evaluation (OFREP evaluationSuccess)"},
-    "400": {"description": "OFREP evaluationFailure: PARSE_ERROR, GENERAL, INVALID_CONTEXT"},
-    "404": {"description": "OFREP flagNotFound"}}
+    200: _json("the evaluation (OFREP evaluationSuccess)", _SUCCESS), **_COMMON}
 _BULK_DOC: dict[int | str, dict[str, Any]] = {
-    "200": {"description": "every flag, with ETag"},
-    "304": {"description": "unchanged since the If-None-Match ETag"}}
+    200: _json("every flag, one success or failure each, with ETag", {
+        "type": "object", "required": ["flags"], "properties": {
+            "flags": {"type": "array", "items": {"anyOf": [_SUCCESS, _FAILURE]}},
+            "metadata": _METADATA}}),
+    304: {"description": "unchanged since the If-None-Match ETag"}, **_COMMON}
 _BODY = {"requestBody": {"required": False,
                          "content": {"application/json": {"schema": _REQUEST}}}}
 
@@ -204,12 +231,12 @@ async def evaluate_flags(request: Request) -> Response:
 
 @router.post("/v1/tenants/{tenant}" + OFREP + "/{key}", response_model=None, responses=_DOC,
              openapi_extra=_BODY, summary="OFREP: evaluate one flag of a tenant")
-async def evaluate_tenant_flag(request: Request, tenant: str, key: str) -> Response:
+async def evaluate_tenant_flag(request: Request, tenant: Name, key: str) -> Response:
     return await _evaluate_one(request, tenant, key)
 
 
 @router.post("/v1/tenants/{tenant}" + OFREP, response_model=None, openapi_extra=_BODY,
              responses=_BULK_DOC,
              summary="OFREP: evaluate every flag of a tenant")
-async def evaluate_tenant_flags(request: Request, tenant: str) -> Response:
+async def evaluate_tenant_flags(request: Request, tenant: Name) -> Response:
     return await _evaluate_all(request, tenant)
