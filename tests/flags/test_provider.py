@@ -227,6 +227,30 @@ class TestRemote:
             provider.shutdown()
             remote.close()
 
+    def test_a_token_limited_to_the_flags_namespace_is_enough(self, tmp_path: Path) -> None:
+        """Such a token may not read the tenant itself; the provider needs only the flags."""
+        db = tmp_path / "tokens.db"
+        with confhub.open(f"sqlite:///{db}") as local:
+            local.create_tenant("acme")
+            local.tenant("acme").set("flags", "limit", {
+                "state": "ENABLED", "variants": {"low": 5, "high": 50}, "defaultVariant": "low"})
+            token = local.create_token(tenant="acme", role="viewer", namespaces=["flags"])[0]
+            editor = local.create_token(tenant="acme", role="editor")[0]
+        with live_server(db) as url, confhub.open(url, token=token) as remote:
+            with pytest.raises(confhub.Forbidden):
+                remote.tenant("acme").revision
+            provider = ConfhubProvider(remote, "acme")
+            client, events = _bind(provider)
+            try:
+                assert client.get_integer_value("limit", 0) == 5
+                with confhub.open(url, token=editor) as writer:
+                    writer.tenant("acme").patch("flags", "limit", {"defaultVariant": "high"})
+                assert events.next(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED
+                                   ).flags_changed == ["limit"]
+                assert client.get_integer_value("limit", 0) == 50
+            finally:
+                provider.shutdown()
+
     def test_a_server_that_is_not_there_yet_is_an_error_then_ready(self,
                                                                   tmp_path: Path) -> None:
         db, port = tmp_path / "late.db", free_port()

@@ -5,11 +5,11 @@ stream from R (the same never-miss-a-change order as ``live.py``), replacing its
 :class:`FlagSet` whole on every committed revision, so an evaluation reads one attribute and
 never sees half a transaction. It works on any tenant, embedded or remote:
 
-    start()                 list at R, FlagSet ready           -> listeners: nothing yet
+    start()                 list at R, FlagSet ready           -> on_connection(True)
     revision R+1 commits    FlagSet replaced                   -> on_change(["new-checkout"], R+1)
     server goes away        (remote) stream drops              -> on_connection(False)
-    server back             stream resumes after the last revision seen, changes missed
-                            meanwhile arrive in order          -> on_connection(True), on_change
+    server back             stream resumes after the last revision seen -> on_connection(True),
+                            then the changes missed meanwhile, in order -> on_change(...)
     history removed (410)   re-list, as at start               -> on_change(whatever differs)
 """
 
@@ -22,7 +22,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
-from ..errors import ConfhubError, Gone, Unavailable
+from ..errors import ConfhubError, Forbidden, Gone, Unavailable
 from ..flags import FLAGS_NAMESPACE, FlagSet
 from ..layering import resolve_layers
 from ..model import BASE_ENV, Change, Entry, WatchEvent, check_name
@@ -32,6 +32,7 @@ __all__ = ["FlagTenant", "LiveFlags"]
 logger = logging.getLogger("confhub.flags")
 
 MAX_BACKOFF = 2.0
+CONNECT_TIMEOUT = 10.0
 
 
 class FlagTenant(Protocol):
@@ -60,6 +61,7 @@ class LiveFlags:
         self.flags = FlagSet({})
         self.revision = 0
         self.connected = False
+        self._reported = False  # what on_connection listeners were last told
         self.error: ConfhubError | None = None  # the last failure, None once loaded again
         self._layers: dict[tuple[str, str], tuple[Any, int]] = {}  # (env, key) -> (value, v)
         self._on_change: list[Callable[[list[str], int], object]] = []
@@ -113,9 +115,7 @@ class LiveFlags:
         delay = 0.05
         while not self._stopped.is_set():
             try:
-                revision = await self._load()
-                delay = 0.05
-                await self._follow(revision)
+                await self._session()
             except asyncio.CancelledError:
                 return
             except Gone:
@@ -132,42 +132,72 @@ class LiveFlags:
                                          f"{type(exc).__name__}: {exc}")
                 self._connection(False)
                 logger.warning("flags of tenant %r: %s; retrying", self.tenant.name, exc)
+            else:
+                delay = 0.05
             try:
                 await asyncio.sleep(delay)
             except asyncio.CancelledError:
                 return
             delay = min(delay * 2, MAX_BACKOFF)
 
-    async def _load(self) -> int:
-        """List the namespace at a revision R and return R (changes after it follow)."""
+    async def _session(self) -> None:
+        """Load, then follow until the stream ends for good (or raises).
+
+        Usually: read the tenant's revision R, list, watch from R. A token limited to the flags
+        namespace may not read the tenant's revision (403): then the watch is opened first,
+        from "now", and the list is read once the stream has reported its position, so a
+        change lands in the list, the stream, or both (applying it twice changes nothing).
+        """
         tenant = self.tenant
-        revision = await asyncio.to_thread(lambda: tenant.revision)
+        try:
+            revision: int | None = await asyncio.to_thread(lambda: tenant.revision)
+        except Forbidden:
+            revision = None
+        watch = tenant.watch_events(namespace=self.namespace, since=revision)
+        register = getattr(watch, "on_connection", None)  # remote streams report outages
+        if register is not None:
+            register(self._connection)
+        events: AsyncIterator[WatchEvent] = watch.__aiter__()
+        pending: asyncio.Future[WatchEvent] | None = None
+        try:
+            if revision is None:
+                pending = asyncio.ensure_future(events.__anext__())
+                opened = getattr(watch, "connected", None)  # threading.Event (remote watch)
+                if opened is not None and not await asyncio.to_thread(opened.wait,
+                                                                      CONNECT_TIMEOUT):
+                    if pending.done():
+                        pending.result()  # the stream's own error
+                    raise Unavailable("the flags watch did not open within "
+                                      f"{CONNECT_TIMEOUT:g}s")
+                revision = int(getattr(watch, "revision", None) or 0)
+            await self._load(revision)
+            if pending is not None:
+                self._take(await pending)
+            async for event in events:
+                self._take(event)
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    async def _load(self, revision: int) -> None:
+        """List the namespace (a state at ``revision`` or later) and publish it."""
         layers: dict[tuple[str, str], tuple[Any, int]] = {}
         for env in dict.fromkeys((BASE_ENV, self.env)):
-            entries = await asyncio.to_thread(tenant.list, self.namespace, env=env)
+            entries = await asyncio.to_thread(self.tenant.list, self.namespace, env=env)
             layers.update(((env, e.key), (e.value, e.version)) for e in entries)
         self._layers = layers
         self.error = None
         self._publish(revision)
         self._loaded.set()
         self._connection(True)
-        return revision
 
-    async def _follow(self, revision: int) -> None:
-        watch = self.tenant.watch_events(namespace=self.namespace, since=revision)
-        register = getattr(watch, "on_connection", None)  # remote streams report outages
-        if register is not None:
-            register(self._connection)
-        events: AsyncIterator[WatchEvent] = watch.__aiter__()
-        try:
-            async for event in events:
-                self._apply(event.changes)
-                self._publish(event.revision)
-        finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+    def _take(self, event: WatchEvent) -> None:
+        self._apply(event.changes)
+        self._publish(event.revision)
 
     # ------------------------------------------------------------------ state
 
@@ -203,9 +233,11 @@ class LiveFlags:
                     logger.exception("flags change listener failed")
 
     def _connection(self, connected: bool) -> None:
-        if connected == self.connected:
-            return
+        """Record the source's reachability; listeners hear of changes once loaded."""
         self.connected = connected
+        if not self._loaded.is_set() or connected == self._reported:
+            return
+        self._reported = connected
         for callback in self._on_connection:
             try:
                 callback(connected)
