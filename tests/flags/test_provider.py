@@ -238,7 +238,7 @@ class TestRemote:
             editor = local.create_token(tenant="acme", role="editor")[0]
         with live_server(db) as url, confhub.open(url, token=token) as remote:
             with pytest.raises(confhub.Forbidden):
-                remote.tenant("acme").revision
+                remote.tenant("acme").revision  # noqa: B018 - the read is the test
             provider = ConfhubProvider(remote, "acme")
             client, events = _bind(provider)
             try:
