@@ -50,13 +50,14 @@ _REQUEST = {"type": "object", "properties": {"context": {
 class _FlagSets:
     """Compiled flag sets per tenant, rebuilt only when the flags namespace changes.
 
-    The freshness check is ``(number of keys, highest revision among them)``: every commit
-    that writes a key gives it a revision above all earlier ones, and a commit that only
-    deletes lowers the count, so any change of the namespace changes the stamp.
+    The freshness check is ``(number of keys, latest (revision, write time) among them)``:
+    every commit that writes a key gives it a revision above all earlier ones, and a commit
+    that only deletes lowers the count, so any change of the namespace changes the stamp (the
+    write time tells a tenant deleted and made again, whose revisions start over).
     """
 
     def __init__(self) -> None:
-        self._sets: dict[str, tuple[tuple[int, int], FlagSet]] = {}
+        self._sets: dict[str, tuple[tuple[int, Any], FlagSet]] = {}
 
     def cached(self, hub: Any, tenant: str) -> FlagSet | None:
         """The tenant's flags from the hub's memory, None when it would need storage."""
@@ -68,7 +69,7 @@ class _FlagSets:
         return self._current(tenant, hub.tenant(tenant).list(FLAGS_NAMESPACE))
 
     def _current(self, tenant: str, entries: list[Any]) -> FlagSet:
-        stamp = (len(entries), max((e.revision for e in entries), default=0))
+        stamp = (len(entries), max(((e.revision, e.updated_at) for e in entries), default=None))
         found = self._sets.get(tenant)
         if found is not None and found[0] == stamp:
             return found[1]
