@@ -15,7 +15,6 @@ from importlinter.cli import lint_imports
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "confhub"
 MAX_MODULE_LINES = 500
-TO_SPLIT = {"store/sql.py", "validation.py"}  # issue 10, phase 2
 
 
 class TestImportContracts:
@@ -38,8 +37,7 @@ class TestModuleShape:
     def test_no_module_is_longer_than_the_limit(self) -> None:
         """Small modules with one job: none past ~500 lines (STYLE.md)."""
         long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-                if (n := len(p.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
-                and str(p.relative_to(PACKAGE)) not in TO_SPLIT}
+                if (n := len(p.read_text("utf-8").splitlines())) > MAX_MODULE_LINES}
         assert long == {}
 
     @pytest.mark.parametrize("module", sorted(p.name for p in (PACKAGE / "hub").glob("*.py")))
