@@ -18,9 +18,9 @@ from . import (
     admin,
     backup,
     edit,
+    entries,
     flags,
     history,
-    keys,
     schemas,
     security,
     serve,
@@ -76,7 +76,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+    for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
                    security, serve, flags):
         module.register(app)
     return app
