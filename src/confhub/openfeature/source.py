@@ -87,7 +87,8 @@ class LiveFlags:
     def start(self, timeout: float | None = 10.0) -> bool:
         """Start following; wait up to ``timeout`` for the first load. True when loaded; a
         source that cannot be reached yet keeps trying in the background."""
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():  # first start, or again
+            self._stopped.clear()
             self._thread = threading.Thread(target=self._run, daemon=True,
                                             name=f"confhub-flags-{self.tenant.name}")
             self._thread.start()
