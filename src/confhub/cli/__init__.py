@@ -19,8 +19,9 @@ from . import (
     backup,
     bench,
     edit,
+    entries,
+    flags,
     history,
-    keys,
     operations,
     schemas,
     security,
@@ -77,8 +78,8 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, bench, operations):
+    for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+                   security, serve, flags, bench, operations):
         module.register(app)
     return app
 

@@ -12,16 +12,12 @@ import typer
 
 from ..errors import InvalidRequest
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
-    JsonOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .operations import restore_store
 from .output import Output, marked, preview, short_time
@@ -41,15 +37,11 @@ def register(app: typer.Typer) -> None:
 
 
 @snapshot_app.command("create")
+@target_options
 def create(
     cmd: typer.Context,
     label: Annotated[str, typer.Argument(metavar="LABEL", show_default=False,
                                          help="A new, unique name for the current revision.")],
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Label the tenant's current revision so it can be restored later.
 
@@ -66,13 +58,10 @@ def create(
 
 
 @snapshot_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the tenant's snapshots.
 
@@ -89,6 +78,7 @@ def ls(
             else ctx.out.note(f"no snapshots in tenant {tenant}"))
 
 
+@target_options
 def restore(
     cmd: typer.Context,
     file: Annotated[str | None, typer.Argument(
@@ -110,10 +100,6 @@ def restore(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Make the current state equal to a snapshot or revision, as one new transaction;
     or, given a backup FILE, replace the whole store with it (checked first; --db only).

@@ -78,6 +78,17 @@ class Hub(TenantAdmin, Transfer, Security, Retention, Backup):
     def cache_size(self) -> int:
         """Entries this process holds in memory (all loaded tenant views)."""
         return sum(len(view.entries) for view in list(self._core.cache.views.values()))
+    def cached_entries(self, tenant: str, env: str, namespace: str) -> list[Entry] | None:
+        """The live entries of a namespace in one env if the tenant is in memory (unsorted),
+        else None; like :meth:`cached_entry`, never touches storage (the OFREP routes
+        evaluate flags on the event loop with it). Copied under the cache lock, so the list
+        holds whole transactions."""
+        core = self._core
+        view = core.cache.views.get(tenant)
+        if view is None or not view.valid:
+            return None
+        with core.cache.lock:
+            return list(view.by_namespace.get((env, namespace), {}).values())
 
     def health(self) -> dict[str, Any]:
         """Never raises: ``ok`` is False (with ``error``) when storage cannot be reached."""

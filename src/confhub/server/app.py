@@ -32,6 +32,7 @@ from .routes import (
     configs,
     history,
     maintenance,
+    ofrep,
     ops,
     security,
     simple,
@@ -104,8 +105,8 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app.state.metrics = metrics
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
-    for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, maintenance, security):
+    for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
+                   transfer, ops, validation, maintenance, security):
         app.include_router(module.router)
     inner: Any = app
     if fast_paths:

@@ -134,6 +134,12 @@ POLICY: tuple[Rule, ...] = (
     Rule("PUT", _T + "/retention/{namespace}", "admin", namespace=_NS),
     Rule("POST", _T + "/compact", "admin"),
     Rule("GET", "/v1/doctor", "superadmin", tenant=None),
+    # feature flags over OFREP (issue 16): the token's own tenant, or the one in the path;
+    # the handler checks the viewer role and the flags namespace
+    Rule("POST", "/ofrep/v1/evaluate/flags", AUTHENTICATED, tenant=None),
+    Rule("POST", "/ofrep/v1/evaluate/flags/{key}", AUTHENTICATED, tenant=None),
+    Rule("POST", _T + "/ofrep/v1/evaluate/flags", "viewer", namespace=BODY),
+    Rule("POST", _T + "/ofrep/v1/evaluate/flags/{key}", "viewer", namespace=BODY),
 )
 
 _BY_METHOD: dict[str, list[Rule]] = {}

@@ -1,4 +1,4 @@
-"""The storage seam: what the service layer (``hub.py``) may ask of a backend.
+"""The storage seam: what the service layer (``confhub.hub``) may ask of a backend.
 
 Modelled on etcd's mvcc ``kv.go``: reads are split from writes, and each method says what it
 does to the tenant revision and what it raises.
@@ -40,9 +40,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
-    "ALL_TENANTS", "AuditRow", "DataKeyRow", "RetentionRow", "SchemaRow", "SchemaTxn", "Store",
-    "StoreMaintenance", "StoreReader", "StoreWriter", "TenantRow", "TokenRow", "VersionRow",
-    "VersionStub", "WriteTxn",
+    "ALL_TENANTS",
+    "AuditRow",
+    "DataKeyRow",
+    "RetentionRow",
+    "SchemaRow",
+    "SchemaTxn",
+    "Store",
+    "StoreMaintenance",
+    "StoreReader",
+    "StoreWriter",
+    "TenantRow",
+    "TokenRow",
+    "VersionRow",
+    "VersionStub",
+    "WriteTxn",
 ]
 
 T = TypeVar("T")
@@ -404,11 +416,3 @@ class StoreMaintenance(Protocol):
 class Store(StoreReader, StoreWriter, StoreMaintenance, Protocol):
     def close(self) -> None: ...
 
-
-def placeholders(n: int, mark: str = "?") -> str:
-    return ", ".join([mark] * n)
-
-
-def chunked(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]

@@ -68,7 +68,7 @@ class Maintenance:
     def backfill_checksums(self) -> int:
         """Compute the checksum of every version that has none (written before schema 4);
         returns how many. Idempotent, in batches, each its own transaction."""
-        from .sql import version_row
+        from .sql_txn import version_row
 
         done = 0
         while True:
@@ -90,7 +90,7 @@ class Maintenance:
     def checksum_mismatches(self, tenant: str) -> Iterator[tuple[VersionRow, str | None]]:
         """Versions of ``tenant`` whose stored checksum is not that of their content, with the
         stored checksum (None: missing). Streams; reads one snapshot."""
-        from .sql import version_row
+        from .sql_txn import version_row
 
         with self._reading() as conn:
             cursor = conn.execute(self.q(
