@@ -8,6 +8,7 @@ placeholders; PostgreSQL's driver gets ``%s`` (no statement here contains a lite
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from .base import (
     TokenRow,
     VersionRow,
 )
+from .rollouts import TENANT_TABLES, RolloutSql, index_rollout
 
 T = TypeVar("T")
 
@@ -182,6 +184,9 @@ class SqlWriteTxn:
             (namespace, self.tenant, ALL_TENANTS))
         return [schema_row(r) for r in rows]
 
+    def index_rollout(self, rollout_id: str, state: str) -> None:
+        index_rollout(self._store, self._conn, self.tenant, rollout_id, state, self.now)
+
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(
             self._store.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
@@ -223,11 +228,17 @@ class SqlSchemaTxn:
              row.author, row.reason, row.rollback_of))
 
 
-class SqlStore:
+class SqlStore(RolloutSql):
     """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
 
     backend = "sql"
     placeholder = "?"
+    _local_leaders: dict[str, threading.Lock]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SqlStore:
+        store = super().__new__(cls)
+        store._local_leaders = {}
+        return store
 
     # ------------------------------------------------------------------ backend hooks
 
@@ -491,7 +502,8 @@ class SqlStore:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None:
                 raise _missing_tenant(tenant, deleted=False)
-            for table in ("confhub_current", "confhub_versions", "confhub_snapshots"):
+            for table in ("confhub_current", "confhub_versions", "confhub_snapshots",
+                          *TENANT_TABLES):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
             # A tenant re-created under the same name must not inherit the old tokens.
             conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "
