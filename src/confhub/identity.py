@@ -1,0 +1,94 @@
+"""Who is reading: a consumer's ``client_id`` and ``labels`` (DESIGN.md section 8).
+
+A process that reads through an identified tenant (``hub.tenant("acme", client_id="api-7",
+labels={"region": "eu"})``) is a *consumer*: the hub registers it, and a rollout whose cohort
+it falls in shows it the staged values. Over HTTP the identity travels in two headers, on
+every read and on the watch stream::
+
+    X-Confhub-Client: api-7
+    X-Confhub-Labels: region=eu,tier=web
+
+(or ``?client_id=`` for a plain HTTP reader that cannot set headers). Asking for labels
+without a client id gives the process a generated one, kept in the confhub cache directory so
+that a restart keeps its place in every cohort.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cohort import check_client_id, parse_labels
+
+__all__ = ["CLIENT_HEADER", "LABELS_HEADER", "Identity", "cache_dir", "persisted_client_id"]
+
+CLIENT_HEADER = "x-confhub-client"
+LABELS_HEADER = "x-confhub-labels"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A consumer: a stable client id and labels (sorted pairs, so it hashes)."""
+
+    client_id: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, client_id: str | None, labels: Mapping[str, str] | str | None
+           ) -> Identity | None:
+        """The identity asked for, or None (anonymous) when neither part is given; labels
+        alone get the persisted generated client id."""
+        if client_id is None and labels is None:
+            return None
+        cid = check_client_id(client_id) if client_id is not None else persisted_client_id()
+        return cls(cid, tuple(parse_labels(labels).items()))
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    def headers(self) -> dict[str, str]:
+        out = {CLIENT_HEADER: self.client_id}
+        if self.labels:
+            out[LABELS_HEADER] = ",".join(f"{k}={v}" for k, v in self.labels)
+        return out
+
+
+def cache_dir() -> Path:
+    """``$CONFHUB_CACHE_DIR``, else ``$XDG_CACHE_HOME/confhub``, else ``~/.cache/confhub``."""
+    explicit = os.environ.get("CONFHUB_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "confhub"
+
+
+def persisted_client_id(directory: Path | None = None) -> str:
+    """This machine's generated client id (``<host>-<12 hex>``), created once and kept in
+    ``client_id`` under the cache directory; written atomically, so two processes starting at
+    once agree on the one that landed."""
+    path = (directory or cache_dir()) / "client_id"
+    try:
+        existing = path.read_text("utf-8").strip()
+        if existing:
+            return check_client_id(existing)
+    except (OSError, ValueError):
+        pass
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-.")[:40] or "host"
+    fresh = f"{host}-{uuid.uuid4().hex[:12]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(fresh + "\n")
+        if not path.exists():
+            os.replace(tmp, path)
+        else:
+            os.unlink(tmp)
+        return check_client_id(path.read_text("utf-8").strip())
+    except (OSError, ValueError):
+        return fresh  # a read-only home: an id for this process only
