@@ -20,12 +20,15 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .cohort import check_client_id, parse_labels
 
-__all__ = ["CLIENT_HEADER", "LABELS_HEADER", "Identity", "cache_dir", "persisted_client_id"]
+__all__ = ["CLIENT_HEADER", "LABELS_HEADER", "Consumer", "Identity", "cache_dir",
+           "persisted_client_id"]
 
 CLIENT_HEADER = "x-confhub-client"
 LABELS_HEADER = "x-confhub-labels"
@@ -92,3 +95,38 @@ def persisted_client_id(directory: Path | None = None) -> str:
         return check_client_id(path.read_text("utf-8").strip())
     except (OSError, ValueError):
         return fresh  # a read-only home: an id for this process only
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """A consumer as the registry lists it: identity, when it was seen, the revision it read
+    last, whether it is connected now, the running rollouts it is in and its last reports
+    (``{"rollout", "status", "reason", "step", "at"}``, newest first)."""
+
+    tenant: str
+    client_id: str
+    labels: Mapping[str, str]
+    first_seen: datetime
+    last_seen: datetime
+    revision: int
+    connected: bool = False
+    rollouts: tuple[str, ...] = ()
+    reports: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "client_id": self.client_id, "labels": dict(self.labels),
+                "first_seen": self.first_seen.isoformat(),
+                "last_seen": self.last_seen.isoformat(), "revision": self.revision,
+                "connected": self.connected, "rollouts": list(self.rollouts),
+                "reports": [dict(r) for r in self.reports]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Consumer:
+        return cls(tenant=data["tenant"], client_id=data["client_id"],
+                   labels=dict(data.get("labels") or {}),
+                   first_seen=datetime.fromisoformat(data["first_seen"]),
+                   last_seen=datetime.fromisoformat(data["last_seen"]),
+                   revision=int(data.get("revision", 0)),
+                   connected=bool(data.get("connected")),
+                   rollouts=tuple(data.get("rollouts") or ()),
+                   reports=tuple(data.get("reports") or ()))

@@ -21,12 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .cohort import Cohort
 from .errors import InvalidRequest, InvalidTransition
 
-__all__ = ["ACTIVE", "PRESETS", "Decision", "GateReading", "InvalidTransition", "Rollout",
+__all__ = ["ACTIVE", "COMPLETED", "PAUSED", "PRESETS", "REPORT_STATUSES", "ROLLED_BACK",
+           "RUNNING", "Decision", "GateReading", "InvalidTransition", "Rollout", "RolloutHealth",
            "StagedOp", "Strategy", "decide", "parse_duration", "parse_steps"]
 
 RUNNING, PAUSED, COMPLETED, ROLLED_BACK = "running", "paused", "completed", "rolled_back"
@@ -38,6 +40,9 @@ PRESETS: dict[str, tuple[float, ...]] = {
     "all-at-once": (100,),
 }
 DEFAULT_BAKE = 300.0  # seconds, per step, when none is given
+# what a consumer may report: the first two for a staged value it met, the others for itself
+REPORT_STATUSES = ("applied", "failed", "healthy", "unhealthy")
+GOOD, BAD = ("applied", "healthy"), ("failed", "unhealthy")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -171,6 +176,43 @@ class GateReading:
     failed: int = 0
     prometheus: str | None = None  # why the Prometheus gate fired, if it did
     failure_reason: str | None = None
+    acked: int | None = None  # cohort members that applied (None: same as applied)
+    hold: str | None = None  # why the gate cannot tell now (advancing waits)
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutHealth:
+    """The cohort as the server knows it: consumers seen recently that are members, and the
+    latest report of everyone who reported on this rollout."""
+
+    cohort: tuple[str, ...] = ()
+    applied: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str | None], ...] = ()  # (client id, reason)
+    silent: tuple[str, ...] = ()
+    prometheus: str | None = None
+
+    @classmethod
+    def of(cls, cohort: Sequence[str], reports: Sequence[tuple[str, str, str | None]],
+           prometheus: str | None = None) -> RolloutHealth:
+        """From member client ids and ``(client_id, status, reason)`` reports."""
+        good = sorted(c for c, status, _ in reports if status in GOOD)
+        bad = sorted((c, reason) for c, status, reason in reports if status in BAD)
+        heard = {c for c, _, _ in reports}
+        return cls(tuple(sorted(cohort)), tuple(good), tuple(bad),
+                   tuple(sorted(c for c in cohort if c not in heard)), prometheus)
+
+    def reading(self) -> GateReading:
+        members = set(self.cohort)
+        return GateReading(cohort=len(members), applied=len(self.applied),
+                           failed=len(self.failed), prometheus=self.prometheus,
+                           failure_reason=self.failed[-1][1] if self.failed else None,
+                           acked=sum(1 for c in self.applied if c in members))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cohort": len(self.cohort), "members": list(self.cohort),
+                "applied": list(self.applied),
+                "failed": [{"client_id": c, "reason": r} for c, r in self.failed],
+                "silent": list(self.silent), "prometheus": self.prometheus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +243,7 @@ class Rollout:
     revision: int = 0  # the feed revision of this state (filled when read back)
     version: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    health: RolloutHealth | None = field(default=None, compare=False)
 
     @property
     def percent(self) -> float:
@@ -220,6 +263,11 @@ class Rollout:
 
     def bake_left(self, now: int) -> float:
         return max(0.0, self.bake_seconds - (now - self.step_started_at) / 1e6)
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"{o.namespace}/{o.key}" + ("" if o.env == "base" else f"@{o.env}")
+                for o in self.ops]
 
     def member(self, client_id: str | None, labels: Mapping[str, str]) -> bool:
         return self.active and self.cohort.member(client_id, labels, self.percent)
@@ -257,6 +305,43 @@ class Rollout:
     def rollback(self, now: int, reason: str | None = None) -> Rollout:
         self._require("be rolled back", *ACTIVE)
         return self._moved(now, "rolled_back", reason, state=ROLLED_BACK)
+
+    # ------------------------------------------------------------------ public form
+
+    def to_dict(self, now: int | None = None) -> dict[str, Any]:
+        """The JSON of the API: the stored document with RFC 3339 times, plus ``tenant``,
+        ``percent``, ``revision``, ``version``, ``bake_left`` (seconds) and ``health``."""
+        doc = self.to_doc()
+        for name in ("created_at", "updated_at", "step_started_at"):
+            doc[name] = _rfc3339(doc[name])
+        doc["gate_prometheus"] = ({"url": self.gate_prometheus[0],
+                                   "query": self.gate_prometheus[1]}
+                                  if self.gate_prometheus else None)
+        doc.update(tenant=self.tenant, percent=self.percent, revision=self.revision,
+                   version=self.version,
+                   bake_left=round(self.bake_left(now), 3)
+                   if now is not None and self.state == RUNNING else None,
+                   health=self.health.to_dict() if self.health is not None else None)
+        return doc
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rollout:
+        doc = dict(data)
+        for name in ("created_at", "updated_at", "step_started_at"):
+            doc[name] = _micros(doc[name])
+        gate = doc.get("gate_prometheus")
+        doc["gate_prometheus"] = [gate["url"], gate["query"]] if gate else None
+        health = doc.pop("health", None)
+        for name in ("tenant", "percent", "revision", "version", "bake_left"):
+            doc.pop(name, None)
+        rollout = cls.from_doc(data["tenant"], doc, revision=data.get("revision", 0),
+                               version=data.get("version", 0))
+        if health is not None:
+            rollout = replace(rollout, health=RolloutHealth(
+                tuple(health["members"]), tuple(health["applied"]),
+                tuple((f["client_id"], f.get("reason")) for f in health["failed"]),
+                tuple(health["silent"]), health.get("prometheus")))
+        return rollout
 
     # ------------------------------------------------------------------ storage form
 
@@ -321,12 +406,13 @@ def decide(rollout: Rollout, reading: GateReading, now: int) -> Decision | None:
                             + why)
     if reading.prometheus is not None:
         return Decision("rollback", f"the Prometheus gate fired: {reading.prometheus}")
-    if rollout.state != RUNNING or rollout.bake_left(now) > 0:
+    if rollout.state != RUNNING or rollout.bake_left(now) > 0 or reading.hold is not None:
         return None
     if strategy.min_ack > 0 and reading.cohort:
-        acked = reading.applied / reading.cohort
+        count = reading.applied if reading.acked is None else reading.acked
+        acked = count / reading.cohort
         if acked < strategy.min_ack:
-            return Decision("rollback", f"only {reading.applied} of {reading.cohort} cohort "
+            return Decision("rollback", f"only {count} of {reading.cohort} cohort "
                             f"consumers acknowledged within the bake ({acked:.0%} < min_ack "
                             f"{strategy.min_ack:.0%})")
     if not strategy.auto:
@@ -334,3 +420,12 @@ def decide(rollout: Rollout, reading: GateReading, now: int) -> Decision | None:
     if rollout.last_step:
         return Decision("complete", "the final bake ended healthy")
     return Decision("advance", f"the bake of step {rollout.step + 1} ended healthy")
+
+
+def _rfc3339(micros: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)).isoformat()
+
+
+def _micros(text: str) -> int:
+    return (datetime.fromisoformat(text) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        microseconds=1)

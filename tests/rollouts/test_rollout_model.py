@@ -132,3 +132,11 @@ class TestGate:
         assert decide(paused, GateReading(), 600 * S) is None
         decision = decide(paused, GateReading(failed=1), 600 * S)
         assert decision is not None and decision.action == "rollback"
+
+
+def test_public_json_round_trips() -> None:
+    r = make(steps="5,100", bake="30s").advance(3 * S)
+    data = r.to_dict(now=4 * S)
+    assert data["percent"] == 100 and data["bake_left"] == 29.0
+    assert data["created_at"].startswith("1970-01-01T00:00:00")
+    assert Rollout.from_dict(data).to_doc() == r.to_doc()
