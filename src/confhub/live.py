@@ -17,9 +17,10 @@ resolves holds a staged value of a running rollout, the live value reports on it
 once the model accepted it and every ``on_change`` callback returned, ``failed`` when the model
 refused it or a callback raised. ``report_health(ok=False, reason=...)`` adds the app's own
 verdict. A staged value refused at start is reported and waited out (the rollout rolls back
-by itself) for up to ``STAGED_WAIT`` seconds before the refusal is raised. A remote live value also keeps its last good
-value in a small cache file, and starts from it (with a warning) when the server cannot be
-reached, catching up once it can.
+by itself) for up to ``STAGED_WAIT`` seconds before the refusal is raised.
+
+A remote live value also keeps its last good value in a small cache file, and starts from it
+(with a warning) when the server cannot be reached, catching up once it can.
 """
 
 from __future__ import annotations

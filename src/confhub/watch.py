@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
-__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle", "deliver"]
+__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle", "deliver",
+           "group_by_revision"]
 
 logger = logging.getLogger("confhub.watch")
 

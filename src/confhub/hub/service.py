@@ -24,6 +24,7 @@ from ..secrets import KeyRing
 from ..store.base import Store
 from .core import Core
 from .security import Security
+from .tenant import Tenant
 from .tenants import TenantAdmin
 from .transfer import Transfer
 
@@ -38,6 +39,8 @@ class Hub(TenantAdmin, Transfer, Security):
     def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
                  keyring: KeyRing | None = None) -> None:
         self._core = Core(store, max_value_bytes=max_value_bytes, keyring=keyring)
+        core = self._core
+        core.gate.start(lambda name: Tenant(core, name).rollouts)
 
     @property
     def backend(self) -> str:
