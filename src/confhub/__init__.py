@@ -15,8 +15,10 @@ from .errors import (
     Gone,
     InvalidName,
     InvalidRequest,
+    InvalidTransition,
     InvalidValue,
     NotFound,
+    RolloutInProgress,
     TenantExists,
     TooLarge,
     TooManyRequests,
@@ -40,6 +42,7 @@ from .model import (
     Version,
     thaw,
 )
+from .rollout import Rollout, Strategy
 
 __version__ = "0.1.0"
 
@@ -55,11 +58,15 @@ __all__ = [
     "Hub",
     "InvalidName",
     "InvalidRequest",
+    "InvalidTransition",
     "InvalidValue",
     "NotFound",
     "Resolved",
+    "Rollout",
+    "RolloutInProgress",
     "Schema",
     "Snapshot",
+    "Strategy",
     "Tenant",
     "TenantExists",
     "TenantInfo",
