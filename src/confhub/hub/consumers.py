@@ -40,6 +40,7 @@ class ConsumerBook:
         self._pending: dict[tuple[str, str], ConsumerRow] = {}
         self._connected: Counter[tuple[str, Identity]] = Counter()
         self._last_flush = 0.0
+        self._last_connected = 0.0
 
     def seen(self, tenant: str, identity: Identity, revision: int) -> None:
         """A read by ``identity`` at ``revision`` (cheap: most calls only compare a time)."""
@@ -73,15 +74,19 @@ class ConsumerBook:
                 del self._connected[(tenant, identity)]
 
     def flush(self, force: bool = False) -> None:
-        """Store what was noted (at most once a second unless ``force``)."""
+        """Store what was noted (at most once a second unless ``force``); consumers with an
+        open watch are re-noted every ``CONNECTED_WINDOW / 3`` seconds."""
         now = time.monotonic()
         if not force and now - self._last_flush < FLUSH_EVERY:
             return
         self._last_flush = now
         with self._lock:
             rows, self._pending = list(self._pending.values()), {}
-            connected = [key for key in self._connected if (key[0], key[1].client_id)
-                         not in {(r.tenant, r.client_id) for r in rows}]
+            connected: list[tuple[str, Identity]] = []
+            if now - self._last_connected > CONNECTED_WINDOW / 3:
+                self._last_connected = now
+                noted = {(r.tenant, r.client_id) for r in rows}
+                connected = [k for k in self._connected if (k[0], k[1].client_id) not in noted]
         at = now_micros()
         rows += [ConsumerRow(t, i.client_id, json.dumps(i.label_map), at, at, 0)
                  for t, i in connected]
@@ -122,5 +127,5 @@ class ConsumerBook:
 
     def recent(self, tenant: str) -> list[ConsumerRow]:
         """Consumers seen within RECENT_WINDOW (those a rollout's cohort is counted from)."""
-        self.flush()
+        self.flush(force=True)
         return self._store.consumers(tenant, seen_since=now_micros() - int(RECENT_WINDOW * 1e6))

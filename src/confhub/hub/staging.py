@@ -22,9 +22,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cohort import Cohort
+from ..cohort import Cohort, check_client_id
 from ..errors import InvalidRequest, InvalidTransition, NotFound, VersionConflict
-from ..identity import Consumer
+from ..identity import Consumer, Identity
 from ..model import BASE_ENV, encode_value, now_micros, thaw
 from ..rollout import (
     ACTIVE,
@@ -178,6 +178,7 @@ class Rollouts:
         almost always a typo, so it is refused (unless no consumer was seen yet)."""
         if cohort.selector is None:
             return
+        self._core.consumers.flush(force=True)
         known = {k for c in self._core.store.consumers(self.tenant)
                  for k in json.loads(c.labels)}
         unknown = [k for k in cohort.selector.keys if k not in known]
@@ -251,6 +252,7 @@ class Rollouts:
         if who is None:
             raise InvalidRequest("a report needs a client id: open the tenant with "
                                  "client_id=... or labels=...")
+        check_client_id(who)
         if status not in REPORT_STATUSES:
             raise InvalidRequest(f"status {status!r} is not one of "
                                  f"{', '.join(REPORT_STATUSES)}", status=str(status))
@@ -264,6 +266,11 @@ class Rollouts:
             self.tenant, rollout_id, who, status, rollout.step, now_micros(),
             reason[:1000] if reason else None))
         self._core.gate.wake()
+        identity = self._tenant.identity
+        if identity is None or identity.client_id != who:  # a report is a sign of life too
+            known = self._core.store.consumer(self.tenant, who)
+            identity = Identity(who, tuple(json.loads(known.labels).items()) if known else ())
+        self._core.consumers.seen(self.tenant, identity, self._tenant._view.revision)
 
     def report_health(self, ok: bool = True, reason: str | None = None) -> builtins.list[str]:
         """This consumer's own health, to every running rollout whose cohort it is in;

@@ -32,6 +32,7 @@ from .routes import (
     configs,
     history,
     ops,
+    rollouts,
     security,
     simple,
     snapshots,
@@ -146,7 +147,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, security):
+                   ops, validation, security, rollouts):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:
