@@ -20,6 +20,7 @@ from . import (
     edit,
     history,
     keys,
+    rollouts,
     schemas,
     security,
     serve,
@@ -76,7 +77,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve):
+                   security, serve, rollouts):
         module.register(app)
     return app
 
