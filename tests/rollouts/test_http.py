@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -189,3 +188,14 @@ class TestRemoteClient:
             [consumer] = cfg.consumers()
             assert consumer.client_id == "api-9" and consumer.labels == {"region": "eu"}
             live.close()
+
+
+def test_metrics_count_rollouts_by_state_and_consumers(http: httpx.Client, tenant: str) -> None:
+    start(http, tenant, bake="1h")
+    http.get(f"/v1/tenants/{tenant}/configs/models/a", headers={"X-Confhub-Client": "m-1"})
+    text = http.get("/metrics").text
+    running = [line for line in text.splitlines()
+               if line.startswith('confhub_rollouts{state="running"}')]
+    assert running and float(running[0].split()[-1]) >= 1
+    consumers = [line for line in text.splitlines() if line.startswith("confhub_consumers ")]
+    assert consumers and float(consumers[0].split()[-1]) >= 1

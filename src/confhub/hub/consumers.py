@@ -129,3 +129,10 @@ class ConsumerBook:
         """Consumers seen within RECENT_WINDOW (those a rollout's cohort is counted from)."""
         self.flush(force=True)
         return self._store.consumers(tenant, seen_since=now_micros() - int(RECENT_WINDOW * 1e6))
+
+    def recent_count(self) -> int:
+        """Consumers of every tenant seen within RECENT_WINDOW."""
+        self.flush(force=True)
+        since = now_micros() - int(RECENT_WINDOW * 1e6)
+        return sum(len(self._store.consumers(t.id, seen_since=since))
+                   for t in self._store.tenants())

@@ -63,6 +63,14 @@ class Hub(TenantAdmin, Transfer, Security):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def rollout_stats(self) -> dict[str, Any]:
+        """For ``/metrics``: rollouts of every tenant by state, and consumers seen in the
+        last five minutes (all tenants)."""
+        by_state = dict.fromkeys(("running", "paused", "completed", "rolled_back"), 0)
+        for _, _, state in self._core.store.rollout_index():
+            by_state[state] = by_state.get(state, 0) + 1
+        return {"rollouts": by_state, "consumers": self._core.consumers.recent_count()}
+
     def cached_entry(self, tenant: str, env: str, namespace: str, key: str) -> Entry | None:
         """The current entry if it is in memory, else None; never touches storage, so an
         event loop may call it (the server's lean GET path does). A hit is always a live,

@@ -71,6 +71,10 @@ class Metrics:
                                    registry=self.registry)
         self.watch_events = Counter("confhub_watch_events", "Revisions sent to watch streams",
                                     registry=self.registry)
+        self.rollouts = Gauge("confhub_rollouts", "Rollouts by state (all tenants)", ["state"],
+                              registry=self.registry)
+        self.consumers = Gauge("confhub_consumers", "Consumers seen in the last five minutes",
+                               registry=self.registry)
 
 
 class MetricsMiddleware:

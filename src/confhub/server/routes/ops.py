@@ -57,5 +57,9 @@ async def stats(request: Request) -> Response:
                              "description": "Prometheus text exposition"}},
             summary="Prometheus metrics of this worker process")
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics = request.app.state.metrics
+    figures = await call(hub_of(request).rollout_stats)
+    for state, count in figures["rollouts"].items():
+        metrics.rollouts.labels(state).set(count)
+    metrics.consumers.set(figures["consumers"])
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
