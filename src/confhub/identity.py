@@ -40,6 +40,13 @@ class Identity:
 
     client_id: str
     labels: tuple[tuple[str, str], ...] = ()
+    # One string for the whole identity, made once: the hot read path keys caches by it
+    # (a str caches its hash; a dataclass of tuples would hash them on every read).
+    token: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        labels = ",".join(f"{k}={v}" for k, v in self.labels)
+        object.__setattr__(self, "token", f"{self.client_id}\x00{labels}")
 
     @classmethod
     def of(cls, client_id: str | None, labels: Mapping[str, str] | str | None

@@ -53,7 +53,7 @@ class Fleet:
                     self.refused[data["id"]] = data["refused"]
                 self._changed.notify_all()
 
-    def wait(self, expected: dict[str, int], timeout: float = 20.0) -> float:
+    def wait(self, expected: dict[str, int], timeout: float = 60.0) -> float:
         """Block until every named consumer holds its expected value; seconds waited."""
         started = time.monotonic()
         with self._changed:
@@ -86,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def fleet(server: str) -> Iterator[Fleet]:
     started = Fleet(server)
-    started.wait(dict.fromkeys(IDS, 1), timeout=60)
+    started.wait(dict.fromkeys(IDS, 1), timeout=180)  # 20 interpreters on a busy machine
     yield started
     started.close()
 

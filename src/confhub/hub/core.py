@@ -42,7 +42,7 @@ from .cache import EMPTY_VIEW, Cache, TenantView, change_from_row
 from .consumers import ConsumerBook
 from .credentials import StoreKeys, TokenCache
 from .gate import Gatekeeper
-from .rollouts import ROLLOUT_NS, RolloutBook
+from .rollouts import EMPTY_OVERLAY, ROLLOUT_NS, Overlay, RolloutBook
 from .rows import change_audit, check_since, feed_order
 from .schemas import RestartFlags, validate_appended
 
@@ -72,7 +72,7 @@ class Core:
         self.cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
         self.rollouts = RolloutBook(self.cache, store)
         self.consumers = ConsumerBook(store)
-        self.gate = Gatekeeper(store, self.consumers)
+        self.gate = Gatekeeper(store, self.consumers, self.rollouts.tick)
         self._closed = threading.Event()
         try:
             if store.tenant(DEFAULT_TENANT) is None:
@@ -303,6 +303,10 @@ class TenantPart:
         self._core = core
         self.name = name
         self.identity = identity  # the consumer reading (None: anonymous)
+        # A consumer's staged entries, as of the rollouts' stamp (see Reads.get).
+        self._stamp = -1
+        self._stamped_view: TenantView = EMPTY_VIEW
+        self._staged_now: Overlay = EMPTY_OVERLAY
         self._cached_view: TenantView = EMPTY_VIEW
 
     @property

@@ -42,9 +42,10 @@ PROMETHEUS_EVERY = 1.0
 class Gatekeeper:
     """Runs rollout transitions for a hub; ``wake()`` makes the next round start now."""
 
-    def __init__(self, store: Any, consumers: Any) -> None:
+    def __init__(self, store: Any, consumers: Any, clock: Callable[[], None]) -> None:
         self._store = store
         self._consumers = consumers
+        self._clock = clock  # ticked every round (readers pace their registry notes by it)
         self._rollouts_of: Callable[[str], Any] | None = None
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -74,6 +75,7 @@ class Gatekeeper:
             self._wake.clear()
             if self._closed.is_set():
                 return
+            self._clock()
             try:
                 self._consumers.flush()
                 busy = self.round()

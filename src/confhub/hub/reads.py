@@ -23,7 +23,7 @@ from ..layering import diff as json_diff
 from ..layering import merge_patch, resolve_layers
 from ..model import BASE_ENV, Entry, Resolved, Version, check_name, freeze, thaw
 from ..validation import as_model
-from .cache import entry_from_row
+from .cache import TenantView, entry_from_row
 from .core import TenantPart
 from .rollouts import ROLLOUT_NS, Overlay
 from .rows import check_address, check_limit, check_version, version_from_row, where
@@ -46,36 +46,44 @@ class Reads(TenantPart):
         if reveal:
             return self._reveal(self._get_slow(namespace, key, env, version))
         if version is None:
-            if self.identity is not None:
-                staged = self._staged(env, namespace, key)
+            view = self._cached_view
+            if self.identity is not None and view.valid:
+                # A consumer: its staged entries first. Inline, as this is the hot read path:
+                # the overlay is looked up again only when the rollouts' stamp moved (a
+                # transition, or the gate's clock, which also paces the registry's notes).
+                if self._stamp != self._core.rollouts.stamp or self._stamped_view is not view:
+                    self._staged_now = self._overlay(view)
+                staged = self._staged_now.get((env, namespace, key)) if self._staged_now \
+                    else None
                 if staged is not None:
-                    return staged
-            entry = self._cached_view.entries.get((env, namespace, key))
+                    if staged[0] is None:
+                        raise NotFound(
+                            f"{where(env, namespace, key)} not found in tenant {self.name!r} "
+                            f"(deleted by rollout {staged[1]!r})", tenant=self.name, env=env,
+                            namespace=namespace, key=key, rollout=staged[1])
+                    return staged[0]
+            entry = view.entries.get((env, namespace, key))
             if entry is not None:
                 return entry
+            if self.identity is not None and not view.valid:
+                view = self._view
+                staged = self._overlay(view).get((env, namespace, key))
+                if staged is not None and staged[0] is not None:
+                    return staged[0]
         return self._get_slow(namespace, key, env, version)
 
-    def _overlay(self) -> Overlay:
-        """What this consumer sees instead of the committed values (notes the read)."""
-        assert self.identity is not None
-        view = self._view
-        self._core.consumers.seen(self.name, self.identity, view.revision)
-        return self._core.rollouts.overlay(self.name, view, self.identity)
-
-    def _staged(self, env: str, namespace: str, key: str) -> Entry | None:
-        """The staged entry this consumer resolves for the key, if a rollout stages one
-        (NotFound for a staged deletion)."""
-        overlay = self._overlay()
-        if not overlay:
-            return None
-        staged = overlay.staged.get((env, namespace, key))
-        if staged is None:
-            return None
-        if staged[0] is None:
-            raise NotFound(f"{where(env, namespace, key)} not found in tenant {self.name!r} "
-                           f"(deleted by rollout {staged[1]!r})", tenant=self.name, env=env,
-                           namespace=namespace, key=key, rollout=staged[1])
-        return staged[0]
+    def _overlay(self, view: TenantView | None = None) -> Overlay:
+        """What this consumer sees instead of the committed values; notes the read in the
+        consumer registry (at most once a second per tenant object)."""
+        identity = self.identity
+        assert identity is not None
+        if view is None:
+            view = self._view
+        book = self._core.rollouts
+        if self._stamp != book.stamp:
+            self._core.consumers.seen(self.name, identity, view.revision)
+        self._stamp, self._stamped_view = book.stamp, view
+        return book.overlay(self.name, view, identity)
 
     def _reveal(self, entry: Entry) -> Entry:
         if not entry.secret:
@@ -126,7 +134,7 @@ class Reads(TenantPart):
         with self._core.cache.lock:
             bucket = view.by_namespace.get((env, namespace), {}).copy()
         if self.identity is not None:
-            for (e, ns, k), (entry, _) in self._overlay().staged.items():
+            for (e, ns, k), (entry, _) in self._overlay().items():
                 if (e, ns) == (env, namespace):
                     if entry is None:
                         bucket.pop(k, None)
@@ -169,7 +177,7 @@ class Reads(TenantPart):
                      if (entry := view.entries.get((layer, namespace, key))) is not None]
         rollouts: builtins.list[str] = []
         if self.identity is not None:
-            staged = self._overlay().staged
+            staged = self._overlay()
             if any((layer, namespace, key) in staged for layer in layers):
                 found = []
                 for layer in layers:

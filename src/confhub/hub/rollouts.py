@@ -29,7 +29,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RolloutInProgress
@@ -39,25 +38,18 @@ from ..rollout import ACTIVE, COMPLETED, Rollout, StagedOp
 from ..store.base import StoreReader, VersionRow, WriteTxn
 from .cache import Cache, TenantView
 
-__all__ = ["ROLLOUT_NS", "Overlay", "RolloutBook"]
+__all__ = ["EMPTY_OVERLAY", "ROLLOUT_NS", "Overlay", "RolloutBook"]
 
 ROLLOUT_NS = ".rollouts"  # reserved: user names start with a letter or digit
 Address = tuple[str, str, str]  # (env, namespace, key)
 _DOC_MEMORY = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Overlay:
-    """What one consumer resolves differently: staged entries (None: a staged deletion),
-    each with the id of its rollout."""
+Overlay = dict[Address, tuple[Entry | None, str]]
+"""What one consumer resolves differently: staged entries (None: a staged deletion), each with
+the id of its rollout."""
 
-    staged: dict[Address, tuple[Entry | None, str]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.staged)
-
-
-EMPTY_OVERLAY = Overlay()
+EMPTY_OVERLAY: Overlay = {}
 
 
 class _TenantRollouts:
@@ -66,7 +58,7 @@ class _TenantRollouts:
     def __init__(self, view: TenantView, active: tuple[Rollout, ...]) -> None:
         self.view = view
         self.active = active
-        self.overlays: dict[Identity, Overlay] = {}
+        self.overlays: dict[str, Overlay] = {}  # by Identity.token
 
 
 def parse(tenant: str, entry: Entry) -> Rollout:
@@ -84,6 +76,9 @@ class RolloutBook:
         self._docs: OrderedDict[tuple[str, str, int], Rollout | None] = OrderedDict()
         self._values: OrderedDict[tuple[str, str, str, str, int], Any] = OrderedDict()
         self._memory_lock = threading.Lock()
+        # Moves on every rollout transition applied and every gate round (>= once a second):
+        # readers keep their overlay while it stands still.
+        self.stamp = 0
 
     # ------------------------------------------------------------------ upkeep
 
@@ -98,9 +93,15 @@ class RolloutBook:
                     self._remember((tenant, old.key, old.version), parse(tenant, old))
         if touched:
             self._tenants.pop(tenant, None)
+            self.stamp += 1
 
     def forget(self, tenant: str) -> None:
         self._tenants.pop(tenant, None)
+        self.stamp += 1
+
+    def tick(self) -> None:
+        """The clock readers note their reads by (called by the gate each round)."""
+        self.stamp += 1
 
     def _state(self, tenant: str, view: TenantView) -> _TenantRollouts:
         state = self._tenants.get(tenant)
@@ -124,12 +125,15 @@ class RolloutBook:
         return sorted((parse(view.tenant, e) for e in bucket), key=_id_order)
 
     def overlay(self, tenant: str, view: TenantView, identity: Identity) -> Overlay:
-        state = self._state(tenant, view)
+        """The consumer's staged entries (the read path's one extra call: keep it lean)."""
+        state = self._tenants.get(tenant)
+        if state is None or state.view is not view:
+            state = self._state(tenant, view)
         if not state.active:
             return EMPTY_OVERLAY
-        overlay = state.overlays.get(identity)
+        overlay = state.overlays.get(identity.token)
         if overlay is None:
-            overlay = state.overlays[identity] = _build(view, state.active, identity)
+            overlay = state.overlays[identity.token] = _build(view, state.active, identity)
         return overlay
 
     def memberships(self, tenant: str, view: TenantView, identity: Identity) -> list[str]:
@@ -258,7 +262,7 @@ def _build(view: TenantView, active: Sequence[Rollout], identity: Identity) -> O
                 value=freeze(op.value), version=op.base_version, revision=rollout.revision,
                 created_at=base.created_at if base is not None else at, updated_at=at,
                 updated_by=rollout.author, rollout=rollout.id), rollout.id)
-    return Overlay(staged) if staged else EMPTY_OVERLAY
+    return staged or EMPTY_OVERLAY
 
 
 def in_progress(rollout: Rollout, op: StagedOp) -> RolloutInProgress:
