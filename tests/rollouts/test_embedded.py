@@ -16,7 +16,7 @@ from confhub.cohort import bucket
 PUT_A = [{"op": "put", "namespace": "models", "key": "a", "value": {"tokens": 2}}]
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out waiting"

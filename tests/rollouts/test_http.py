@@ -19,7 +19,7 @@ from confhub.server.testing import live_server
 PUT_A = [{"op": "put", "namespace": "models", "key": "a", "value": {"tokens": 2}}]
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out waiting"

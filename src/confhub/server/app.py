@@ -151,7 +151,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, security, rollouts):
+                   ops, validation, rollouts, security):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:
