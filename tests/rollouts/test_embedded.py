@@ -231,3 +231,22 @@ def test_generated_client_id_is_persisted(tmp_path: Path,
     assert first is not None and second is not None
     assert first.client_id == second.client_id
     assert (tmp_path / "cache" / "client_id").read_text().strip() == first.client_id
+
+
+class TestGateEdges:
+    def test_too_few_acks_within_the_bake_roll_back(self, hub: confhub.Hub) -> None:
+        cfg = hub.tenant("acme")
+        hub.tenant("acme", client_id="silent-1").get("models", "a")  # known, never reports
+        r = cfg.rollouts.start(PUT_A, strategy="all-at-once", bake="0.3s", min_ack=0.5)
+        wait_for(lambda: cfg.rollouts.get(r.id).state == "rolled_back")
+        assert "acknowledged" in (cfg.rollouts.get(r.id).event_reason or "")
+
+    def test_a_change_that_no_longer_validates_rolls_back_instead_of_completing(
+            self, hub: confhub.Hub) -> None:
+        cfg = hub.tenant("acme")
+        r = cfg.rollouts.start(PUT_A, strategy="all-at-once", bake="0.5s")
+        cfg.set_schema("models", {"type": "object", "properties": {
+            "tokens": {"type": "integer", "maximum": 1}}})
+        wait_for(lambda: cfg.rollouts.get(r.id).state == "rolled_back")
+        assert "no longer validates" in (cfg.rollouts.get(r.id).event_reason or "")
+        assert cfg.get("models", "a").version == 1

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ConfhubError
+from ..errors import ConfhubError, NotFound
 from ..model import now_micros
 from ..rollout import ACTIVE, decide
 
@@ -96,6 +96,8 @@ class Gatekeeper:
             for tenant, rollout_id, _ in active:
                 try:
                     self._check(tenant, rollout_id)
+                except NotFound:
+                    continue  # a soft-deleted tenant: its rollouts wait for its restore
                 except ConfhubError as exc:
                     logger.warning("rollout %s of %s: %s", rollout_id, tenant, exc)
         return True

@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cohort import Cohort, check_client_id
-from ..errors import InvalidRequest, InvalidTransition, NotFound, VersionConflict
+from ..errors import (
+    InvalidRequest,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
+)
 from ..identity import Consumer, Identity
 from ..model import BASE_ENV, encode_value, now_micros, thaw
 from ..rollout import (
@@ -240,6 +246,11 @@ class Rollouts:
                               expected_version=rollout.version)
         except (_Stale, InvalidTransition):
             return None
+        except ValidationFailed as exc:
+            # The schema changed while it ran and the change no longer passes: it cannot
+            # complete, so it is rolled back (saying why) rather than retried forever.
+            return self.decide_and_move(rollout, "rollback",
+                                        f"the change no longer validates: {exc.message}")
 
     # ------------------------------------------------------------------ reports
 
