@@ -23,9 +23,11 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[confhub.Hub]:
-    with confhub.open(str(tmp_path / "r.db")) as opened:
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[confhub.Hub]:
+    url = (str(tmp_path / "r.db") if request.param == "sqlite"
+           else str(request.getfixturevalue("pg_url")))
+    with confhub.open(url) as opened:
         opened.create_tenant("acme")
         opened.tenant("acme").set("models", "a", {"tokens": 1})
         yield opened
