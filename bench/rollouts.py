@@ -39,6 +39,7 @@ import httpx
 
 import confhub
 from confhub.cohort import bucket
+from confhub.remote import RemoteHub
 from confhub.server.testing import live_server
 
 
@@ -72,7 +73,7 @@ class Consumers:
     """N remote live values; records when each one last took a given value."""
 
     def __init__(self, url: str, count: int) -> None:
-        self.hub = confhub.open(url, timeout=30)
+        self.hub = RemoteHub(url, timeout=30)
         self.ids = [f"b{i:03d}" for i in range(count)]
         self.applied: dict[tuple[str, int], float] = {}
         self._lock = threading.Condition()

@@ -199,3 +199,21 @@ def test_metrics_count_rollouts_by_state_and_consumers(http: httpx.Client, tenan
     assert running and float(running[0].split()[-1]) >= 1
     consumers = [line for line in text.splitlines() if line.startswith("confhub_consumers ")]
     assert consumers and float(consumers[0].split()[-1]) >= 1
+
+
+def test_the_async_client_reads_as_a_consumer(server_url: str, http: httpx.Client,
+                                              tenant: str) -> None:
+    import asyncio
+
+    from confhub.remote import AsyncRemoteHub
+
+    start(http, tenant, strategy="all-at-once", bake="1h")
+
+    async def read() -> tuple[object, object]:
+        async with AsyncRemoteHub(server_url) as hub:
+            member = hub.tenant(tenant, client_id="async-1")
+            staged = await member.get("models", "a")
+            plain = await hub.tenant(tenant).get("models", "a")
+            return staged.value, plain.value
+
+    assert asyncio.run(read()) == ({"tokens": 2}, {"tokens": 1})
