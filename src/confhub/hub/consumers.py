@@ -125,9 +125,11 @@ class ConsumerBook:
                 reports=tuple(reports.get(row.client_id, ())[:10])))
         return listed
 
-    def recent(self, tenant: str) -> list[ConsumerRow]:
-        """Consumers seen within RECENT_WINDOW (those a rollout's cohort is counted from)."""
-        self.flush(force=True)
+    def recent(self, tenant: str, *, fresh: bool = True) -> list[ConsumerRow]:
+        """Consumers seen within RECENT_WINDOW (those a rollout's cohort is counted from);
+        ``fresh=False`` (the gate's rounds) lets the notes of the last second wait for the
+        next regular flush instead of writing on every round."""
+        self.flush(force=fresh)
         return self._store.consumers(tenant, seen_since=now_micros() - int(RECENT_WINDOW * 1e6))
 
     def recent_count(self) -> int:

@@ -109,7 +109,7 @@ class Gatekeeper:
         if not rollout.active:
             return  # the index lags a transition made a moment ago
         fired, hold = self._prometheus_reading(rollout)
-        health = rollouts.health(rollout, fired)
+        health = rollouts.health(rollout, fired, fresh=False)
         reading = health.reading()
         if hold is not None:
             reading = type(reading)(**{**_fields(reading), "hold": hold})

@@ -94,10 +94,12 @@ class Rollouts:
                            tenant=self.tenant, rollout=str(rollout_id))
         return parse(self.tenant, entry)
 
-    def health(self, rollout: Rollout, prometheus: str | None = None) -> RolloutHealth:
+    def health(self, rollout: Rollout, prometheus: str | None = None, *,
+               fresh: bool = True) -> RolloutHealth:
         """Known cohort members (consumers seen in the last minutes) and everyone's latest
-        report on ``rollout``."""
-        recent = self._core.consumers.recent(self.tenant) if rollout.active else []
+        report on ``rollout`` (``fresh=False``: sightings may lag by a second)."""
+        recent = (self._core.consumers.recent(self.tenant, fresh=fresh) if rollout.active
+                  else [])
         members = [c.client_id for c in recent
                    if rollout.member(c.client_id, json.loads(c.labels))]
         reports = [(r.client_id, r.status, r.reason)
@@ -129,6 +131,7 @@ class Rollouts:
                          max_failure=max_failure, min_reports=min_reports, min_ack=min_ack,
                          auto=auto)
         cohort = Cohort.build("pending", selector, clients)
+        self._core.consumers.flush(force=True)  # the gate counts the cohort from storage
         self._check_selector_keys(cohort)
         gate = _gate(gate_prometheus, gate_query)
         staged = self._dry_run(ops, reason, author)
@@ -184,7 +187,6 @@ class Rollouts:
         almost always a typo, so it is refused (unless no consumer was seen yet)."""
         if cohort.selector is None:
             return
-        self._core.consumers.flush(force=True)
         known = {k for c in self._core.store.consumers(self.tenant)
                  for k in json.loads(c.labels)}
         unknown = [k for k in cohort.selector.keys if k not in known]
