@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ConfhubError, NotFound
+from ..errors import ConfhubError, NotFound, Unavailable
 from ..model import now_micros
 from ..rollout import ACTIVE, decide
 
@@ -79,6 +79,8 @@ class Gatekeeper:
             try:
                 self._consumers.flush()
                 busy = self.round()
+            except Unavailable as exc:  # the follower and every request say so already
+                logger.debug("rollout gate round skipped, storage unavailable: %s", exc)
             except ConfhubError as exc:
                 logger.warning("rollout gate round failed (will retry): %s", exc)
             except Exception:  # pragma: no cover - never let the gate die silently
