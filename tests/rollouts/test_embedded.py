@@ -252,3 +252,15 @@ class TestGateEdges:
         wait_for(lambda: cfg.rollouts.get(r.id).state == "rolled_back")
         assert "no longer validates" in (cfg.rollouts.get(r.id).event_reason or "")
         assert cfg.get("models", "a").version == 1
+
+
+def test_restoring_an_old_revision_leaves_rollout_records_alone(hub: confhub.Hub) -> None:
+    cfg = hub.tenant("acme")
+    before = cfg.revision
+    r = cfg.rollouts.start(PUT_A, strategy="all-at-once", bake="1h")
+    cfg.rollouts.rollback(r.id)
+    cfg.set("models", "b", {"x": 1})
+    changes = cfg.restore(revision=before)
+    assert [(c.namespace, c.key) for c in changes] == [("models", "b")]
+    assert cfg.rollouts.get(r.id).state == "rolled_back"
+    assert hub.stats()["configs_per_namespace"] == {"models": 1}

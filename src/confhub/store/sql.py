@@ -244,8 +244,11 @@ class SqlStore(RolloutSql):
         raise NotImplementedError
 
     def stats(self) -> dict[str, Any]:
+        # substr, not LIKE: no literal % in our SQL; the reserved ".rollouts" namespace
+        # (rollout records, see hub/rollouts.py) is not configuration
         live = ("FROM confhub_current c JOIN confhub_tenants t ON t.id = c.tenant "
-                "WHERE NOT c.deleted AND t.deleted_at IS NULL")
+                "WHERE NOT c.deleted AND t.deleted_at IS NULL "
+                "AND substr(c.namespace, 1, 1) <> '.'")
         with self._reading() as conn:
             per_ns = conn.execute(
                 f"SELECT c.namespace, COUNT(*) {live} GROUP BY c.namespace ORDER BY c.namespace"
