@@ -4,11 +4,8 @@ a valid start body, and its bucketing vectors are what the code computes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,18 +37,23 @@ def test_the_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert printed[-1] == "2000 2"
 
 
-def test_the_shell_example_runs(tmp_path: Path) -> None:
+def test_the_shell_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each line through the CLI app itself (in process: the same code as the script)."""
+    from typer.testing import CliRunner
+
+    from confhub.cli import app
+
     [script] = blocks("bash")
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120"}
-    env.pop("CONFHUB_URL", None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONFHUB_URL", raising=False)
+    runner = CliRunner()
     for line in script.replace("\\\n", " ").splitlines():
-        done = subprocess.run(shlex.split(line), cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0, (line, done.stdout, done.stderr)
-    status = subprocess.run(["confhub", "rollout", "status", "r-1", "--db", "cli-demo.db",
-                             "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert json.loads(status.stdout)["state"] == "rolled_back"
+        words = shlex.split(line)
+        assert words[0] == "confhub"
+        done = runner.invoke(app, words[1:], env={"COLUMNS": "120"})
+        assert done.exit_code == 0, (line, done.output)
+    status = runner.invoke(app, ["rollout", "status", "r-1", "--db", "cli-demo.db", "--json"])
+    assert json.loads(status.output)["state"] == "rolled_back"
 
 
 def test_the_json_start_body_is_valid() -> None:
