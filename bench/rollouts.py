@@ -5,6 +5,8 @@ What it measures (docs/benchmarks.md reports these figures):
 * ``reads``   the cost of identity-aware resolution on a cached read: ``get`` as an
               anonymous reader (today's cached get, the anchor), as a consumer when no rollout
               runs, when one runs on another key, and when it reads the staged key itself;
+* ``calls``   the same reads counted in Python calls per get (cProfile): a cost figure a
+              loaded machine cannot disturb, as ``bench/calls.py`` does for the core;
 * ``fleet``   N consumers (remote live values with identities, one thread each, in this
               process) on a real ``confhub serve`` (granian, 1 worker, SQLite):
               - anchor: an ordinary write of the watched key, until every consumer applied it;
@@ -70,6 +72,38 @@ def reads(calls: int = 100_000, repeats: int = 15) -> dict[str, float]:
                 best[name] = min(best[name], timeit.timeit(fn, number=calls) / calls * 1e9)
         hub.close()
     return best
+
+
+def calls(n: int = 200) -> dict[str, float]:
+    """Python calls per cached get, anonymous and as a consumer (a rollout running)."""
+    import cProfile
+    import pstats
+
+    def per_op(fn: Any) -> float:
+        profile = cProfile.Profile()
+        profile.enable()
+        for i in range(n):
+            fn(i)
+        profile.disable()
+        return float(pstats.Stats(profile).total_calls) / n  # type: ignore[attr-defined]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = confhub.open(str(Path(tmp) / "c.db"))
+        cfg = hub.tenant()
+        for i in range(100):
+            cfg.set("models", f"k{i}", {"max_tokens": i})
+        member = hub.tenant(client_id="bench-1", labels={"region": "eu"})
+        cfg.rollouts.start([{"op": "put", "namespace": "models", "key": "k1",
+                             "value": {"max_tokens": 5}}], strategy="all-at-once", bake="1h")
+        cfg.get("models", "k1")
+        member.get("models", "k1")
+        figures = {
+            "anonymous get (anchor)": per_op(lambda i: cfg.get("models", f"k{i % 100}")),
+            "consumer get, 1 of 100 keys staged": per_op(
+                lambda i: member.get("models", f"k{i % 100}")),
+        }
+        hub.close()
+    return figures
 
 
 class Consumers:
@@ -179,7 +213,7 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="reads,fleet")
+    parser.add_argument("--only", default="reads,calls,fleet")
     parser.add_argument("--consumers", type=int, default=200)
     parser.add_argument("--reverts", type=int, default=5)
     parser.add_argument("--json", action="store_true")
@@ -188,6 +222,8 @@ def main() -> None:
     wanted = set(args.only.split(","))
     if "reads" in wanted:
         results["reads_ns"] = reads()
+    if "calls" in wanted:
+        results["calls_per_get"] = calls()
     if "fleet" in wanted:
         results["fleet"] = fleet(args.consumers, args.reverts)
     if args.json:
@@ -196,6 +232,8 @@ def main() -> None:
         return
     for name, value in results.get("reads_ns", {}).items():
         print(f"{name:40s} {value:8.0f} ns")
+    for name, value in results.get("calls_per_get", {}).items():
+        print(f"{name:40s} {value:8.2f} Python calls")
     for name, value in results.get("fleet", {}).items():
         print(f"{name:40s} {value}")
 
