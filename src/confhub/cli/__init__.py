@@ -19,6 +19,7 @@ from . import (
     backup,
     edit,
     entries,
+    flags,
     history,
     rollouts,
     schemas,
@@ -77,7 +78,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, rollouts):
+                   security, serve, flags, rollouts):
         module.register(app)
     return app
 
