@@ -34,6 +34,7 @@ from .routes import (
     maintenance,
     ofrep,
     ops,
+    rollouts,
     security,
     simple,
     snapshots,
@@ -106,7 +107,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
-                   transfer, ops, validation, maintenance, security):
+                   transfer, ops, validation, maintenance, rollouts, security):
         app.include_router(module.router)
     inner: Any = app
     if fast_paths:
