@@ -17,6 +17,7 @@ import confhub
 from . import (
     admin,
     backup,
+    codeplan,
     edit,
     history,
     keys,
@@ -76,7 +77,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve):
+                   security, serve, codeplan):
         module.register(app)
     return app
 

@@ -9,13 +9,13 @@ whole batch with the store untouched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest, ValidationFailed, VersionConflict
 from ..fieldpath import to_pointer
-from ..model import ValidationReport
 from .diffs import MASK, KeyChange
 from .layout import INVENTORY_NAMESPACE
 from .ownership import Inventory
@@ -57,13 +57,13 @@ def check_plan(plan: Plan, expect_revision: int | None = None) -> None:
                           f"{plan.max_risk.name}; nothing was applied",
                           risk=plan.risk.name, max_risk=plan.max_risk.name)
     if not plan.valid:
-        errors = tuple(issue for change in plan.changes for issue in change.report.errors)
+        bad = [c for c in plan.changes if not c.report.valid]
+        errors = [dataclasses.replace(issue, namespace=c.namespace, key=c.key, env=c.env)
+                  .to_dict() | {"file": c.file} for c in bad for issue in c.report.errors]
         raise ValidationFailed(
-            f"{sum(1 for c in plan.changes if not c.report.valid)} value(s) fail validation; "
-            "nothing was applied: " + "; ".join(
+            f"{len(bad)} value(s) fail validation; nothing was applied: " + "; ".join(
                 f"{c.file or c.namespace + '/' + c.key}: {c.report.errors[0].message}"
-                for c in plan.changes if not c.report.valid)[:2000],
-            report=ValidationReport(errors=errors).to_dict())
+                for c in bad)[:2000], errors=errors, warnings=[])
 
 
 def _has_kept_secret(change: KeyChange) -> bool:

@@ -16,9 +16,9 @@ disagree::
 them (``null``: the revision of this very record, since a transaction cannot know its own
 revision before it commits; the next apply writes the number in). ``--prune`` deletes a key
 only if it is listed there and its current incarnation was created at that revision (a key
-deleted and re-made by hand is not ours any more). Keys that existed before (made by hand) and were merely updated are never listed, so
-they are never pruned. The record is an ordinary document: it travels with exports and
-backups, and its history shows every apply.
+deleted and re-made by hand is not ours any more). Keys that existed before (made by hand)
+and were merely updated are never listed, so they are never pruned. The record is an
+ordinary document: it travels with exports and backups, and its history shows every apply.
 """
 
 from __future__ import annotations

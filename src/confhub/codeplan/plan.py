@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFound
@@ -25,7 +25,7 @@ from .diffs import MASK, FieldChange, KeyChange, field_changes, secret_match
 from .gitinfo import GitInfo, git_info
 from .layout import INVENTORY_NAMESPACE, Address, DesiredKey, Layout
 from .ownership import Inventory, address_text, read_inventory, source_name
-from .risk import PLAN_RULES, Level, PlanFacts, assess
+from .risk import Level, PlanFacts, assess
 
 __all__ = ["Plan", "make_plan", "secret_pointers"]
 
