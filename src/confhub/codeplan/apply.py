@@ -58,8 +58,9 @@ def check_plan(plan: Plan, expect_revision: int | None = None) -> None:
                           risk=plan.risk.name, max_risk=plan.max_risk.name)
     if not plan.valid:
         bad = [c for c in plan.changes if not c.report.valid]
-        errors = [dataclasses.replace(issue, namespace=c.namespace, key=c.key, env=c.env)
-                  .to_dict() | {"file": c.file} for c in bad for issue in c.report.errors]
+        errors = [dataclasses.replace(issue, namespace=c.namespace, key=c.key, env=c.env,
+                                      message=f"{c.file}: {issue.message}").to_dict()
+                  | {"file": c.file} for c in bad for issue in c.report.errors]
         raise ValidationFailed(
             f"{len(bad)} value(s) fail validation; nothing was applied: " + "; ".join(
                 f"{c.file or c.namespace + '/' + c.key}: {c.report.errors[0].message}"
