@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import BASE_ENV
 from .diffs import same_json
 from .formats import EXTENSIONS, LayoutError, dump_value, parse_file, update_text
 from .layout import (
@@ -76,17 +75,14 @@ def _existing(root: Path, config: SourceConfig) -> dict[Address, str]:
     return found
 
 
-def _live(tenant: Any, envs: list[str] | None, namespaces: list[str] | None
+def _live(hub: Any, tenant: str, envs: list[str] | None, namespaces: list[str] | None
           ) -> dict[Address, Any]:
-    layers = envs if envs is not None else [BASE_ENV] + [e for e in tenant.envs()
-                                                         if e != BASE_ENV]
+    """Current values (secrets masked) from one export call: every layer at one revision."""
     values: dict[Address, Any] = {}
-    for env in layers:
-        for namespace in tenant.namespaces(env=env):
-            if namespace == INVENTORY_NAMESPACE or (namespaces and namespace not in namespaces):
-                continue
-            for entry in tenant.list(namespace, env=env):
-                values[(env, namespace, entry.key)] = entry.value
+    for item in hub.export(tenant).get("entries", []):
+        address = (item["env"], item["namespace"], item["key"])
+        if address[1] != INVENTORY_NAMESPACE and _in_scope(address, envs, namespaces):
+            values[address] = item["value"]
     return values
 
 
@@ -101,8 +97,7 @@ def export_to_directory(hub: Any, tenant_name: str, root: str | Path, *,
     if fmt not in EXTENSIONS:
         raise LayoutError(f"--format {fmt!r}: files are one of {', '.join(EXTENSIONS)}",
                           file=str(base))
-    tenant = hub.tenant(tenant_name)
-    live = _live(tenant, envs, namespaces)
+    live = _live(hub, tenant_name, envs, namespaces)
     existing = _existing(base, config)
     written: list[str] = []
     unchanged: list[str] = []
