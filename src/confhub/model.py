@@ -30,6 +30,7 @@ from .errors import (
     ValidationIssue,
     ValidationReport,
 )
+from .fieldpath import MISSING, lookup
 
 __all__ = [
     "BASE_ENV",
@@ -248,6 +249,11 @@ class Entry:
     secret: bool = False
     warnings: tuple[ValidationIssue, ...] = field(default=(), compare=False)
 
+    def get(self, path: str, default: Any = MISSING) -> Any:
+        """The field at a dotted ``path`` of the value (``"retry.tries"``, ``"tiers[0]"``;
+        see :mod:`confhub.fieldpath`): ``default`` when missing, else NotFound naming it."""
+        return lookup(self.value, path, default)
+
     def to_dict(self) -> dict[str, Any]:
         """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps); ``warnings`` (the schema
         rules of severity warning the write broke) only when there are some."""
@@ -338,6 +344,11 @@ class Resolved:
     value: Any
     sources: Mapping[str, str]
     versions: Mapping[str, int]
+
+    def get(self, path: str, default: Any = MISSING) -> Any:
+        """The field at a dotted ``path`` of the value (``"retry.tries"``, ``"tiers[0]"``;
+        see :mod:`confhub.fieldpath`): ``default`` when missing, else NotFound naming it."""
+        return lookup(self.value, path, default)
 
     def to_dict(self) -> dict[str, Any]:
         return _record_dict(self)
