@@ -21,7 +21,8 @@ from typing import Any
 
 from .errors import InvalidRequest, NotFound
 
-__all__ = ["MISSING", "Segment", "format_path", "lookup", "parse_path", "to_pointer"]
+__all__ = ["MISSING", "Segment", "format_path", "lookup", "parse_path", "set_patch",
+           "to_pointer"]
 
 Segment = str | int
 MISSING: Any = object()
@@ -93,3 +94,47 @@ def lookup(value: Any, path: str | Sequence[Segment], default: Any = MISSING) ->
         raise NotFound(f"field {shown!r} not found: {reached} has no "
                        f"{format_path(segments[depth:depth + 1])!r}", path=shown)
     return current
+
+
+def set_patch(value: Any, path: str | Sequence[Segment], new: Any) -> list[dict[str, Any]]:
+    """The RFC 6902 JSON Patch that sets the field at ``path`` of ``value`` to ``new``,
+    creating missing objects on the way::
+
+        set_patch({"a": {"b": 1}}, "a.b", 5)   -> [{"op": "replace", "path": "/a/b", "value": 5}]
+        set_patch({"a": {}}, "a.x.y", 5)       -> [{"op": "add", "path": "/a/x", "value": {"y": 5}}]
+        set_patch({"l": [1]}, "l[1]", 2)       -> [{"op": "add", "path": "/l/1", "value": 2}]
+    """
+    segments = parse_path(path) if isinstance(path, str) else tuple(path)
+    current = value
+    for depth, segment in enumerate(segments):
+        here = segments[:depth + 1]
+        last = depth == len(segments) - 1
+        if isinstance(current, Mapping) and not isinstance(segment, int):
+            if segment in current and not last:
+                current = current[segment]
+                continue
+            if segment in current:
+                return [{"op": "replace", "path": to_pointer(here), "value": new}]
+            nested = new
+            for name in reversed(segments[depth + 1:]):
+                if isinstance(name, int):
+                    raise NotFound(f"field {format_path(segments)!r}: cannot create list "
+                                   f"index [{name}] in a missing list", path=format_path(
+                                       segments))
+                nested = {name: nested}
+            return [{"op": "add", "path": to_pointer(here), "value": nested}]
+        if isinstance(current, list):
+            index = segment if isinstance(segment, int) else (
+                int(segment) if segment.isdigit() else None)
+            if index is not None and index < len(current):
+                if last:
+                    return [{"op": "replace", "path": to_pointer(here), "value": new}]
+                current = current[index]
+                continue
+            if index == len(current) and last:
+                return [{"op": "add", "path": to_pointer(here), "value": new}]
+        shown = format_path(segments)
+        reached = format_path(segments[:depth]) or "the value"
+        raise NotFound(f"field {shown!r} cannot be set: {reached} has no "
+                       f"{format_path(here[-1:])!r} and is not an object", path=shown)
+    return [{"op": "replace", "path": "", "value": new}]

@@ -19,6 +19,7 @@ from . import (
     backup,
     codeplan,
     edit,
+    exporting,
     history,
     keys,
     schemas,
@@ -77,7 +78,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, codeplan):
+                   security, serve, codeplan, exporting):
         module.register(app)
     return app
 
