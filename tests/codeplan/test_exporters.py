@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import tomllib
 from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
