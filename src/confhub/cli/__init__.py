@@ -22,6 +22,7 @@ from . import (
     exporting,
     history,
     keys,
+    mirror,
     schemas,
     security,
     serve,
@@ -78,7 +79,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, codeplan, exporting):
+                   security, serve, codeplan, exporting, mirror):
         module.register(app)
     return app
 
