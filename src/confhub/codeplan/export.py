@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model import BASE_ENV
 from .diffs import same_json
 from .formats import EXTENSIONS, LayoutError, dump_value, parse_file, update_text
 from .layout import (
@@ -94,6 +95,8 @@ def export_to_directory(hub: Any, tenant_name: str, root: str | Path, *,
     base = Path(root)
     config = SourceConfig.read(base) if base.is_dir() else SourceConfig()
     fmt = file_format or config.format
+    if envs is None and config.envs is not None:  # only the layers the directory owns
+        envs = [BASE_ENV, *config.envs]
     if fmt not in EXTENSIONS:
         raise LayoutError(f"--format {fmt!r}: files are one of {', '.join(EXTENSIONS)}",
                           file=str(base))
