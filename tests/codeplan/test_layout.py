@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confhub.codeplan import LayoutError, load_directory
+from confhub.codeplan.diffs import same_json
+from confhub.codeplan.formats import dump_value, parse_file, update_text
 
 from .conftest import write
 
@@ -108,3 +112,32 @@ class TestLayoutErrors:
     def test_missing_directory_is_an_error(self, tmp_path: Path) -> None:
         with pytest.raises(LayoutError, match="not a directory"):
             load_directory(tmp_path / "nope")
+
+
+JSON_SCALARS = (st.none() | st.booleans() | st.integers(-(2**53), 2**53)
+                | st.floats(allow_nan=False, allow_infinity=False, width=64)
+                | st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\0"),
+                          max_size=20))
+JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+class TestRoundTrips:
+    @settings(max_examples=150, deadline=None)
+    @given(JSON, st.sampled_from(["yaml", "json"]))
+    def test_what_confhub_writes_reads_back_equal(self, value: object, ext: str) -> None:
+        """YAML 1.2 scalars ('yes', '012', '1:20', dates) survive ruamel write + fast read."""
+        assert same_json(parse_file(dump_value(value, ext, "f"), ext, "f"), value)
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.dictionaries(st.text(min_size=1, max_size=8), JSON_SCALARS.filter(
+        lambda v: v is not None), max_size=5), st.sampled_from(["yaml", "toml"]))
+    def test_a_rewrite_reads_back_as_the_new_value(self, value: dict[str, object],
+                                                   ext: str) -> None:
+        old = dump_value({"kept": 1, "gone": [1, 2]}, ext, "f")
+        assert same_json(parse_file(update_text(old, value, ext, "f"), ext, "f"), value)
+
+    @pytest.mark.parametrize("text", ["yes", "on", "012", "0o17", "1:20", "2026-01-02", "~",
+                                      "null", "1e3", ".inf", "true", "0x1f", "+1", ""])
+    def test_strings_that_look_like_other_scalars_stay_strings(self, text: str) -> None:
+        assert parse_file(dump_value({"v": text}, "yaml", "f"), "yaml", "f") == {"v": text}

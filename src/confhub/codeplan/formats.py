@@ -1,7 +1,8 @@
 """Reading and rewriting the files of a config directory: YAML, JSON and TOML.
 
-Reading turns a file into a plain JSON value or raises :class:`LayoutError` naming the file and
-the line, so a typo in one of a thousand files is found at once. Rewriting (``export --to DIR``)
+Reading (YAML through yaml12.py) turns a file into a plain JSON value or raises
+:class:`LayoutError` naming the file and the line, so a typo in one of a thousand files is
+found at once. Rewriting (``export --to DIR``)
 keeps what a person wrote around the values: an existing YAML file is updated in place through
 ruamel.yaml's round-trip mode and a TOML file through tomlkit, so comments, key order and
 formatting survive; only the values that changed are touched. JSON has no comments and is
@@ -19,12 +20,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import tomlkit
+import yaml as pyyaml
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from tomlkit.exceptions import TOMLKitError
 
 from ..errors import InvalidRequest, InvalidValue
 from ..model import encode_value, thaw
+from .yaml12 import load_yaml12
 
 __all__ = ["EXTENSIONS", "LayoutError", "dump_value", "parse_file", "update_text"]
 
@@ -44,12 +48,6 @@ def _fail(file: str, message: str, line: int | None = None) -> LayoutError:
     if line:
         details["line"] = line
     return LayoutError(f"{where}: {message}", **details)
-
-
-def _safe_yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.allow_duplicate_keys = False
-    return yaml
 
 
 def _round_trip_yaml() -> YAML:
@@ -84,7 +82,7 @@ def parse_file(text: str, ext: str, file: str) -> Any:
     be parsed or is not JSON."""
     try:
         if ext in ("yaml", "yml"):
-            value = _safe_yaml().load(text)
+            value = load_yaml12(text)
         elif ext == "json":
             value = json.loads(text)
         elif ext == "toml":
@@ -98,12 +96,12 @@ def parse_file(text: str, ext: str, file: str) -> Any:
         found = re.search(r"at line (\d+)", str(exc))
         raise _fail(file, f"invalid TOML: {exc}",
                     int(found.group(1)) if found else None) from None
-    except MarkedYAMLError as exc:
+    except pyyaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "cannot be parsed"
         raise _fail(file, f"invalid YAML: {problem}",
                     mark.line + 1 if mark is not None else None) from None
-    except YAMLError as exc:
+    except pyyaml.YAMLError as exc:
         raise _fail(file, f"invalid YAML: {exc}") from None
     value = _plain(value, file)
     try:
@@ -116,10 +114,27 @@ def parse_file(text: str, ext: str, file: str) -> Any:
 # --------------------------------------------------------------------------- writing
 
 
+_YAML11_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+def _quote_breaks(value: Any) -> Any:
+    """Strings holding a character YAML 1.1 reads as a line break (NEL, U+2028, U+2029) are
+    written double-quoted, where the emitter escapes it: ruamel.yaml writes YAML 1.2, which
+    would leave them raw, and the reader (libyaml) speaks 1.1 there."""
+    if isinstance(value, str):
+        return DoubleQuotedScalarString(value) if _YAML11_BREAKS.search(value) else value
+    if isinstance(value, dict):
+        return {_quote_breaks(k): _quote_breaks(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_quote_breaks(v) for v in value]
+    return value
+
+
 def dump_value(value: Any, ext: str, file: str) -> str:
     """A new file's text for ``value``."""
     value = thaw(value)
     if ext in ("yaml", "yml"):
+        value = _quote_breaks(value)
         stream = io.StringIO()
         yaml = _round_trip_yaml()
         yaml.dump(value, stream)
@@ -156,7 +171,7 @@ def update_text(old_text: str, value: Any, ext: str, file: str) -> str:
             document = yaml.load(old_text)
         except YAMLError:
             return dump_value(value, ext, file)
-        merged = _merge(document, value)
+        merged = _merge(document, _quote_breaks(value))
         stream = io.StringIO()
         yaml.dump(merged, stream)
         return stream.getvalue()
