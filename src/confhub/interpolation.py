@@ -22,18 +22,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidValue
+from .errors import MissingVariable
 from .model import Resolved, freeze
 
-__all__ = ["MissingVariable", "interpolate", "interpolate_text", "interpolated"]
+__all__ = ["interpolate", "interpolate_text", "interpolated"]
 
 _PATTERN = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class MissingVariable(InvalidValue):
-    """A ``${VAR}`` without a default names a variable that is not set."""
-
-    code = "missing_variable"
 
 
 def interpolate_text(text: str, environ: Mapping[str, str] | None = None, *,

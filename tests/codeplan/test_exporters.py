@@ -18,9 +18,9 @@ from ruamel.yaml import YAML
 import confhub
 from confhub.codeplan.envimport import document_from_env
 from confhub.codeplan.exporters import env_lines, quote_env
-from confhub.errors import InvalidRequest, InvalidValue
+from confhub.errors import InvalidRequest, InvalidValue, MissingVariable
 from confhub.fieldpath import set_patch
-from confhub.interpolation import MissingVariable, interpolate, interpolate_text
+from confhub.interpolation import interpolate, interpolate_text
 
 from .conftest import Target
 

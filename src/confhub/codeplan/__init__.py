@@ -6,11 +6,11 @@ commits the plan as one transaction, ``find_drift`` tells what moved since, and
 its public API only, so it works the same on an embedded hub and on a server (``--url``).
 """
 
-from .apply import ApplyResult, PlanRefused, apply_plan, check_plan
+from ..errors import LayoutError, PlanRefused
+from .apply import ApplyResult, apply_plan, check_plan
 from .diffs import FieldChange, KeyChange
 from .drift import DriftReport, find_drift
 from .export import ExportResult, export_to_directory
-from .formats import LayoutError
 from .layout import DesiredKey, Layout, SourceConfig, load_directory
 from .plan import Plan, make_plan
 from .risk import KEY_RULES, PLAN_RULES, Level, parse_level

@@ -14,21 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequest, ValidationFailed, VersionConflict
+from ..errors import PlanRefused, ValidationFailed, VersionConflict
 from ..fieldpath import to_pointer
 from .diffs import MASK, KeyChange
 from .layout import INVENTORY_NAMESPACE
 from .ownership import Inventory
 from .plan import Plan
 
-__all__ = ["ApplyResult", "PlanRefused", "apply_plan", "check_plan"]
-
-
-class PlanRefused(InvalidRequest):
-    """The plan is riskier than ``--max-risk`` allows (exit 3, as ``plan`` reports it)."""
-
-    code = "plan_refused"
-    exit_code = 3
+__all__ = ["ApplyResult", "apply_plan", "check_plan"]
 
 
 @dataclass(frozen=True)

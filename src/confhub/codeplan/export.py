@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import LayoutError
 from ..model import BASE_ENV
 from .diffs import same_json
-from .formats import EXTENSIONS, LayoutError, dump_value, parse_file, update_text
+from .formats import EXTENSIONS, dump_value, parse_file, update_text
 from .layout import (
     CONFIG_FILE,
     INVENTORY_NAMESPACE,

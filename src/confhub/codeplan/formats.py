@@ -26,20 +26,13 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from tomlkit.exceptions import TOMLKitError
 
-from ..errors import InvalidRequest, InvalidValue
+from ..errors import InvalidValue, LayoutError
 from ..model import encode_value, thaw
 from .yaml12 import load_yaml12
 
-__all__ = ["EXTENSIONS", "LayoutError", "dump_value", "parse_file", "update_text"]
+__all__ = ["EXTENSIONS", "dump_value", "parse_file", "update_text"]
 
 EXTENSIONS: tuple[str, ...] = ("yaml", "yml", "json", "toml")
-
-
-class LayoutError(InvalidRequest):
-    """A file of a config directory cannot be used: unparseable, outside the layout, a bad
-    name, or a second file for one key. ``details`` name the ``file`` (and ``line``)."""
-
-    code = "invalid_layout"
 
 
 def _fail(file: str, message: str, line: int | None = None) -> LayoutError:

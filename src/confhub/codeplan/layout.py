@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidName
+from ..errors import InvalidName, LayoutError
 from ..model import BASE_ENV, check_name
-from .formats import EXTENSIONS, LayoutError, parse_file
+from .formats import EXTENSIONS, parse_file
 
 __all__ = [
     "CONFIG_FILE",
