@@ -1,7 +1,7 @@
 """Fixtures for config as code: a hub embedded or behind a real server, and directories.
 
 Every plan/apply/drift test runs twice: on an embedded hub (SQLite in the test's tmp dir) and
-through the remote client against a real ``confhub serve`` process shared by the module (each
+through the remote client against a real ``confhub serve`` process shared by the session (each
 test works in a tenant of its own, so they never see each other). ``Target.cli`` runs the
 command line against the same store, with ``--db`` or ``--url``.
 """
@@ -59,7 +59,7 @@ class Target:
         return self.hub.tenant(self.tenant)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     saved = os.environ.get("CONFHUB_MASTER_KEY")
     os.environ["CONFHUB_MASTER_KEY"] = MASTER_KEY  # the server process inherits it
