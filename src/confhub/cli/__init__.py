@@ -19,9 +19,9 @@ from . import (
     backup,
     codeplan,
     edit,
+    entries,
     exporting,
     history,
-    keys,
     mirror,
     schemas,
     security,
@@ -78,7 +78,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+    for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
                    security, serve, codeplan, exporting, mirror):
         module.register(app)
     return app

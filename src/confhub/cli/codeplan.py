@@ -23,18 +23,13 @@ from ..codeplan.ownership import address_text
 from ..codeplan.risk import Level, parse_level
 from ..model import DEFAULT_TENANT
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
     Context,
-    DbOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .output import Output, dumps, short_time
 
@@ -135,17 +130,13 @@ def render_plan(out: Output, plan: Plan) -> None:
                   f"{plan.max_risk.name}[/bold red]")
 
 
+@target_options
 def plan(
     cmd: typer.Context,
     directory: DirArg,
     env: LayerOpt = None,
     prune: PruneOpt = False,
     max_risk: MaxRiskOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show what apply would change: per key a field-by-field diff, validation by the store's
     schemas, and a risk level per change and overall. Writes nothing.
@@ -167,6 +158,7 @@ def plan(
     raise typer.Exit(3 if result.refused else 2 if result.changes else 0)
 
 
+@target_options
 def apply(
     cmd: typer.Context,
     directory: DirArg,
@@ -182,11 +174,6 @@ def apply(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Make the store match the directory: the plan, committed as one transaction (all or
     nothing), with the git commit, branch and dirty flag as metadata.
@@ -217,14 +204,10 @@ def apply(
         ctx.out.result(done.to_dict(), human)
 
 
+@target_options
 def drift(
     cmd: typer.Context,
     directory: DirArg,
-    tenant: TenantOpt = DEFAULT_TENANT,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Read-only: keys changed in the store since the last apply from DIR (who, when, why)
     and files changed since. Exit 0 in sync, 2 drifted, 1 error.

@@ -20,18 +20,14 @@ from ..codeplan.view import read_view
 from ..errors import InvalidRequest, NotFound
 from ..layering import diff
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
     Context,
-    DbOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .output import marked
 
@@ -88,6 +84,7 @@ def export_other(ctx: Context, tenant: str, *, fmt: str | None, to: str | None,
                                            f"[/bold] env={env} to {to}"))
 
 
+@target_options
 def import_env(
     cmd: typer.Context,
     prefix: Annotated[str, typer.Option("--prefix", metavar="PREFIX",
@@ -104,10 +101,6 @@ def import_env(
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Turn environment variables into one document: PREFIX is cut, '__' nests, names are
     lower-cased, values are JSON scalars where they read as one (5432, true), else strings.

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..codeplan.mirrors import Mirror, open_target
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TenantOpt, TokenOpt, UrlOpt, session
+from .common import TenantOpt, session, target_options
 from .output import dumps
 
 __all__ = ["push", "register"]
@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("push")(push)
 
 
+@target_options
 def push(
     cmd: typer.Context,
     to: Annotated[str, typer.Option("--to", metavar="URL", show_default=False,
@@ -35,10 +36,6 @@ def push(
         "--include-secrets", help="Push secret values in plain text (admin; audited). "
                                   "Without it keys holding secrets are left out.")] = False,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Write a tenant's resolved values for an env into Redis or etcd: one key per confhub
     key (JSON), its confhub version beside it (KEY@version), the revision pushed (@revision).

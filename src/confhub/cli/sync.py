@@ -12,19 +12,13 @@ import typer
 from rich.markup import escape
 
 from ..codeplan.sync import SyncRound, sync_once, watch_and_sync
-from ..model import DEFAULT_TENANT
 from .codeplan import DirArg, MaxRiskOpt, PruneOpt, tenant_for
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
-    JsonOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .output import Output, dumps
 
@@ -49,6 +43,7 @@ def _printer(out: Output) -> Any:
     return report
 
 
+@target_options
 def sync(
     cmd: typer.Context,
     directory: DirArg,
@@ -61,11 +56,6 @@ def sync(
     max_risk: MaxRiskOpt = None,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Apply DIR now; with --watch, again after every saved change. A state that cannot be
     applied whole (a broken file, a value a schema refuses) is reported and nothing of it is

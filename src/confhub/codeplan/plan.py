@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..annotations import expand
 from ..errors import NotFound
 from ..model import Entry, Schema
-from ..validation import expand
 from .diffs import MASK, FieldChange, KeyChange, field_changes, secret_match
 from .gitinfo import GitInfo, git_info
 from .layout import INVENTORY_NAMESPACE, Address, DesiredKey, Layout
