@@ -33,6 +33,7 @@ import httpx
 
 from ..errors import Gone, InvalidRequest, NotFound, Unavailable
 from ..model import BASE_ENV, check_name
+from .layout import INVENTORY_NAMESPACE
 from .view import ResolvedKey, read_view, resolve_pair
 
 __all__ = ["EtcdTarget", "Mirror", "PushReport", "RedisTarget", "Target", "open_target"]
@@ -247,7 +248,7 @@ class Mirror:
             puts: dict[str, str] = {}
             deletes: list[str] = []
             for namespace, key in sorted(touched):
-                if namespace == "confhub.applysets":
+                if namespace == INVENTORY_NAMESPACE:
                     continue
                 item = self._current(namespace, key)
                 name = f"{self.prefix}{namespace}/{key}"

@@ -13,6 +13,7 @@ deletions. Keys made by hand are never deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -205,7 +206,7 @@ def _validated(tenant: Any, change: KeyChange, schemas: Mapping[str, Schema]) ->
     if change.action == "delete" or _governing(schemas, change.namespace, change.key) is None:
         return change
     report = tenant.validate(change.namespace, change.key, change.desired, env=change.env)
-    return KeyChange(**{**change.__dict__, "report": report})
+    return dataclasses.replace(change, report=report)
 
 
 def _owned_orphans(tenant: Any, inventory: Inventory, candidates: list[Address],

@@ -22,7 +22,7 @@ from ..errors import ConfhubError
 from .apply import ApplyResult, apply_plan
 from .layout import load_directory
 from .plan import make_plan
-from .risk import Level
+from .risk import Level, parse_level
 
 __all__ = ["SyncRound", "sync_once", "watch_and_sync"]
 
@@ -51,10 +51,9 @@ def sync_once(hub: Any, tenant: str | Callable[[Any], str], root: Path, *,
     try:
         layout = load_directory(root)
         name = tenant(layout) if callable(tenant) else tenant
-        plan = make_plan(hub, name, layout, prune=prune,
-                         max_risk=max_risk if max_risk is not None else (
-                             Level[layout.config.max_risk.upper()]
-                             if layout.config.max_risk else None))
+        if max_risk is None and layout.config.max_risk:
+            max_risk = parse_level(layout.config.max_risk, where="confhub.toml: max_risk")
+        plan = make_plan(hub, name, layout, prune=prune, max_risk=max_risk)
         return SyncRound(result=apply_plan(hub, plan, reason=reason or "sync", author=author))
     except ConfhubError as error:
         return SyncRound(error=error)
