@@ -8,6 +8,7 @@ command line against the same store, with ``--db`` or ``--url``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -61,16 +62,21 @@ class Target:
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    saved = os.environ.get("CONFHUB_MASTER_KEY")
-    os.environ["CONFHUB_MASTER_KEY"] = MASTER_KEY  # the server process inherits it
-    try:
-        with live_server(tmp_path_factory.mktemp("served") / "confhub.db") as url:
-            yield url
-    finally:
-        if saved is None:
-            os.environ.pop("CONFHUB_MASTER_KEY", None)
-        else:
-            os.environ["CONFHUB_MASTER_KEY"] = saved
+    """One real server for the session, holding the master key. The key is in this process's
+    environment only while the server starts (it inherits it): other tests in the session
+    must not see it."""
+    with contextlib.ExitStack() as stack:
+        saved = os.environ.get("CONFHUB_MASTER_KEY")
+        os.environ["CONFHUB_MASTER_KEY"] = MASTER_KEY
+        try:
+            url = stack.enter_context(live_server(tmp_path_factory.mktemp("served")
+                                                  / "confhub.db"))
+        finally:
+            if saved is None:
+                del os.environ["CONFHUB_MASTER_KEY"]
+            else:
+                os.environ["CONFHUB_MASTER_KEY"] = saved
+        yield url
 
 
 @pytest.fixture(params=["embedded", "server"])
