@@ -21,6 +21,7 @@ from . import (
     edit,
     entries,
     exporting,
+    flags,
     history,
     mirror,
     schemas,
@@ -79,7 +80,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, codeplan, exporting, mirror):
+                   security, serve, flags, codeplan, exporting, mirror):
         module.register(app)
     return app
 
