@@ -17,6 +17,7 @@ import confhub
 from . import (
     admin,
     backup,
+    bench,
     codeplan,
     edit,
     entries,
@@ -24,6 +25,7 @@ from . import (
     flags,
     history,
     mirror,
+    operations,
     schemas,
     security,
     serve,
@@ -80,7 +82,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, flags, codeplan, exporting, mirror):
+                   security, serve, flags, bench, operations, codeplan, exporting, mirror):
         module.register(app)
     return app
 
