@@ -7,7 +7,10 @@ own mapping table::
     ConfhubError                       500  internal        exit 1
     ├── InvalidRequest (ValueError)    400  invalid_request exit 2
     │   ├── InvalidName                400  invalid_name    exit 2
-    │   └── InvalidValue               400  invalid_value   exit 2
+    │   ├── InvalidValue               400  invalid_value   exit 2
+    │   │   └── MissingVariable        400  missing_variable exit 2
+    │   ├── LayoutError                400  invalid_layout  exit 2
+    │   └── PlanRefused                400  plan_refused    exit 3
     ├── Unauthorized                   401  unauthorized    exit 1
     ├── Forbidden                      403  forbidden       exit 1
     ├── NotFound (LookupError)         404  not_found       exit 3
@@ -41,7 +44,10 @@ __all__ = [
     "InvalidRequest",
     "InvalidTransition",
     "InvalidValue",
+    "LayoutError",
+    "MissingVariable",
     "NotFound",
+    "PlanRefused",
     "RolloutInProgress",
     "TenantExists",
     "TooLarge",
@@ -99,6 +105,28 @@ class InvalidValue(InvalidRequest):
     """A value is not plain JSON (NaN, non-string object keys, sets, bytes, too deep...)."""
 
     code = "invalid_value"
+
+
+class MissingVariable(InvalidValue):
+    """Interpolation met ``${VAR}`` without a default and VAR is not set (``variable``,
+    ``path``)."""
+
+    code = "missing_variable"
+
+
+class LayoutError(InvalidRequest):
+    """A file of a config directory cannot be used: unparseable, outside the layout, a bad
+    name, or a second file for one key. ``details`` name the ``file`` (and ``line``)."""
+
+    code = "invalid_layout"
+
+
+class PlanRefused(InvalidRequest):
+    """A config-as-code plan is riskier than ``--max-risk`` allows; nothing was applied. Exit
+    3, the code ``confhub plan`` uses for it."""
+
+    code = "plan_refused"
+    exit_code = 3
 
 
 class Unauthorized(ConfhubError):
@@ -306,6 +334,9 @@ _BY_CODE: dict[str, type[ConfhubError]] = {
         InvalidRequest,
         InvalidName,
         InvalidValue,
+        MissingVariable,
+        LayoutError,
+        PlanRefused,
         Unauthorized,
         Forbidden,
         NotFound,

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from .errors import ConfhubError, Gone, InvalidValue, NotFound, Unavailable
+from .interpolation import interpolate as interpolate_value
 from .model import BASE_ENV, Change, Resolved, thaw
 
 __all__ = ["Live"]
@@ -84,7 +85,8 @@ class Live(Generic[T]):
 
     def __init__(self, source: _Source, namespace: str, key: str, *, env: str = BASE_ENV,
                  model: Callable[..., T] | None = None, default: Any = MISSING,
-                 cache_file: str | os.PathLike[str] | None = None) -> None:
+                 cache_file: str | os.PathLike[str] | None = None,
+                 interpolate: bool = False) -> None:
         self.namespace = namespace
         self.key = key
         self.env = env
@@ -96,6 +98,7 @@ class Live(Generic[T]):
         self._source = source
         self._model = model
         self._default = default
+        self._interpolate = interpolate
         self._cache_file = Path(cache_file) if cache_file is not None else None
         self._on_change: list[Callable[[T, T], object]] = []
         self._on_error: list[Callable[[Exception], object]] = []
@@ -242,7 +245,8 @@ class Live(Generic[T]):
             self._resolved_rollouts = ()
             return self._default
         self._resolved_rollouts = tuple(resolved.rollouts)
-        return thaw(resolved.value)
+        raw = thaw(resolved.value)
+        return interpolate_value(raw) if self._interpolate else raw
 
     def _typed(self, raw: Any) -> T:
         if self._model is None:

@@ -30,6 +30,7 @@ from .errors import (
     ValidationIssue,
     ValidationReport,
 )
+from .fieldpath import MISSING, lookup
 
 __all__ = [
     "BASE_ENV",
@@ -250,6 +251,11 @@ class Entry:
     warnings: tuple[ValidationIssue, ...] = field(default=(), compare=False)
     rollout: str | None = None  # the running rollout whose staged value this is (section 8)
 
+    def get(self, path: str, default: Any = MISSING) -> Any:
+        """The field at a dotted ``path`` of the value (``"retry.tries"``, ``"tiers[0]"``;
+        see :mod:`confhub.fieldpath`): ``default`` when missing, else NotFound naming it."""
+        return lookup(self.value, path, default)
+
     def to_dict(self) -> dict[str, Any]:
         """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps); ``warnings`` (the schema
         rules of severity warning the write broke) only when there are some, ``rollout``
@@ -344,6 +350,11 @@ class Resolved:
     sources: Mapping[str, str]
     versions: Mapping[str, int]
     rollouts: tuple[str, ...] = ()  # running rollouts whose staged layers it merged
+
+    def get(self, path: str, default: Any = MISSING) -> Any:
+        """The field at a dotted ``path`` of the value (``"retry.tries"``, ``"tiers[0]"``;
+        see :mod:`confhub.fieldpath`): ``default`` when missing, else NotFound naming it."""
+        return lookup(self.value, path, default)
 
     def to_dict(self) -> dict[str, Any]:
         """``rollouts`` only when a staged value took part."""

@@ -18,10 +18,13 @@ from . import (
     admin,
     backup,
     bench,
+    codeplan,
     edit,
     entries,
+    exporting,
     flags,
     history,
+    mirror,
     operations,
     rollouts,
     schemas,
@@ -80,7 +83,8 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, flags, bench, operations, rollouts):
+                   security, serve, flags, bench, operations, rollouts, codeplan, exporting,
+                   mirror):
         module.register(app)
     return app
 

@@ -17,6 +17,7 @@ import typer
 
 from ..errors import InvalidRequest
 from .common import TenantOpt, session, target_options
+from .exporting import export_other, is_directory_target
 from .inputs import load_document
 from .output import dumps, marked
 
@@ -32,8 +33,23 @@ def register(app: typer.Typer) -> None:
 def export(
     cmd: typer.Context,
     to: Annotated[str | None, typer.Option(
-        "--to", "-o", metavar="FILE", show_default=False,
-        help="Write to this file (atomically) instead of stdout.")] = None,
+        "--to", "-o", metavar="FILE|DIR", show_default=False,
+        help="Write to this file (atomically) instead of stdout; a directory (existing, or "
+             "ending in /) gets the config layout that plan and apply read.")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-F", metavar="FORMAT",
+        help="json, yaml, toml, env or k8s: the resolved view of --env instead of a backup "
+             "document; with --to DIR, the file type of new files.")] = None,
+    env: Annotated[str, typer.Option("--env", "-e", metavar="ENV",
+                                     help="Env layer to resolve for --format.")] = "base",
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", "-n", metavar="NS", help="Only this namespace.")] = None,
+    prefix: Annotated[str | None, typer.Option(
+        "--prefix", metavar="PREFIX", help="--format env: only variables starting with it.")
+    ] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="--to DIR: remove layout files whose key is not in the store.")
+    ] = False,
     include_history: Annotated[bool, typer.Option(
         "--history/--no-history", help="Include every version, not only current values.")
     ] = False,
@@ -51,8 +67,15 @@ def export(
       $ confhub export > acme.json
       $ confhub export --tenant acme --history --to acme-full.json
       $ confhub export --url http://prod:8011 | confhub import - --tenant acme-copy
+      $ confhub export --to config/            # the config layout, for plan/apply
+      $ confhub export --format env --env production --prefix MODELS_ > .env
+      $ confhub export --format k8s --env production > configmaps.yaml
     """
     with session(cmd) as ctx:
+        if fmt is not None or is_directory_target(to):
+            export_other(ctx, tenant, fmt=fmt, to=to, env=env, namespace=namespace,
+                         prefix=prefix, include_secrets=include_secrets, prune=prune)
+            return
         with ctx.out.progress(f"exporting tenant {tenant}…"):
             extra = {"include_secrets": True} if include_secrets else {}
             document = ctx.hub.export(tenant, include_history=include_history, **extra)

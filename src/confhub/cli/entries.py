@@ -7,13 +7,17 @@ CLI behaves exactly like the library and the server.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from ..errors import NotFound
+from ..fieldpath import lookup, set_patch
+from ..interpolation import interpolate as interpolate_value
 from ..layering import diff
+from ..model import freeze
 from .common import (
     AddressArg,
     AuthorOpt,
@@ -37,6 +41,9 @@ ValueArg = Annotated[str | None, typer.Argument(
     help="JSON (or YAML) value; '-' reads stdin. Omit it when using -f.")]
 FileOpt = Annotated[str | None, typer.Option("--file", "-f", metavar="FILE",
                                              help="Read the value from a JSON or YAML file.")]
+PathOpt = Annotated[str | None, typer.Option(
+    "--path", "-p", metavar="FIELD", help="One field of the value, as a dotted path "
+                                          "(kgot.reasoning_depth, tiers[0].model).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and show, write nothing.")]
 
 
@@ -92,6 +99,10 @@ def get(
     reveal: Annotated[bool, typer.Option(
         "--reveal", help="Decrypt secrets (editor or admin; audited; needs the master key "
                          "locally).")] = False,
+    path: PathOpt = None,
+    interpolate: Annotated[bool, typer.Option(
+        "--interpolate", help="Substitute ${VAR} / ${VAR:-default} from this shell's "
+                              "environment.")] = False,
 ) -> None:
     """Show a key's value: the current one, an old --version, or --resolved across layers.
 
@@ -102,13 +113,18 @@ def get(
       $ confhub get models/claude-opus --env production --resolved
       $ confhub get models/claude-opus --raw | jq .max_tokens
       $ confhub get models/claude-opus --json
+      $ confhub get agents/kgot --path kgot.reasoning_depth
+      $ confhub get app/urls --resolved --env production --interpolate
     """
     if resolved and version is not None:
         raise typer.BadParameter("--resolved shows the current value; drop --version")
     with session(cmd) as ctx:
         namespace, key = split_address(address)
+        if path is not None:
+            _show_field(ctx, namespace, key, env, version, resolved, interpolate, path)
+            return
         if resolved:
-            res = ctx.tenant.resolve(namespace, key, env=env)
+            res = ctx.tenant.resolve(namespace, key, env=env, interpolate=interpolate)
             if raw:
                 ctx.out.result(res.value)
                 return
@@ -127,6 +143,8 @@ def get(
             return
         entry = (ctx.tenant.get(namespace, key, env=env, version=version, reveal=True)
                  if reveal else ctx.tenant.get(namespace, key, env=env, version=version))
+        if interpolate:
+            entry = dataclasses.replace(entry, value=freeze(interpolate_value(entry.value)))
         if raw:
             ctx.out.result(entry.value)
             return
@@ -143,6 +161,22 @@ def get(
         ctx.out.result(entry.to_dict(), human)
 
 
+def _show_field(ctx: Context, namespace: str, key: str, env: str, version: int | None,
+                resolved: bool, interpolate: bool, path: str) -> None:
+    """``get --path``: one field of the value (of the entry, or of the resolved value)."""
+    if resolved:
+        found: Any = ctx.tenant.resolve(namespace, key, env=env, interpolate=interpolate)
+        number = max(found.versions.values())
+    else:
+        found = ctx.tenant.get(namespace, key, env=env, version=version)
+        number = found.version
+    value = lookup(found.value, path)
+    if interpolate and not resolved:
+        value = interpolate_value(value)
+    ctx.out.result({"namespace": namespace, "key": key, "env": env, "version": number,
+                    "path": path, "value": value}, lambda: ctx.out.value(value))
+
+
 @target_options
 def set_(
     cmd: typer.Context,
@@ -157,6 +191,7 @@ def set_(
     secret: Annotated[bool, typer.Option(
         "--secret", help="Encrypt the whole value (needs the master key); shown as ***.")
     ] = False,
+    path: PathOpt = None,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
@@ -172,11 +207,22 @@ def set_(
       $ confhub set app/motd --string "hello, world"
       $ confhub set models/claude-opus '{"max_tokens": 4096}' --expected-version 3
       $ confhub set models/new '{}' --expected-version 0   # only if it does not exist yet
+      $ confhub set agents/kgot --path kgot.reasoning_depth 5
     """
     with session(cmd) as ctx:
         namespace, key = split_address(address)
         data = read_value(value, file, string=string)
         meta = WriteMeta.parse(reason, author, metadata)
+        if path is not None:
+            # A compare-and-set JSON Patch of one field, against the version just read.
+            current = ctx.tenant.get(namespace, key, env=env)
+            ops = set_patch(current.value, path, data)
+            entry = ctx.tenant.patch(namespace, key, ops, env=env, json_patch=True,
+                                     expected_version=expected_version or current.version,
+                                     dry_run=dry_run, **meta.kwargs())
+            _report_write(ctx.out, entry, ("set", "set"), dry_run,
+                          current.value if dry_run else None)
+            return
         before = _current_value(ctx.tenant, namespace, key, env) if dry_run else None
         extra = {"secret": True} if secret else {}
         entry = ctx.tenant.set(namespace, key, data, env=env, expected_version=expected_version,

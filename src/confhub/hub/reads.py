@@ -5,9 +5,10 @@ history and diff, and the audited reveal of a secret. A current value is a dict 
 tenant's cached view; a read of several entries takes the cache lock so it sees whole
 transactions, never half of one.
 
-May import: ``confhub.layering``, ``confhub.secrets``, ``confhub.validation``,
-``confhub.model``, ``confhub.errors`` and the hub's ``core``, ``cache``, ``rows``, ``sealing``
-and ``rollouts`` (a consumer's staged values: see hub/rollouts.py).
+May import: ``confhub.layering``, ``confhub.interpolation``, ``confhub.secrets``,
+``confhub.validation``, ``confhub.model``, ``confhub.errors`` and the hub's ``core``,
+``cache``, ``rows``, ``sealing`` and ``rollouts`` (a consumer's staged values: see
+hub/rollouts.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound
+from ..interpolation import interpolate as interpolate_value
 from ..layering import diff as json_diff
 from ..layering import merge_patch, resolve_layers
 from ..model import BASE_ENV, Entry, Resolved, Version, check_name, freeze, thaw
@@ -167,8 +169,11 @@ class Reads(TenantPart):
             return sorted({e for (e, ns), bucket in view.by_namespace.items()
                            if bucket and ns != ROLLOUT_NS})
 
-    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
-        """The ``base`` layer deep-merged with ``env``'s layer (see :mod:`confhub.layering`)."""
+    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV,
+                interpolate: bool = False) -> Resolved:
+        """The ``base`` layer deep-merged with ``env``'s layer (see :mod:`confhub.layering`);
+        with ``interpolate``, ``${VAR}``/``${VAR:-default}`` in strings are substituted from
+        this process's environment (see :mod:`confhub.interpolation`)."""
         check_address(env, namespace, key)
         view = self._view
         layers = (BASE_ENV,) if env == BASE_ENV else (BASE_ENV, env)
@@ -196,6 +201,8 @@ class Reads(TenantPart):
         if values[0][0] != BASE_ENV:  # only the overlay exists: it patches an empty base
             values = [(values[0][0], merge_patch(None, values[0][1]))]
         value, sources = resolve_layers(values)
+        if interpolate:
+            value = interpolate_value(value)
         return Resolved(tenant=self.name, env=env, namespace=namespace, key=key,
                         value=freeze(value), sources=sources,
                         versions={layer: entry.version for layer, entry in found},

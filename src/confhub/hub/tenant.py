@@ -69,11 +69,14 @@ class Tenant(Reads, Writes, Snapshots, Feed, SchemaChanges):
         return self.rollouts.report_health(ok, reason)
 
     def live(self, namespace: str, key: str, *, model: Callable[..., T] | None = None,
-             env: str = BASE_ENV, default: Any = MISSING) -> Live[T]:
+             env: str = BASE_ENV, default: Any = MISSING, interpolate: bool = False
+             ) -> Live[T]:
         """The key's resolved value for ``env``, kept current: ``live.value`` (an instance of
         ``model`` when given, e.g. a pydantic model), ``live.on_change(cb)``; see live.py.
-        Raises NotFound if the key is missing and no ``default`` is given."""
+        Raises NotFound if the key is missing and no ``default`` is given. ``interpolate``
+        substitutes ``${VAR}`` in strings from this process's environment."""
         check_name("namespace", namespace)
         check_name("key", key)
         check_name("env", env)
-        return Live(self, namespace, key, env=env, model=model, default=default)
+        return Live(self, namespace, key, env=env, model=model, default=default,
+                    interpolate=interpolate)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..identity import Identity
+from ..interpolation import interpolated
 from ..model import (
     BASE_ENV,
     DEFAULT_TENANT,
@@ -169,8 +170,12 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
     async def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         return await self._run(self._namespace_counts(env))
 
-    async def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
-        return await self._run(self._resolve(namespace, key, env))
+    async def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV,
+                      interpolate: bool = False) -> Resolved:
+        """As the embedded ``resolve``; ``interpolate`` substitutes ``${VAR}`` here, from
+        this (the consumer's) process environment, never on the server."""
+        resolved = await self._run(self._resolve(namespace, key, env))
+        return interpolated(resolved) if interpolate else resolved
 
     async def history(self, namespace: str, key: str, *, env: str = BASE_ENV,
                       limit: int = 50, before: int | None = None) -> builtins.list[Version]:

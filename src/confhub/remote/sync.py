@@ -17,6 +17,7 @@ import httpx
 from ..audit import AuditEvent
 from ..errors import InvalidRequest
 from ..identity import Consumer, Identity
+from ..interpolation import interpolated
 from ..live import MISSING, Live, default_cache_file
 from ..model import (
     BASE_ENV,
@@ -257,8 +258,12 @@ class RemoteTenant(_Watching, _TenantPlans):
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         return self._run(self._namespace_counts(env))
 
-    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
-        return self._run(self._resolve(namespace, key, env))
+    def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV,
+                interpolate: bool = False) -> Resolved:
+        """As the embedded ``resolve``; ``interpolate`` substitutes ``${VAR}`` here, from
+        this (the consumer's) process environment, never on the server."""
+        resolved = self._run(self._resolve(namespace, key, env))
+        return interpolated(resolved) if interpolate else resolved
 
     def history(self, namespace: str, key: str, *, env: str = BASE_ENV, limit: int = 50,
                 before: int | None = None) -> builtins.list[Version]:
@@ -281,7 +286,8 @@ class RemoteTenant(_Watching, _TenantPlans):
 
     def live(self, namespace: str, key: str, *, model: Callable[..., T] | None = None,
              env: str = BASE_ENV, default: Any = MISSING,
-             cache_file: str | os.PathLike[str] | None | Literal[False] = None) -> Live[T]:
+             cache_file: str | os.PathLike[str] | None | Literal[False] = None,
+             interpolate: bool = False) -> Live[T]:
         """Like the embedded ``live``; the last good value is also kept in ``cache_file``
         (default under ``~/.cache/confhub``; False: none) and used, with a warning, when the
         server cannot be reached at start."""
@@ -291,7 +297,7 @@ class RemoteTenant(_Watching, _TenantPlans):
         if cache_file is None:
             cache_file = default_cache_file(self._hub.url, self.name, namespace, key, env)
         return Live(self, namespace, key, env=env, model=model, default=default,
-                    cache_file=cache_file or None)
+                    cache_file=cache_file or None, interpolate=interpolate)
 
     @property
     def revision(self) -> int:

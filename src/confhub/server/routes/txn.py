@@ -19,7 +19,7 @@ from .configs import Name
 
 router = APIRouter(tags=["configs"])
 
-MAX_OPS = 1000  # etcd allows 128 by default; config-as-code applies need more
+MAX_OPS = 10_000  # etcd allows 128 by default; a config-as-code apply of 1,000s of keys is one txn
 
 
 @router.post("/v1/tenants/{tenant}/txn", response_model=None,
