@@ -1,0 +1,152 @@
+"""Looking around: tenants, a tenant's envs and namespaces, a namespace's keys, one key,
+search by key or value, and revealing a secret (audited, editors and up)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ....errors import NotFound
+from ....model import check_name
+from ...deps import call
+from ..session import Session, check_csrf, form_of
+from .common import BASE, env_of, envs_of, open_tenant, param
+
+__all__ = ["PAGES"]
+
+RECENT = 25  # revisions shown on a tenant's page
+SEARCH_LIMIT = 200  # hits shown for one search
+
+
+async def tenants(request: Request, ui: Any, session: Session) -> Response:
+    found = [t for t in await call(ui.hub.tenants) if session.sees(t.id)]
+    if len(found) == 1 and not session.principal.superadmin:
+        return RedirectResponse(f"/ui/t/{found[0].id}", 303)
+    return ui.page(request, session, "tenants.html", tenants=found)
+
+
+async def tenant(request: Request, ui: Any, session: Session) -> Response:
+    name = request.path_params["tenant"]
+    cfg = await open_tenant(ui, session, name)
+    counts = await call(cfg.namespace_counts)
+    counts = {ns: n for ns, n in counts.items() if session.sees(name, ns)}
+    revision = await call(lambda: cfg.revision)
+    recent = await call(cfg.changes, max(0, revision - RECENT), 200)
+    recent = [c for c in reversed(recent) if session.sees(name, c.namespace)]
+    return ui.page(request, session, "tenant.html", tenant=name, counts=counts,
+                   envs=await envs_of(cfg), recent=recent, revision=revision)
+
+
+async def namespace(request: Request, ui: Any, session: Session) -> Response:
+    name, ns = request.path_params["tenant"], request.path_params["namespace"]
+    cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))
+    env = env_of(request)
+    entries = await call(cfg.list, ns, env=env)
+    return ui.page(request, session, "namespace.html", tenant=name, namespace=ns, env=env,
+                   envs=await envs_of(cfg), entries=entries)
+
+
+async def key_page(request: Request, ui: Any, session: Session,
+                   revealed: Any = None) -> Response:
+    name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
+    cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))
+    check_name("key", key)
+    env = env_of(request)
+    entry = last = resolved = schema = None
+    try:
+        entry = await call(cfg.get, ns, key, env=env)
+        last = (await call(cfg.history, ns, key, env=env, limit=1))[0]
+    except NotFound:
+        pass
+    if env != BASE:
+        try:
+            resolved = await call(cfg.resolve, ns, key, env=env)
+        except NotFound:
+            pass
+    if entry is None and resolved is None:
+        deleted = None
+        try:
+            deleted = (await call(cfg.history, ns, key, env=env, limit=1))[0]
+        except NotFound:
+            pass
+        if deleted is None:
+            raise NotFound(f"{ns}/{key} does not exist in env {env!r} of tenant {name!r}",
+                           tenant=name, namespace=ns, key=key, env=env)
+        last = deleted
+    try:
+        schema = await call(cfg.get_schema, ns)
+    except NotFound:
+        schema = None
+    annotations = await call(cfg.schema_annotations, ns, key)
+    rollout = await _rollout_of(cfg, ns, key, env)
+    return ui.page(request, session, "key.html", tenant=name, namespace=ns, key=key, env=env,
+                   envs=await envs_of(cfg), entry=entry, last=last, resolved=resolved,
+                   schema=schema, annotations=annotations, revealed=revealed,
+                   rollout=rollout, can_edit=session.can(name, "editor", ns),
+                   saved=param(request, "saved"))
+
+
+async def _rollout_of(cfg: Any, ns: str, key: str, env: str) -> Any:
+    """The running rollout that stages this key, when the hub has rollouts (issue 14)."""
+    rollouts = getattr(cfg, "rollouts", None)
+    finder = getattr(rollouts, "for_key", None)
+    if finder is None:
+        return None
+    return await call(finder, ns, key, env=env)
+
+
+async def reveal(request: Request, ui: Any, session: Session) -> Response:
+    """Show a secret in clear on this page only; the hub audits the reveal."""
+    name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
+    form = await form_of(request)
+    check_csrf(request, session, form)
+    cfg = await open_tenant(ui, session, name, "editor", check_name("namespace", ns))
+    env = env_of(request, form)
+    entry = await call(cfg.get, ns, key, env=env, reveal=True)
+    return await key_page(request, ui, session, revealed=entry.value)
+
+
+async def search(request: Request, ui: Any, session: Session) -> Response:
+    """Keys whose name or (redacted) value contains the text, across every env and
+    namespace the user sees. Secrets read ``***``, so a search never finds a secret."""
+    name = request.path_params["tenant"]
+    cfg = await open_tenant(ui, session, name)
+    query = param(request, "q").strip()
+    where = param(request, "in", "all")
+    hits: list[tuple[Any, str]] = []
+    truncated = False
+    if query:
+        needle = query.lower()
+        for env in await envs_of(cfg):
+            for ns in await call(cfg.namespaces, env=env):
+                if not session.sees(name, ns):
+                    continue
+                for entry in await call(cfg.list, ns, env=env):
+                    in_key = needle in f"{ns}/{entry.key}".lower()
+                    in_value = needle in json.dumps(entry.value, ensure_ascii=False).lower()
+                    if (where in ("all", "key") and in_key) or \
+                            (where in ("all", "value") and in_value):
+                        hits.append((entry, "key" if in_key else "value"))
+                    if len(hits) >= SEARCH_LIMIT:
+                        truncated = True
+                        break
+    return ui.page(request, session, "search.html", tenant=name, query=query, where=where,
+                   hits=hits, truncated=truncated)
+
+
+async def home(request: Request, ui: Any, session: Session) -> Response:
+    return RedirectResponse("/ui/", 303)
+
+
+PAGES = [
+    ("", home, ["GET"]),
+    ("/", tenants, ["GET"]),
+    ("/t/{tenant}", tenant, ["GET"]),
+    ("/t/{tenant}/search", search, ["GET"]),
+    ("/t/{tenant}/ns/{namespace}", namespace, ["GET"]),
+    ("/t/{tenant}/k/{namespace}/{key}", key_page, ["GET"]),
+    ("/t/{tenant}/k/{namespace}/{key}/reveal", reveal, ["POST"]),
+]
