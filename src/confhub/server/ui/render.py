@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-import yaml
+import yaml  # type: ignore[import-untyped]
 from markupsafe import Markup, escape
 
 from ...errors import InvalidValue
@@ -136,8 +136,9 @@ def line_diff(left: Any, right: Any, left_label: str = "before",
     b = [] if right is None else pretty(right).splitlines()
     diff = Diff(left_label, right_label)
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    groups = ([matcher.get_opcodes()] if context < 0
-              else list(matcher.get_grouped_opcodes(context)))
+    groups: list[list[Any]] = (
+        [matcher.get_opcodes()] if context < 0
+        else list(matcher.get_grouped_opcodes(context)))
     for number, group in enumerate(groups):
         if number:
             diff.rows.append(DiffRow("gap", None, "", None, ""))

@@ -3,8 +3,8 @@ filterable by action, actor, target prefix and time, newest first."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +13,9 @@ from ....errors import InvalidRequest
 from ...deps import call
 from ..session import Session
 from .common import open_tenant, param
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES"]
 
@@ -29,10 +32,10 @@ def _time(text: str, what: str) -> datetime | None:
     except ValueError:
         raise InvalidRequest(f"{what} must be a date or time like 2026-01-31 or "
                              f"2026-01-31T12:00, not {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def audit(request: Request, ui: Any, session: Session) -> Response:
+async def audit(request: Request, ui: UI, session: Session) -> Response:
     name = request.path_params["tenant"]
     await open_tenant(ui, session, name, "admin", None)
     filters = {f: param(request, f).strip() or None for f in ("action", "actor", "target")}

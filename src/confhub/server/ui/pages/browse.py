@@ -3,8 +3,9 @@ search by key or value, and revealing a secret (audited, editors and up)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,20 +16,23 @@ from ...deps import call
 from ..session import Session, check_csrf, form_of
 from .common import BASE, env_of, envs_of, open_tenant, param
 
+if TYPE_CHECKING:
+    from ..app import UI
+
 __all__ = ["PAGES"]
 
 RECENT = 25  # revisions shown on a tenant's page
 SEARCH_LIMIT = 200  # hits shown for one search
 
 
-async def tenants(request: Request, ui: Any, session: Session) -> Response:
+async def tenants(request: Request, ui: UI, session: Session) -> Response:
     found = [t for t in await call(ui.hub.tenants) if session.sees(t.id)]
     if len(found) == 1 and not session.principal.superadmin:
         return RedirectResponse(f"/ui/t/{found[0].id}", 303)
     return ui.page(request, session, "tenants.html", tenants=found)
 
 
-async def tenant(request: Request, ui: Any, session: Session) -> Response:
+async def tenant(request: Request, ui: UI, session: Session) -> Response:
     name = request.path_params["tenant"]
     cfg = await open_tenant(ui, session, name)
     counts = await call(cfg.namespace_counts)
@@ -40,7 +44,7 @@ async def tenant(request: Request, ui: Any, session: Session) -> Response:
                    envs=await envs_of(cfg), recent=recent, revision=revision)
 
 
-async def namespace(request: Request, ui: Any, session: Session) -> Response:
+async def namespace(request: Request, ui: UI, session: Session) -> Response:
     name, ns = request.path_params["tenant"], request.path_params["namespace"]
     cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))
     env = env_of(request)
@@ -49,7 +53,7 @@ async def namespace(request: Request, ui: Any, session: Session) -> Response:
                    envs=await envs_of(cfg), entries=entries)
 
 
-async def key_page(request: Request, ui: Any, session: Session,
+async def key_page(request: Request, ui: UI, session: Session,
                    revealed: Any = None) -> Response:
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))
@@ -62,16 +66,12 @@ async def key_page(request: Request, ui: Any, session: Session,
     except NotFound:
         pass
     if env != BASE:
-        try:
+        with contextlib.suppress(NotFound):
             resolved = await call(cfg.resolve, ns, key, env=env)
-        except NotFound:
-            pass
     if entry is None and resolved is None:
         deleted = None
-        try:
+        with contextlib.suppress(NotFound):
             deleted = (await call(cfg.history, ns, key, env=env, limit=1))[0]
-        except NotFound:
-            pass
         if deleted is None:
             raise NotFound(f"{ns}/{key} does not exist in env {env!r} of tenant {name!r}",
                            tenant=name, namespace=ns, key=key, env=env)
@@ -98,7 +98,7 @@ async def _rollout_of(cfg: Any, ns: str, key: str, env: str) -> Any:
     return await call(finder, ns, key, env=env)
 
 
-async def reveal(request: Request, ui: Any, session: Session) -> Response:
+async def reveal(request: Request, ui: UI, session: Session) -> Response:
     """Show a secret in clear on this page only; the hub audits the reveal."""
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     form = await form_of(request)
@@ -109,7 +109,7 @@ async def reveal(request: Request, ui: Any, session: Session) -> Response:
     return await key_page(request, ui, session, revealed=entry.value)
 
 
-async def search(request: Request, ui: Any, session: Session) -> Response:
+async def search(request: Request, ui: UI, session: Session) -> Response:
     """Keys whose name or (redacted) value contains the text, across every env and
     namespace the user sees. Secrets read ``***``, so a search never finds a secret."""
     name = request.path_params["tenant"]
@@ -137,7 +137,7 @@ async def search(request: Request, ui: Any, session: Session) -> Response:
                    hits=hits, truncated=truncated)
 
 
-async def home(request: Request, ui: Any, session: Session) -> Response:
+async def home(request: Request, ui: UI, session: Session) -> Response:
     return RedirectResponse("/ui/", 303)
 
 

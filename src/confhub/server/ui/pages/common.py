@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -11,6 +11,9 @@ from ....errors import NotFound
 from ....model import check_name
 from ...deps import call
 from ..session import Session, require
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["BASE", "env_of", "envs_of", "key_url", "open_tenant", "param"]
 
@@ -27,7 +30,7 @@ def env_of(request: Request, form: dict[str, str] | None = None) -> str:
     return check_name("env", raw)
 
 
-async def open_tenant(ui: Any, session: Session, tenant: str, role: str = "viewer",
+async def open_tenant(ui: UI, session: Session, tenant: str, role: str = "viewer",
                       namespace: str | None = "") -> Any:
     """The hub's Tenant after checking the user may act as ``role`` there; NotFound for a
     tenant that does not exist (or that the user may not see: the same answer)."""

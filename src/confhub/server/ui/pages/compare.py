@@ -6,7 +6,7 @@ compare-and-set as any edit)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +17,9 @@ from ...deps import call
 from ..render import Diff, line_diff
 from ..session import Session
 from .common import BASE, envs_of, open_tenant, param
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES", "Difference", "resolved_values"]
 
@@ -52,7 +55,7 @@ async def resolved_values(cfg: Any, session: Session, env: str,
     return out
 
 
-async def compare(request: Request, ui: Any, session: Session) -> Response:
+async def compare(request: Request, ui: UI, session: Session) -> Response:
     name = request.path_params["tenant"]
     cfg = await open_tenant(ui, session, name)
     envs = await envs_of(cfg)

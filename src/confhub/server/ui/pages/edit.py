@@ -11,7 +11,7 @@ flow works without scripts, across servers, and after a server restart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,6 +22,9 @@ from ...deps import call
 from ..render import FORMATS, line_diff, parse_value, redact, three_way, to_text
 from ..session import Session, check_csrf, form_of
 from .common import BASE, env_of, envs_of, key_url, open_tenant, param
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES", "Draft"]
 
@@ -76,7 +79,7 @@ def _masked(value: Any, paths: list[str]) -> Any:
     return "***" if "" in paths else redact(value, paths)
 
 
-async def edit_form(request: Request, ui: Any, session: Session, draft: Draft | None = None,
+async def edit_form(request: Request, ui: UI, session: Session, draft: Draft | None = None,
                     error: str | None = None, status: int = 200) -> Response:
     """The editor, for a key (its current value, or a copy of another env's or tenant's
     value with ``?from_tenant=&from_env=``) or for a new key."""
@@ -113,7 +116,7 @@ async def edit_form(request: Request, ui: Any, session: Session, draft: Draft | 
                    error=error, envs=await envs_of(ui.hub.tenant(tenant)))
 
 
-async def _copy_source(ui: Any, session: Session, request: Request, ns: str, key: str,
+async def _copy_source(ui: UI, session: Session, request: Request, ns: str, key: str,
                        env: str) -> tuple[str, Any] | None:
     """``?from_tenant=&from_env=``: the resolved value to copy in (compare's "copy")."""
     from_tenant = param(request, "from_tenant")
@@ -127,7 +130,7 @@ async def _copy_source(ui: Any, session: Session, request: Request, ns: str, key
     return f"{source_tenant}/{source_env}", resolved.value
 
 
-async def edit_again(request: Request, ui: Any, session: Session) -> Response:
+async def edit_again(request: Request, ui: UI, session: Session) -> Response:
     """Back from the preview (the text kept), or "reveal and edit" for a key with secrets."""
     form = await form_of(request)
     check_csrf(request, session, form)
@@ -137,7 +140,7 @@ async def edit_again(request: Request, ui: Any, session: Session) -> Response:
                                                                    form))
 
 
-async def preview(request: Request, ui: Any, session: Session) -> Response:
+async def preview(request: Request, ui: UI, session: Session) -> Response:
     """What saving would do: the server's validation (errors block the save) and the diff."""
     form = await form_of(request)
     check_csrf(request, session, form)
@@ -145,7 +148,7 @@ async def preview(request: Request, ui: Any, session: Session) -> Response:
                           Draft.from_form(request.path_params["tenant"], form))
 
 
-async def _preview(request: Request, ui: Any, session: Session, draft: Draft) -> Response:
+async def _preview(request: Request, ui: UI, session: Session, draft: Draft) -> Response:
     cfg = await open_tenant(ui, session, draft.tenant, "editor", draft.namespace)
     try:
         value = parse_value(draft.text, draft.fmt)
@@ -170,7 +173,7 @@ async def _preview(request: Request, ui: Any, session: Session, draft: Draft) ->
                    report=report, diff=diff, secret_masked=bool(paths))
 
 
-async def save(request: Request, ui: Any, session: Session) -> Response:
+async def save(request: Request, ui: UI, session: Session) -> Response:
     """Commit the edit as a compare-and-set on the version it started from."""
     form = await form_of(request)
     check_csrf(request, session, form)
@@ -195,7 +198,7 @@ async def save(request: Request, ui: Any, session: Session) -> Response:
                                     saved=entry.version), 303)
 
 
-async def conflict(request: Request, ui: Any, session: Session, draft: Draft,
+async def conflict(request: Request, ui: UI, session: Session, draft: Draft,
                    exc: VersionConflict) -> Response:
     """Someone saved first: show base (what you started from), theirs and yours, and offer a
     merge to continue from (yours when both changed the same place)."""

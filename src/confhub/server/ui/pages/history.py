@@ -3,7 +3,8 @@ confirmation that shows what it will change."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,6 +15,9 @@ from ...deps import call
 from ..render import line_diff
 from ..session import Session, check_csrf, form_of
 from .common import env_of, key_url, open_tenant, param
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES", "version_value"]
 
@@ -38,7 +42,7 @@ async def version_value(cfg: Any, ns: str, key: str, env: str, version: int) -> 
         raise
 
 
-async def history(request: Request, ui: Any, session: Session) -> Response:
+async def history(request: Request, ui: UI, session: Session) -> Response:
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))
     check_name("key", key)
@@ -60,7 +64,7 @@ async def history(request: Request, ui: Any, session: Session) -> Response:
                    older=older, can_edit=session.can(name, "editor", ns))
 
 
-async def rollback_confirm(request: Request, ui: Any, session: Session,
+async def rollback_confirm(request: Request, ui: UI, session: Session,
                            error: str | None = None, status: int = 200) -> Response:
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     cfg = await open_tenant(ui, session, name, "editor", check_name("namespace", ns))
@@ -70,10 +74,8 @@ async def rollback_confirm(request: Request, ui: Any, session: Session,
     if target is None:
         raise InvalidRequest("say which version to roll back to (?to=N)")
     current = None
-    try:
+    with contextlib.suppress(NotFound):
         current = await call(cfg.get, ns, key, env=env)
-    except NotFound:
-        pass
     versions = await call(cfg.history, ns, key, env=env, limit=1)
     latest = versions[0].version
     wanted = await version_value(cfg, ns, key, env, target)
@@ -84,7 +86,7 @@ async def rollback_confirm(request: Request, ui: Any, session: Session,
                    error=error)
 
 
-async def rollback(request: Request, ui: Any, session: Session) -> Response:
+async def rollback(request: Request, ui: UI, session: Session) -> Response:
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     form = await form_of(request)
     check_csrf(request, session, form)

@@ -13,7 +13,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +25,9 @@ from ..render import line_diff
 from ..session import Session
 from .common import env_of, open_tenant, param
 from .history import version_value
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES"]
 
@@ -40,7 +43,7 @@ def _start(request: Request) -> int | None:
     return int(raw)
 
 
-async def events(request: Request, ui: Any, session: Session) -> Response:
+async def events(request: Request, ui: UI, session: Session) -> Response:
     name = request.path_params["tenant"]
     namespace = param(request, "namespace") or None
     key = param(request, "key") or None
@@ -96,7 +99,7 @@ async def _chunks(stream: Any, session: Session, tenant: str,
         release()
 
 
-async def changed(request: Request, ui: Any, session: Session) -> Response:
+async def changed(request: Request, ui: UI, session: Session) -> Response:
     """The notice a key page shows when its key changed elsewhere: who, why, and the diff."""
     name, ns, key = (request.path_params[p] for p in ("tenant", "namespace", "key"))
     cfg = await open_tenant(ui, session, name, namespace=check_name("namespace", ns))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -10,6 +10,9 @@ from starlette.responses import RedirectResponse, Response
 from ....errors import Unauthorized
 from ...deps import call
 from ..session import Session, check_csrf, form_of, set_session_cookie
+
+if TYPE_CHECKING:
+    from ..app import UI
 
 __all__ = ["PAGES"]
 
@@ -19,14 +22,14 @@ def _next(target: str) -> str:
     return target if target.startswith("/ui") and not target.startswith("//") else "/ui/"
 
 
-async def login_form(request: Request, ui: Any, session: Session) -> Response:
+async def login_form(request: Request, ui: UI, session: Session) -> Response:
     if not session.auth_enabled:
         return RedirectResponse(_next(request.query_params.get("next", "")), 303)
     return ui.page(request, session, "login.html", next=_next(request.query_params.get(
         "next", "/ui/")), error=None)
 
 
-async def login(request: Request, ui: Any, session: Session) -> Response:
+async def login(request: Request, ui: UI, session: Session) -> Response:
     form = await form_of(request)
     check_csrf(request, session, form)
     target = _next(form.get("next", "/ui/"))
@@ -43,7 +46,7 @@ async def login(request: Request, ui: Any, session: Session) -> Response:
     return response
 
 
-async def logout(request: Request, ui: Any, session: Session) -> Response:
+async def logout(request: Request, ui: UI, session: Session) -> Response:
     form = await form_of(request)
     check_csrf(request, session, form)
     response = RedirectResponse("/ui/login", 303)
