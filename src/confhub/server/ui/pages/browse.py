@@ -35,8 +35,10 @@ async def tenants(request: Request, ui: UI, session: Session) -> Response:
 async def tenant(request: Request, ui: UI, session: Session) -> Response:
     name = request.path_params["tenant"]
     cfg = await open_tenant(ui, session, name)
-    counts = await call(cfg.namespace_counts)
-    counts = {ns: n for ns, n in counts.items() if session.sees(name, ns)}
+    # Keys of the base layer per namespace (an env overlay adds no key of its own).
+    base = await call(cfg.namespace_counts, env=BASE)
+    counts = {ns: base.get(ns, 0) for ns in await call(cfg.namespace_counts)
+              if session.sees(name, ns)}
     revision = await call(lambda: cfg.revision)
     recent = await call(cfg.changes, max(0, revision - RECENT), 200)
     recent = [c for c in reversed(recent) if session.sees(name, c.namespace)]
