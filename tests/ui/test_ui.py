@@ -129,7 +129,7 @@ class TestRoles:
 
 class TestEdit:
     def test_a_validation_error_blocks_the_save_then_a_good_value_is_saved(
-            self, browser: Any, site: Site) -> None:
+            self, browser: Any, site: Site, artifacts: Path) -> None:
         page = sign_in(browser, site, "editor")
         page.goto(f"/ui/t/{TENANT}/k/models/haiku")
         version = int(page.locator("#version").inner_text())
@@ -139,6 +139,7 @@ class TestEdit:
         errors = page.locator(".issues.error")
         assert "/max_tokens" in errors.inner_text()
         assert page.locator("#save-btn").is_disabled()
+        page.screenshot(path=str(artifacts / "laptop-preview-invalid.png"), full_page=True)
         page.click("#back-btn")
         type_value(page, '{"max_tokens": 4096, "temperature": 0.5}')
         page.click("#preview-btn")
@@ -154,7 +155,7 @@ class TestEdit:
         page.context.close()
 
     def test_a_stale_edit_is_refused_and_merged_in_the_three_way_view(
-            self, browser: Any, site: Site) -> None:
+            self, browser: Any, site: Site, artifacts: Path) -> None:
         """Someone changes the temperature while you change max_tokens: the save is refused,
         the conflict page shows base, theirs and yours, and the merge keeps both."""
         site.put("models", "sonnet", {"max_tokens": 1000, "temperature": 0.1})
@@ -168,6 +169,7 @@ class TestEdit:
         assert "0.1" in page.locator("#base").inner_text()
         assert "0.9" in page.locator("#theirs").inner_text()
         assert "3000" in page.locator("#yours").inner_text()
+        page.screenshot(path=str(artifacts / "laptop-conflict.png"), full_page=True)
         page.click("#preview-btn")  # the merged value, on top of their version
         page.fill("#reason", "merge")
         page.click("#save-btn")
@@ -180,7 +182,7 @@ class TestEdit:
 
 class TestHistory:
     def test_diff_between_two_versions_then_rollback_after_confirmation(
-            self, browser: Any, site: Site) -> None:
+            self, browser: Any, site: Site, artifacts: Path) -> None:
         site.put("features", "checkout", {"provider": "stripe", "retries": 1})
         site.put("features", "checkout", {"provider": "adyen", "retries": 3})
         page = sign_in(browser, site, "editor")
@@ -193,6 +195,7 @@ class TestHistory:
         page.click("a:has-text('Roll back to v1')")
         confirm = page.locator("#rollback-diff").inner_text()
         assert "adyen" in confirm and "stripe" in confirm
+        page.screenshot(path=str(artifacts / "laptop-rollback-confirm.png"), full_page=True)
         page.fill("#reason", "adyen is failing")
         page.click("#confirm-rollback")
         page.wait_for_url(re.compile(r".*saved=3"))
@@ -228,7 +231,7 @@ class TestCompare:
 
 class TestLive:
     def test_a_change_made_elsewhere_shows_a_notice_with_its_diff(
-            self, browser: Any, site: Site) -> None:
+            self, browser: Any, site: Site, artifacts: Path) -> None:
         site.put("features", "banner", {"text": "hello"})
         page = sign_in(browser, site, "viewer")
         page.goto(f"/ui/t/{TENANT}/k/features/banner")
@@ -240,6 +243,7 @@ class TestLive:
         text = notice.inner_text()
         assert "version 2" in text and "new copy" in text
         assert "goodbye" in text and "hello" in text
+        page.screenshot(path=str(artifacts / "laptop-live-notice.png"), full_page=True)
         page.context.close()
 
 
@@ -289,6 +293,8 @@ class TestLayout:
             height: int) -> None:
         """Every main page renders without a script error and without sideways scrolling
         (on a phone too); a PNG of each is saved with the run's artifacts."""
+        site.put("features", "search", {"enabled": False, "regions": ["eu"]}, env="production",
+                 reason="not yet in production")
         page = sign_in(browser, site, "admin", width=width, height=height)
         problems: list[str] = []
         page.on("pageerror", lambda error: problems.append(str(error)))
