@@ -23,6 +23,7 @@ from confhub.server.testing import live_server
 
 CHROMIUM = os.environ.get("CONFHUB_CHROMIUM", "/usr/bin/chromium")
 TENANT = "acme"
+OTHER = "acme-staging"
 
 
 def _need_chromium() -> None:
@@ -79,10 +80,19 @@ def seed(hub: confhub.Hub) -> dict[str, str]:
                                    "banner": "Try the new search"})
     cfg.set("db", "primary", {"host": "db.internal", "password": "hunter2-very-secret"},
             secret=True, reason="credentials")
+    hub.create_tenant(OTHER)
+    # The "limits" namespace is only for the tenant compare: no other test touches it.
+    for tenant, api_rps, extra in ((TENANT, 10, False), (OTHER, 50, True)):
+        other = hub.tenant(tenant)
+        other.set("limits", "api", {"rps": api_rps})
+        other.set("limits", "batch", {"size": 5})
+        if extra:
+            other.set("limits", "extra", {"burst": 100})
     tokens = {}
     for role in ("viewer", "editor", "admin"):
         token, _ = hub.create_token(tenant=TENANT, role=role, name=f"{role}-ui")
         tokens[role] = token
+    tokens["superadmin"], _ = hub.create_token(role="superadmin", name="root-ui")
     return tokens
 
 
@@ -99,10 +109,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     previous = os.environ.get("CONFHUB_MASTER_KEY")
     os.environ["CONFHUB_MASTER_KEY"] = key  # the server process inherits it
     try:
-        with live_server(db) as url:
-            with httpx.Client(base_url=url, timeout=10, headers={
-                    "Authorization": f"Bearer {tokens['admin']}"}) as api:
-                yield Site(url, tokens, api)
+        with live_server(db) as url, httpx.Client(base_url=url, timeout=10, headers={
+                "Authorization": f"Bearer {tokens['admin']}"}) as api:
+            yield Site(url, tokens, api)
     finally:
         if previous is None:
             os.environ.pop("CONFHUB_MASTER_KEY", None)
@@ -141,5 +150,6 @@ def sign_in(browser: Any, site: Site, role: str, *, width: int = 1280,
     assert "/ui/login" in page.url
     page.fill("#token", site.tokens[role])
     page.click("button:has-text('Sign in')")
-    page.wait_for_url(f"**/ui/t/{TENANT}")
+    # A token of one tenant lands on it; a superadmin on the list of tenants.
+    page.wait_for_url("**/ui/" if role == "superadmin" else f"**/ui/t/{TENANT}")
     return page

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import TENANT, Site, sign_in
+from .conftest import OTHER, TENANT, Site, sign_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -229,6 +229,21 @@ class TestCompare:
         page.context.close()
 
 
+    def test_tenant_compare_shows_what_differs_between_two_tenants(
+            self, browser: Any, site: Site) -> None:
+        """A superadmin compares acme with acme-staging: only the keys that differ."""
+        page = sign_in(browser, site, "superadmin")
+        assert page.get_by_role("link", name=OTHER).is_visible()
+        page.goto(f"/ui/t/{TENANT}/compare?left_tenant={TENANT}&left_env=base"
+                  f"&right_tenant={OTHER}&right_env=base&namespace=limits")
+        shown = dict(page.locator("section.difference").evaluate_all(
+            "els => els.map(e => [e.dataset.key, e.querySelector('.chip').textContent])"))
+        assert shown == {"limits/api": "differs", "limits/extra": "only right"}
+        diff = page.locator("section.difference[data-key='limits/api']").inner_text()
+        assert "10" in diff and "50" in diff
+        page.context.close()
+
+
 class TestLive:
     def test_a_change_made_elsewhere_shows_a_notice_with_its_diff(
             self, browser: Any, site: Site, artifacts: Path) -> None:
@@ -248,6 +263,31 @@ class TestLive:
 
 
 class TestSecretsAndAudit:
+    def test_editing_a_secret_asks_to_reveal_and_keeps_it_secret(self, browser: Any,
+                                                                 site: Site) -> None:
+        site.put("db", "replica", {"host": "r1.internal", "password": "old-pass"})
+        response = site.api.put(f"/v1/tenants/{TENANT}/configs/db/replica",
+                                params={"secret": "true"},
+                                json={"host": "r1.internal", "password": "old-pass"})
+        assert response.status_code == 200, response.text
+        page = sign_in(browser, site, "editor")
+        page.goto(f"/ui/t/{TENANT}/k/db/replica/edit")
+        assert "old-pass" not in page.content()
+        page.click("button:has-text('Reveal and edit')")
+        assert "old-pass" in page.locator(".CodeMirror").inner_text()
+        type_value(page, '{"host": "r2.internal", "password": "new-pass"}')
+        page.click("#preview-btn")
+        assert "masked" in page.locator("#changes").inner_text()
+        assert "new-pass" not in page.locator("#changes").inner_text()
+        page.click("#save-btn")
+        page.wait_for_url(re.compile(r".*saved=\d+"))
+        assert page.locator("#value").inner_text().strip() == '"***"'
+        revealed = site.api.get(f"/v1/tenants/{TENANT}/configs/db/replica",
+                                params={"reveal": "true"}).json()
+        assert revealed["secret"] is True
+        assert revealed["value"] == {"host": "r2.internal", "password": "new-pass"}
+        page.context.close()
+
     def test_an_editor_reveals_a_secret_and_the_reveal_is_in_the_audit_log(
             self, browser: Any, site: Site) -> None:
         editor = sign_in(browser, site, "editor")
