@@ -135,6 +135,9 @@ class TestEdit:
         version = int(page.locator("#version").inner_text())
         page.click("a.button:has-text('Edit')")
         type_value(page, '{"max_tokens": 500000, "temperature": 0.5}')
+        live = page.locator("#live-check .issues.error")  # checked by the server as you type
+        live.wait_for()
+        assert "/max_tokens" in live.inner_text()
         page.click("#preview-btn")
         errors = page.locator(".issues.error")
         assert "/max_tokens" in errors.inner_text()

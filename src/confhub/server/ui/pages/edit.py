@@ -234,11 +234,29 @@ async def conflict(request: Request, ui: UI, session: Session, draft: Draft,
         envs=await envs_of(cfg))
 
 
+async def check(request: Request, ui: UI, session: Session) -> Response:
+    """The server's validation of the editor's text as you type (a fragment the editor page
+    shows under the editor; the preview remains the step that gates the save)."""
+    form = await form_of(request)
+    check_csrf(request, session, form)
+    draft = Draft.from_form(request.path_params["tenant"], form)
+    cfg = await open_tenant(ui, session, draft.tenant, "editor", draft.namespace)
+    try:
+        value = parse_value(draft.text, draft.fmt)
+        report = await call(cfg.validate, draft.namespace, draft.key, value, env=draft.env)
+    except ConfhubError as exc:
+        if isinstance(exc, NotFound) and "tenant" in exc.message:
+            raise
+        return ui.page(request, session, "_check.html", report=None, error=exc.message)
+    return ui.page(request, session, "_check.html", report=report, error=None)
+
+
 PAGES = [
     ("/t/{tenant}/new", edit_form, ["GET"]),
     ("/t/{tenant}/k/{namespace}/{key}/edit", edit_form, ["GET"]),
     ("/t/{tenant}/k/{namespace}/{key}/edit", edit_again, ["POST"]),
     ("/t/{tenant}/edit", edit_again, ["POST"]),
     ("/t/{tenant}/preview", preview, ["POST"]),
+    ("/t/{tenant}/check", check, ["POST"]),
     ("/t/{tenant}/save", save, ["POST"]),
 ]

@@ -13,6 +13,19 @@
     return fmt === "yaml" ? "yaml" : { name: "javascript", json: true };
   }
 
+  // The server's validation of what is typed, shown under the editor (the preview still gates
+  // the save). Sent as the same form the preview gets.
+  function liveCheck(area) {
+    var url = area.getAttribute("data-check-url");
+    var out = document.getElementById("live-check");
+    if (!url || !out || !area.form) { return; }
+    var body = new URLSearchParams(new FormData(area.form));
+    if (!body.get("namespace") || !body.get("key")) { return; }
+    fetch(url, { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) { out.innerHTML = html; });
+  }
+
   function setUpEditors() {
     if (!window.CodeMirror) { return; }
     document.querySelectorAll("textarea[data-editor]").forEach(function (area) {
@@ -26,7 +39,12 @@
         screenReaderLabel: "Value",
         extraKeys: { Tab: false, "Shift-Tab": false } // keep Tab for moving focus
       });
-      cm.on("change", function () { cm.save(); });
+      var timer = null;
+      cm.on("change", function () {
+        cm.save();
+        clearTimeout(timer);
+        timer = setTimeout(function () { liveCheck(area); }, 500);
+      });
       var form = area.form;
       var select = form && form.querySelector("[data-editor-mode]");
       if (select) {
