@@ -93,6 +93,9 @@ def seed(hub: confhub.Hub) -> dict[str, str]:
         token, _ = hub.create_token(tenant=TENANT, role=role, name=f"{role}-ui")
         tokens[role] = token
     tokens["superadmin"], _ = hub.create_token(role="superadmin", name="root-ui")
+    tokens["features-editor"], _ = hub.create_token(tenant=TENANT, role="editor",
+                                                    namespaces=["features"],
+                                                    name="features-editor-ui")
     return tokens
 
 

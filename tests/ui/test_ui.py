@@ -112,6 +112,20 @@ class TestRoles:
         assert site.get("models", "haiku")["version"] == before["version"]
         page.context.close()
 
+    def test_a_token_limited_to_a_namespace_sees_and_edits_only_that_namespace(
+            self, browser: Any, site: Site) -> None:
+        page = sign_in(browser, site, "features-editor")
+        namespaces = page.locator("ul.list li a").all_inner_texts()
+        assert namespaces == ["features"]
+        assert "models/" not in page.locator("#recent").inner_text()
+        page.goto(f"/ui/t/{TENANT}/search?q=max_tokens")
+        assert page.locator("ul.hits > li").count() == 0
+        response = page.goto(f"{KEY}/edit")
+        assert response is not None and response.status == 403
+        response = page.goto(f"/ui/t/{TENANT}/k/features/search/edit")
+        assert response is not None and response.status == 200
+        page.context.close()
+
     def test_forms_without_the_csrf_token_or_from_another_site_are_refused(
             self, browser: Any, site: Site) -> None:
         page = sign_in(browser, site, "editor")
