@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from ....errors import NotFound
 from ....model import check_name
 from ...deps import call
+from ..render import pretty
 from ..session import Session, check_csrf, form_of
 from .common import BASE, env_of, envs_of, open_tenant, param
 
@@ -118,7 +119,7 @@ async def search(request: Request, ui: UI, session: Session) -> Response:
     cfg = await open_tenant(ui, session, name)
     query = param(request, "q").strip()
     where = param(request, "in", "all")
-    hits: list[tuple[Any, str]] = []
+    hits: list[tuple[Any, str, str]] = []
     truncated = False
     if query:
         needle = query.lower()
@@ -131,12 +132,20 @@ async def search(request: Request, ui: UI, session: Session) -> Response:
                     in_value = needle in json.dumps(entry.value, ensure_ascii=False).lower()
                     if (where in ("all", "key") and in_key) or \
                             (where in ("all", "value") and in_value):
-                        hits.append((entry, "key" if in_key else "value"))
+                        hits.append((entry, "key" if in_key else "value",
+                                     _snippet(entry.value, needle)))
                     if len(hits) >= SEARCH_LIMIT:
                         truncated = True
                         break
     return ui.page(request, session, "search.html", tenant=name, query=query, where=where,
                    hits=hits, truncated=truncated)
+
+
+def _snippet(value: Any, needle: str, lines: int = 3) -> str:
+    """The lines of the pretty value that hold the text (else its first lines)."""
+    text = pretty(value).splitlines()
+    found = [line.strip() for line in text if needle in line.lower()]
+    return "\n".join((found or [line.strip() for line in text])[:lines])
 
 
 async def home(request: Request, ui: UI, session: Session) -> Response:
