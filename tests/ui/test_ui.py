@@ -342,6 +342,14 @@ MAIN_PAGES = {
 }
 
 
+# Visible form controls that a screen reader could not name.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(el => el.type !== 'hidden' && !el.hidden && el.offsetParent !== null)
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !(el.textContent || '').trim())
+  .map(el => el.outerHTML.slice(0, 80))"""
+
+
 class TestLayout:
     @pytest.mark.parametrize(("device", "width", "height"),
                              [("laptop", 1280, 800), ("phone", 390, 844)])
@@ -361,6 +369,8 @@ class TestLayout:
             overflow = page.evaluate(
                 "() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{name} scrolls sideways by {overflow}px at {width}px"
+            unlabelled = page.evaluate(UNLABELLED)
+            assert unlabelled == [], f"{name} has form controls without a label"
             shot = artifacts / f"{device}-{name}.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 5000
