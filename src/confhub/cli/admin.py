@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session
+from .common import session, target_options
 from .output import Output, preview
 
 __all__ = ["register"]
@@ -31,12 +31,9 @@ def _figures(out: Output, title: str, data: dict[str, Any]) -> None:
             out.table(name, ["", "value"], [(k, preview(v)) for k, v in value.items()])
 
 
+@target_options(tenant=False)
 def stats(
     cmd: typer.Context,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show figures: configs, tenants, versions, storage size, configs per namespace.
 
@@ -50,12 +47,9 @@ def stats(
         ctx.out.result(data, lambda: _figures(ctx.out, "confhub stats", data))
 
 
+@target_options(tenant=False)
 def health(
     cmd: typer.Context,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Check that the store answers; exit 0 when healthy, 1 when not.
 
