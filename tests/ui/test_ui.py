@@ -363,6 +363,8 @@ class TestLayout:
         page = sign_in(browser, site, "admin", width=width, height=height)
         problems: list[str] = []
         page.on("pageerror", lambda error: problems.append(str(error)))
+        fetched: list[str] = []
+        page.on("request", lambda request: fetched.append(request.url))
         for name, path in MAIN_PAGES.items():
             response = page.goto(path)
             assert response is not None and response.status == 200, name
@@ -375,4 +377,7 @@ class TestLayout:
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 5000
         assert problems == []
+        # Nothing is fetched from anywhere but the server (the editor's files included).
+        assert any("/ui/static/vendor/codemirror/codemirror.js" in url for url in fetched)
+        assert [url for url in fetched if not url.startswith(site.url)] == []
         page.context.close()
