@@ -32,9 +32,7 @@ def _figures(out: Output, title: str, data: dict[str, Any]) -> None:
 
 
 @target_options(tenant=False)
-def stats(
-    cmd: typer.Context,
-) -> None:
+def stats(cmd: typer.Context) -> None:
     """Show figures: configs, tenants, versions, storage size, configs per namespace.
 
     [b]Examples[/b]
@@ -48,9 +46,7 @@ def stats(
 
 
 @target_options(tenant=False)
-def health(
-    cmd: typer.Context,
-) -> None:
+def health(cmd: typer.Context) -> None:
     """Check that the store answers; exit 0 when healthy, 1 when not.
 
     [b]Examples[/b]
