@@ -119,26 +119,31 @@ async def search(request: Request, ui: UI, session: Session) -> Response:
     cfg = await open_tenant(ui, session, name)
     query = param(request, "q").strip()
     where = param(request, "in", "all")
-    hits: list[tuple[Any, str, str]] = []
-    truncated = False
-    if query:
-        needle = query.lower()
-        for env in await envs_of(cfg):
-            for ns in await call(cfg.namespaces, env=env):
-                if not session.sees(name, ns):
-                    continue
-                for entry in await call(cfg.list, ns, env=env):
-                    in_key = needle in f"{ns}/{entry.key}".lower()
-                    in_value = needle in json.dumps(entry.value, ensure_ascii=False).lower()
-                    if (where in ("all", "key") and in_key) or \
-                            (where in ("all", "value") and in_value):
-                        hits.append((entry, "key" if in_key else "value",
-                                     _snippet(entry.value, needle)))
-                    if len(hits) >= SEARCH_LIMIT:
-                        truncated = True
-                        break
+    hits, truncated = await call(_search, cfg, session, query.lower(), where) if query \
+        else ([], False)
     return ui.page(request, session, "search.html", tenant=name, query=query, where=where,
                    hits=hits, truncated=truncated)
+
+
+def _search(cfg: Any, session: Session, needle: str, where: str
+            ) -> tuple[list[tuple[Any, str, str]], bool]:
+    """Blocking: run it in a worker thread (one hop for the whole tenant)."""
+    hits: list[tuple[Any, str, str]] = []
+    envs = [BASE, *[e for e in cfg.envs() if e != BASE]]
+    for env in envs:
+        for ns in cfg.namespaces(env=env):
+            if not session.sees(cfg.name, ns):
+                continue
+            for entry in cfg.list(ns, env=env):
+                in_key = needle in f"{ns}/{entry.key}".lower()
+                in_value = needle in json.dumps(entry.value, ensure_ascii=False).lower()
+                if (where in ("all", "key") and in_key) or \
+                        (where in ("all", "value") and in_value):
+                    hits.append((entry, "key" if in_key else "value",
+                                 _snippet(entry.value, needle)))
+                    if len(hits) >= SEARCH_LIMIT:
+                        return hits, True
+    return hits, False
 
 
 def _snippet(value: Any, needle: str, lines: int = 3) -> str:

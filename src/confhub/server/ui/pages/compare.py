@@ -34,20 +34,21 @@ class Difference:
     diff: Diff
 
 
-async def resolved_values(cfg: Any, session: Session, env: str,
-                          namespace: str | None) -> dict[tuple[str, str], Any]:
-    """Every key's resolved value for ``env`` (base merged with the env's layer)."""
+def resolved_values(cfg: Any, session: Session, env: str,
+                    namespace: str | None) -> dict[tuple[str, str], Any]:
+    """Every key's resolved value for ``env`` (base merged with the env's layer). Blocking:
+    run it in a worker thread (one hop for the whole tenant, not one per key)."""
     out: dict[tuple[str, str], Any] = {}
-    names = [namespace] if namespace else await call(cfg.namespaces)
+    names = [namespace] if namespace else cfg.namespaces()
     for ns in names:
         if not session.sees(cfg.name, ns):
             continue
         keys: set[str] = set()
         for layer in {BASE, env}:
-            keys.update(e.key for e in await call(cfg.list, ns, env=layer))
+            keys.update(e.key for e in cfg.list(ns, env=layer))
         for key in sorted(keys):
             try:
-                out[(ns, key)] = (await call(cfg.resolve, ns, key, env=env)).value
+                out[(ns, key)] = cfg.resolve(ns, key, env=env).value
             except NotFound:
                 continue
             if len(out) >= MAX_KEYS:
@@ -69,8 +70,8 @@ async def compare(request: Request, ui: UI, session: Session) -> Response:
         check_name("namespace", namespace)
     left_cfg = await open_tenant(ui, session, left_tenant)
     right_cfg = await open_tenant(ui, session, right_tenant)
-    left = await resolved_values(left_cfg, session, left_env, namespace)
-    right = await resolved_values(right_cfg, session, right_env, namespace)
+    left = await call(resolved_values, left_cfg, session, left_env, namespace)
+    right = await call(resolved_values, right_cfg, session, right_env, namespace)
     left_label, right_label = f"{left_tenant} · {left_env}", f"{right_tenant} · {right_env}"
     differences = []
     for ns, key in sorted(left.keys() | right.keys()):
