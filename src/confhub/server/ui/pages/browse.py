@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PAGES"]
 
-RECENT = 25  # revisions shown on a tenant's page
+RECENT = 25  # revisions looked at for a tenant's recent changes
+SHOWN = 50  # changes listed there at most
 SEARCH_LIMIT = 200  # hits shown for one search
 
 
@@ -42,7 +43,7 @@ async def tenant(request: Request, ui: UI, session: Session) -> Response:
               if session.sees(name, ns)}
     revision = await call(lambda: cfg.revision)
     recent = await call(cfg.changes, max(0, revision - RECENT), 200)
-    recent = [c for c in reversed(recent) if session.sees(name, c.namespace)]
+    recent = [c for c in reversed(recent) if session.sees(name, c.namespace)][:SHOWN]
     return ui.page(request, session, "tenant.html", tenant=name, counts=counts,
                    envs=await envs_of(cfg), recent=recent, revision=revision)
 
