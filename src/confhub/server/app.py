@@ -31,6 +31,7 @@ from .routes import (
     changes,
     configs,
     history,
+    ofrep,
     ops,
     security,
     simple,
@@ -146,8 +147,8 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app.state.metrics = metrics
     install_error_handlers(app)
     # Most used first: FastAPI tries routes in order.
-    for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, security):
+    for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
+                   transfer, ops, validation, security):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:
