@@ -85,21 +85,11 @@ async def key_page(request: Request, ui: UI, session: Session,
     except NotFound:
         schema = None
     annotations = await call(cfg.schema_annotations, ns, key)
-    rollout = await _rollout_of(cfg, ns, key, env)
     return ui.page(request, session, "key.html", tenant=name, namespace=ns, key=key, env=env,
                    envs=await envs_of(cfg), entry=entry, last=last, resolved=resolved,
                    schema=schema, annotations=annotations, revealed=revealed,
-                   rollout=rollout, can_edit=session.can(name, "editor", ns),
+                   can_edit=session.can(name, "editor", ns),
                    saved=param(request, "saved"))
-
-
-async def _rollout_of(cfg: Any, ns: str, key: str, env: str) -> Any:
-    """The running rollout that stages this key, when the hub has rollouts (issue 14)."""
-    rollouts = getattr(cfg, "rollouts", None)
-    finder = getattr(rollouts, "for_key", None)
-    if finder is None:
-        return None
-    return await call(finder, ns, key, env=env)
 
 
 async def reveal(request: Request, ui: UI, session: Session) -> Response:
