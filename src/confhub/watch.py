@@ -328,6 +328,9 @@ class WatchHandle:
         self._remove = remove
         self._stopped = threading.Event()
         self.error: ConfhubError | None = None
+        # Called with the error when the watch ends by itself (history gone, tenant
+        # deleted); live values re-list on Gone. Set it right after creating the handle.
+        self.on_end: Callable[[ConfhubError], object] | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"confhub-watch-{subscription.tenant}")
         self._thread.start()
@@ -373,6 +376,8 @@ class WatchHandle:
                     level = logging.INFO if self._sub.error is not None else logging.WARNING
                     logger.log(level, "watch on tenant %r ended: %s", self._sub.tenant, exc)
                     self._remove()
+                    if self.on_end is not None and not self._stopped.is_set():
+                        self.on_end(exc)
                     return
                 self._stopped.wait(delay)
                 delay = min(delay * 2, 2.0)

@@ -50,6 +50,14 @@ def serve(
         help="Open watch streams per token \\[default: 10].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", metavar="text|json",
+        help="One line per request at log level info: text for a terminal, json for a log "
+             "pipeline \\[default: text].")] = None,
+    compact_interval: Annotated[float | None, typer.Option(
+        "--compact-interval", metavar="SECONDS", min=0,
+        help="Apply retention policies in the background this often, 0: never "
+             "\\[default: 300].")] = None,
     heartbeat: Annotated[float, typer.Option(
         "--heartbeat", metavar="SECONDS", min=0.05, max=3600,
         help="Keep-alive interval of idle watch streams (proxies drop silent ones).")
@@ -65,6 +73,8 @@ def serve(
       $ confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
       $ confhub serve --db postgresql://confhub@db/confhub --server uvicorn
     """
+    if log_format is not None and log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
     if server is not None and server not in ("granian", "uvicorn"):
         raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
     try:
@@ -77,7 +87,8 @@ def serve(
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
                                "heartbeat": heartbeat}
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
-                        ("max_watchers", max_watchers)):
+                        ("max_watchers", max_watchers), ("log_format", log_format),
+                        ("compact_interval", compact_interval)):
         if given is not None:  # otherwise run() keeps its defaults
             options[name] = given
     if server is not None:  # otherwise run() picks its measured default

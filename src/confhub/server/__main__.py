@@ -27,10 +27,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="event loop (auto: uvloop when installed)")
     parser.add_argument("--heartbeat", type=float, default=15.0,
                         help="keep-alive interval of idle watch streams, in seconds")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="one line per request (at log level info): text or json")
+    parser.add_argument("--compact-interval", type=float, default=300.0,
+                        help="seconds between background compactions (0: never)")
     args = parser.parse_args(argv)
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
         log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat,
-        key_file=args.key_file, rate_limit=args.rate_limit, max_watchers=args.max_watchers)
+        key_file=args.key_file, rate_limit=args.rate_limit, max_watchers=args.max_watchers,
+        log_format=args.log_format, compact_interval=args.compact_interval)
 
 
 if __name__ == "__main__":

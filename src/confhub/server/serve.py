@@ -11,11 +11,15 @@ docs/benchmarks.md); ``server="uvicorn"`` is kept as the pure-Python alternative
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import ipaddress
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any, Literal
 
 __all__ = ["DEFAULT_DB", "DEFAULT_HOST", "DEFAULT_PORT", "app_factory", "is_loopback", "run"]
@@ -29,6 +33,9 @@ _ENV_HEARTBEAT = "CONFHUB_SERVE_HEARTBEAT"
 DEFAULT_HEARTBEAT = 15.0
 _ENV_RATE = "CONFHUB_SERVE_RATE_LIMIT"
 _ENV_WATCHERS = "CONFHUB_SERVE_MAX_WATCHERS"
+_ENV_LOG_FORMAT = "CONFHUB_SERVE_LOG_FORMAT"  # text | json | off (issue 13)
+_ENV_COMPACT = "CONFHUB_SERVE_COMPACT_INTERVAL"  # seconds between compactions, 0: never
+DEFAULT_COMPACT_INTERVAL = 300.0
 
 log = logging.getLogger("confhub.server")
 
@@ -63,7 +70,18 @@ def app_factory() -> Any:
     limits = Limits(rate=float(os.environ.get(_ENV_RATE) or defaults.rate),
                     burst=max(int(2 * float(os.environ.get(_ENV_RATE) or defaults.rate)), 1),
                     watchers=int(os.environ.get(_ENV_WATCHERS) or defaults.watchers))
-    return create_app(hub, close_hub=True, heartbeat=heartbeat, limits=limits)
+    return create_app(hub, close_hub=True, heartbeat=heartbeat, limits=limits,
+                      access_log=_access_log(),
+                      compact_interval=float(os.environ.get(_ENV_COMPACT)
+                                             or DEFAULT_COMPACT_INTERVAL) or None)
+
+
+def _access_log() -> Any:
+    """The request log chosen by ``serve --log-format`` (off below log level info)."""
+    from .requestlog import AccessLog
+
+    fmt = os.environ.get(_ENV_LOG_FORMAT, "text")
+    return None if fmt == "off" else AccessLog(fmt)
 
 
 def _tune_gc() -> None:
@@ -79,7 +97,9 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         workers: int = 1, server: Literal["granian", "uvicorn"] = "granian", *,
         insecure: bool = False, log_level: str = "info", loop: str = "auto",
         heartbeat: float = DEFAULT_HEARTBEAT, key_file: str | None = None,
-        rate_limit: float | None = None, max_watchers: int | None = None) -> None:
+        rate_limit: float | None = None, max_watchers: int | None = None,
+        log_format: str = "text", compact_interval: float = DEFAULT_COMPACT_INTERVAL
+        ) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Per DESIGN.md section 7: once the database holds a token, every request needs one. A
@@ -88,13 +108,21 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     ``CONFHUB_MASTER_KEY``). ``rate_limit`` (requests/s per token, 0: off) and
     ``max_watchers`` (watch streams per token) override the defaults of ``auth.Limits``.
     ``loop`` is the event loop ("auto" takes uvloop when it is installed, "asyncio" forces
-    the standard one).
+    the standard one). ``log_format`` (text or json) is the form of the one line logged per
+    request at log level info or debug. ``compact_interval``: seconds between background
+    compactions applying the retention policies (0: never).
     """
     if workers < 1:
         raise SystemExit("confhub: --workers must be at least 1")
     if not 0.05 <= heartbeat <= 3600:
         raise SystemExit("confhub: --heartbeat must be between 0.05 and 3600 seconds")
+    if log_format not in ("text", "json"):
+        raise SystemExit("confhub: --log-format must be text or json")
     url = _storage_url(db)
+    os.environ[_ENV_LOG_FORMAT] = log_format if log_level in ("debug", "info") else "off"
+    if compact_interval < 0:
+        raise SystemExit("confhub: --compact-interval must be 0 (never) or more seconds")
+    os.environ[_ENV_COMPACT] = str(compact_interval)
     if key_file is not None:
         os.environ["CONFHUB_KEY_FILE"] = os.path.abspath(key_file)
     if rate_limit is not None:
@@ -120,12 +148,59 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     print(f"confhub: secrets: {keys or 'no master key (writing secrets is refused)'}",
           file=sys.stderr)
     _check_storage(url)
-    if server == "granian":
-        _run_granian(host, port, workers, log_level, loop)
-    elif server == "uvicorn":
-        _run_uvicorn(host, port, workers, log_level, loop)
-    else:
+    if server not in ("granian", "uvicorn"):
         raise SystemExit(f"confhub: unknown server {server!r}; use granian or uvicorn")
+    with _metrics_dir():
+        if server == "granian":
+            _run_granian(host, port, workers, log_level, loop)
+        else:
+            _run_uvicorn(host, port, workers, log_level, loop)
+
+
+_METRICS_PREFIX = "confhub-metrics-"
+
+
+def _remove_stale_metrics_dirs() -> None:
+    """Remove the metrics directories of servers that are gone (a server killed outright
+    cannot remove its own): each is named after its server's process id."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(_METRICS_PREFIX):
+            continue
+        pid = name[len(_METRICS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """One directory per run where every worker writes its metrics (prometheus-client's
+    multiprocess mode), so /metrics answers for the server, whichever worker is scraped.
+    An operator's own PROMETHEUS_MULTIPROC_DIR is used as it is."""
+    from .metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+        yield
+        return
+    _remove_stale_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exists(url: str) -> bool:

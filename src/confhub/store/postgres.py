@@ -26,7 +26,7 @@ from .sql import SqlStore
 CHANNEL = "confhub_commits"
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
           "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
-          "confhub_audit")
+          "confhub_audit", "confhub_retention")
 
 
 @contextmanager
@@ -60,6 +60,7 @@ class PostgresStore(SqlStore):
             with self._writing_raw() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(8011)")
                 migrate(conn, "postgres", placeholder="%s")
+            self.backfill_checksums()
 
     @contextmanager
     def _writing_raw(self) -> Iterator[psycopg.Connection[Any]]:
@@ -128,6 +129,16 @@ class PostgresStore(SqlStore):
                     self._listener.close()
                 self._listener = None
                 raise
+
+    def reclaim_space(self, full: bool = False) -> dict[str, Any]:
+        """Autovacuum makes the space of removed versions reusable (it is not handed back to
+        the OS; ``VACUUM FULL`` would, under an exclusive lock). ``full``: VACUUM ANALYZE now."""
+        before = self.stats()["storage_size_mb"]
+        if full:
+            with _translated(), self._pool.connection() as conn:  # autocommit: VACUUM needs it
+                conn.execute("VACUUM ANALYZE confhub_versions")
+        return {"method": "vacuum analyze" if full else "autovacuum",
+                "size_mb_before": before, "size_mb_after": self.stats()["storage_size_mb"]}
 
     def close(self) -> None:
         with self._listen_lock:

@@ -80,6 +80,9 @@ def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
     return int(text)
 
 
+SLOW_BATCH = 100  # revisions waiting at once: the stream had fallen behind
+
+
 class EventStream(Response):
     """A server-sent event stream in one task per connection.
 
@@ -140,6 +143,8 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
                 batch = [event, *stream.ready()]
                 yield b"".join(map(_encoded, batch))
                 metrics.watch_events.inc(len(batch))
+                if len(batch) > SLOW_BATCH:
+                    metrics.slow_watchers.inc()
                 sent = batch[-1].revision
             elif stream.revision > sent:  # filtered-out revisions passed: move the resume point
                 sent = stream.revision
