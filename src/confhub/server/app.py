@@ -44,6 +44,7 @@ from .routes import (
     validation,
     watch,
 )
+from .ui import create_ui
 
 __all__ = ["create_app"]
 
@@ -116,20 +117,26 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                           on_hit=metrics.fast_hits.inc)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
-    return _Outer(RequestLayer(AuthLayer(HeadBody(inner), guard), metrics, access_log), app)
+    return _Outer(RequestLayer(AuthLayer(HeadBody(inner), guard), metrics, access_log), app,
+                  ui=create_ui(hub, guard))
 
 
 class _Outer:
     """The ASGI callable ``create_app`` returns; ``.fastapi`` is the documented app inside."""
 
-    def __init__(self, asgi: Any, fastapi: FastAPI) -> None:
+    def __init__(self, asgi: Any, fastapi: FastAPI, ui: Any = None) -> None:
         self._asgi = asgi
+        self._ui = ui  # the web UI (/ui): it signs in with a cookie, not the API's bearer
         self.fastapi = fastapi
         self.state = fastapi.state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self.fastapi(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self._ui is not None and (path == "/ui" or path.startswith("/ui/")):
+            await self._ui(scope, receive, send)
             return
         await self._asgi(scope, receive, send)
 
