@@ -339,6 +339,7 @@ MAIN_PAGES = {
     "compare": f"/ui/t/{TENANT}/compare?left_env=base&right_env=production",
     "search": f"/ui/t/{TENANT}/search?q=max_tokens",
     "audit": f"/ui/t/{TENANT}/audit",
+    "rollouts": f"/ui/t/{TENANT}/rollouts",
 }
 
 
@@ -380,4 +381,45 @@ class TestLayout:
         # Nothing is fetched from anywhere but the server (the editor's files included).
         assert any("/ui/static/vendor/codemirror/codemirror.js" in url for url in fetched)
         assert [url for url in fetched if not url.startswith(site.url)] == []
+        page.context.close()
+
+
+class TestRollouts:
+    def test_a_rollout_started_from_an_edit_and_rolled_back(self, browser: Any, site: Site,
+                                                            artifacts: Path) -> None:
+        """Save as rollout: the canary runs the staged value, the key page says so, everyone
+        else keeps the committed one; rolling back commits nothing."""
+        site.put("routing", "tiers", {"default": "small", "fallback": "none"})
+        seen = site.api.get(f"/v1/tenants/{TENANT}/configs/routing/tiers",
+                            headers={"X-Confhub-Client": "canary-1"})
+        assert seen.status_code == 200
+        page = sign_in(browser, site, "editor")
+        page.goto(f"/ui/t/{TENANT}/k/routing/tiers/edit")
+        type_value(page, '{"default": "large", "fallback": "none"}')
+        page.click("#preview-btn")
+        page.click("summary:has-text('staged rollout')")
+        page.select_option("#strategy", "canary")
+        page.fill("#clients", "canary-1")
+        page.fill("#reason", "try large by default")
+        page.click("#rollout-btn")
+        page.wait_for_url(re.compile(r".*/rollouts/r-\d+$"))
+        assert page.locator("#rollout-state").inner_text() == "running"
+        assert "10" in page.locator("#rollout-step").inner_text()
+        row = page.locator("#consumers tr", has_text="canary-1")
+        assert "staged" in row.inner_text()
+        page.screenshot(path=str(artifacts / "laptop-rollout.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(artifacts / "phone-rollout.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        rollout_url = page.url
+        page.goto(f"/ui/t/{TENANT}/k/routing/tiers")
+        assert "Under rollout" in page.locator("#rollout-notice").inner_text()
+        assert site.get("routing", "tiers")["value"]["default"] == "small"
+        page.goto(rollout_url)
+        page.fill("#reason", "latency up")
+        page.click("#rollback-rollout")
+        page.wait_for_url(rollout_url)
+        assert page.locator("#rollout-state").inner_text() == "rolled_back"
+        committed = site.get("routing", "tiers")
+        assert committed["value"]["default"] == "small" and committed["version"] == 1
         page.context.close()

@@ -103,13 +103,13 @@ def error_page(ui: UI, request: Request, session: Session, exc: ConfhubError) ->
 
 
 def create_ui(hub: Any, guard: Any | None = None) -> Starlette:
-    from .pages import audit, browse, compare, edit, history, live, login
+    from .pages import audit, browse, compare, edit, history, live, login, rollouts
 
     ui = UI(hub, guard)
     routes: list[BaseRoute] = [
         Mount("/ui/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    for module in (login, browse, edit, history, compare, audit, live):
+    for module in (login, browse, edit, history, compare, audit, live, rollouts):
         for path, handler, methods in module.PAGES:
             routes.append(Route("/ui" + path, page(handler, ui), methods=methods))
     app = Starlette(routes=routes)

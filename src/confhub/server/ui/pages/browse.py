@@ -16,6 +16,7 @@ from ...deps import call
 from ..render import pretty
 from ..session import Session, check_csrf, form_of
 from .common import BASE, env_of, envs_of, open_tenant, param
+from .rollouts import rollouts_of_key
 
 if TYPE_CHECKING:
     from ..app import UI
@@ -85,10 +86,11 @@ async def key_page(request: Request, ui: UI, session: Session,
     except NotFound:
         schema = None
     annotations = await call(cfg.schema_annotations, ns, key)
+    rollouts = await rollouts_of_key(cfg, ns, key, env)
     return ui.page(request, session, "key.html", tenant=name, namespace=ns, key=key, env=env,
                    envs=await envs_of(cfg), entry=entry, last=last, resolved=resolved,
                    schema=schema, annotations=annotations, revealed=revealed,
-                   can_edit=session.can(name, "editor", ns),
+                   rollouts=rollouts, can_edit=session.can(name, "editor", ns),
                    saved=param(request, "saved"))
 
 

@@ -15,9 +15,10 @@ from ..session import Session, require
 if TYPE_CHECKING:
     from ..app import UI
 
-__all__ = ["BASE", "env_of", "envs_of", "key_url", "open_tenant", "param"]
+__all__ = ["BASE", "STRATEGIES", "env_of", "envs_of", "key_url", "open_tenant", "param"]
 
 BASE = "base"
+STRATEGIES = ("canary", "linear", "exponential", "all-at-once")  # rollout presets
 
 
 def param(request: Request, name: str, default: str = "") -> str:

@@ -21,7 +21,7 @@ from ....model import ValidationReport, check_name
 from ...deps import call
 from ..render import FORMATS, line_diff, parse_value, redact, three_way, to_text
 from ..session import Session, check_csrf, form_of
-from .common import BASE, env_of, envs_of, key_url, open_tenant, param
+from .common import BASE, STRATEGIES, env_of, envs_of, key_url, open_tenant, param
 
 if TYPE_CHECKING:
     from ..app import UI
@@ -148,7 +148,8 @@ async def preview(request: Request, ui: UI, session: Session) -> Response:
                           Draft.from_form(request.path_params["tenant"], form))
 
 
-async def _preview(request: Request, ui: UI, session: Session, draft: Draft) -> Response:
+async def _preview(request: Request, ui: UI, session: Session, draft: Draft,
+                   error: str | None = None) -> Response:
     cfg = await open_tenant(ui, session, draft.tenant, "editor", draft.namespace)
     try:
         value = parse_value(draft.text, draft.fmt)
@@ -169,8 +170,9 @@ async def _preview(request: Request, ui: UI, session: Session, draft: Draft) -> 
     diff = line_diff(_masked(current.value if current else None, paths), _masked(value, paths),
                      f"version {draft.expected}" if draft.expected else "(new key)",
                      "your edit")
-    return ui.page(request, session, "preview.html", tenant=draft.tenant, draft=draft,
-                   report=report, diff=diff, secret_masked=bool(paths))
+    return ui.page(request, session, "preview.html", status=400 if error else 200,
+                   tenant=draft.tenant, draft=draft, report=report, diff=diff,
+                   secret_masked=bool(paths), error=error, strategies=STRATEGIES)
 
 
 async def save(request: Request, ui: UI, session: Session) -> Response:
