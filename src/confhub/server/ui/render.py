@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-import yaml  # type: ignore[import-untyped]
+import yaml
 from markupsafe import Markup, escape
 
 from ...errors import InvalidValue
