@@ -14,6 +14,7 @@ own mapping table::
     ├── AlreadyExists                  409  already_exists  exit 4
     │   └── TenantExists               409  tenant_exists   exit 4
     ├── Gone                           410  gone            exit 3
+    ├── RequestTimeout                 408  request_timeout exit 1
     ├── VersionConflict                412  version_conflict exit 4
     ├── TooLarge                       413  too_large       exit 2
     ├── ValidationFailed               422  validation_failed exit 5
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidValue",
     "NotFound",
+    "RequestTimeout",
     "TenantExists",
     "TooLarge",
     "TooManyRequests",
@@ -195,6 +197,14 @@ class ValidationFailed(ConfhubError):
         return list(self.report.errors)
 
 
+class RequestTimeout(ConfhubError):
+    """The client took too long to send its request (headers or body); the server stopped
+    waiting so a stalled client cannot hold it."""
+
+    http_status = 408
+    code = "request_timeout"
+
+
 class TooManyRequests(ConfhubError):
     """A per-token limit was hit (requests per second, open watch streams); retry after
     ``retry_after`` seconds."""
@@ -227,6 +237,7 @@ _BY_CODE: dict[str, type[ConfhubError]] = {
         AlreadyExists,
         TenantExists,
         Gone,
+        RequestTimeout,
         VersionConflict,
         TooLarge,
         ValidationFailed,

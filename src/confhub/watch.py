@@ -391,6 +391,7 @@ class AsyncWatch:
         self._sub: Subscription | None = None
         self._flag: asyncio.Event | None = None
         self._ready: deque[WatchEvent] = deque()
+        self._interrupted = False
 
     @property
     def revision(self) -> int:
@@ -430,6 +431,8 @@ class AsyncWatch:
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while not self._ready:
+            if self._interrupted:
+                return None
             self._flag.clear()
             try:
                 if sub.catching_up or sub.error is not None:
@@ -464,6 +467,13 @@ class AsyncWatch:
         await self.start()
         assert self._sub is not None
         return self._sub
+
+    def interrupt(self) -> None:
+        """Make a waiting ``get`` (and every later one) return None at once: whoever reads
+        this watch is ending it (the server stops, the client hung up)."""
+        self._interrupted = True
+        if self._flag is not None:
+            self._flag.set()
 
     def close(self) -> None:
         if self._sub is not None:

@@ -48,6 +48,18 @@ def serve(
     max_watchers: Annotated[int | None, typer.Option(
         "--max-watchers", metavar="N", min=0,
         help="Open watch streams per token \\[default: 10].")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", metavar="ORIGIN",
+        help="Browser origin allowed to call the API and watch (repeatable; none by "
+             "default), e.g. https://app.example.com.")] = None,
+    client_timeout: Annotated[float, typer.Option(
+        "--client-timeout", metavar="SECONDS", min=0.1,
+        help="A client slower than this to send its headers, or its body, is cut off (408).")
+    ] = 30.0,
+    max_connections: Annotated[int, typer.Option(
+        "--max-connections", metavar="N", min=32,
+        help="Open connections per worker, idle watch streams included; watch streams may "
+             "take all but a tenth, kept for other requests.")] = 10_000,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
     heartbeat: Annotated[float, typer.Option(
@@ -64,6 +76,7 @@ def serve(
       $ confhub serve
       $ confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
       $ confhub serve --db postgresql://confhub@db/confhub --server uvicorn
+      $ confhub serve --cors-origin http://localhost:3000
     """
     if server is not None and server not in ("granian", "uvicorn"):
         raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
@@ -75,7 +88,9 @@ def serve(
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
-                               "heartbeat": heartbeat}
+                               "heartbeat": heartbeat, "cors_origins": cors_origin or [],
+                               "client_timeout": client_timeout,
+                               "max_connections": max_connections}
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
                         ("max_watchers", max_watchers)):
         if given is not None:  # otherwise run() keeps its defaults

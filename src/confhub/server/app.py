@@ -3,6 +3,8 @@
 The app is built around a hub it is given (no globals, no I/O at import): ``serve.py`` opens
 the hub from its settings, tests may pass any hub. Layers, outermost first::
 
+    CORS          browser origins allowed by ``serve --cors-origin`` (absent by default)
+    BodyDeadline  408 for a request body that does not arrive in time (server/timeouts.py)
     AuthLayer     the access policy (server/auth.py): token, rate, role, tenant, namespace
     HeadBody      HEAD answered like GET, body dropped (servers differ on this)
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
@@ -16,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Entry
@@ -28,6 +31,8 @@ from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
+from .lifecycle import on_stop_signal
+from .timeouts import BodyDeadline
 from .routes import (
     changes,
     configs,
@@ -43,7 +48,12 @@ from .routes import (
     watch,
 )
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_CLIENT_TIMEOUT", "create_app"]
+
+DEFAULT_CLIENT_TIMEOUT = 30.0  # seconds a request's headers, and then its body, may take
+# What a browser script on an allowed origin may read of an answer besides the basics.
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id", "X-Confhub-Revision",
+                        "X-Confhub-Warnings"]
 
 DESCRIPTION = """\
 Versioned, multi-tenant configuration store. Errors always have the body
@@ -147,19 +157,29 @@ def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
 
 
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
-               heartbeat: float = 15.0, limits: Limits | None = None) -> Any:
+               heartbeat: float = 15.0, limits: Limits | None = None,
+               cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
+               max_watch_streams: int = 0) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
     ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive; ``limits``
     are the per-token abuse limits (``auth.Limits``); the auth layer wraps everything, the
-    fast paths included."""
+    fast paths included. ``cors_origins`` are the browser origins allowed to call the API
+    (none: no cross-origin access); ``client_timeout`` is how long a request body may take
+    to arrive (408 after); ``max_watch_streams`` caps the open watch streams of this app (0:
+    no cap; ``serve`` derives it from its connection limit, keeping a reserve for the rest).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="confhub-storage")
         asyncio.get_running_loop().set_default_executor(executor)
+        # SIGTERM ends the watch streams first: the server waits for open connections.
+        undo_signal_hook = on_stop_signal(state.lifecycle.stop)
         try:
             yield
         finally:
+            undo_signal_hook()
+            state.lifecycle.stop()
             executor.shutdown(wait=True, cancel_futures=True)
             if close_hub:
                 hub.close()
@@ -167,6 +187,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
     state = ServerState(hub, cached_lookup(hub), heartbeat=heartbeat)
+    state.lifecycle.capacity = max_watch_streams
     metrics = Metrics()
     app.state.confhub = state
     app.state.metrics = metrics
@@ -182,7 +203,12 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                           on_hit=metrics.fast_hits.inc)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
-    return _Outer(AuthLayer(HeadBody(inner), guard), app)
+    outer: Any = BodyDeadline(AuthLayer(HeadBody(inner), guard), client_timeout)
+    if cors_origins:  # outside auth: a preflight carries no token
+        outer = CORSMiddleware(outer, allow_origins=list(cors_origins), allow_methods=[
+            "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"], allow_headers=["*"],
+            expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
+    return _Outer(outer, app)
 
 
 class _Outer:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from ..errors import InvalidRequest
+from .lifecycle import Lifecycle
 from .responses import EntryBytes
 
 __all__ = [
@@ -33,7 +34,8 @@ STORAGE_THREADS = 32
 
 class ServerState:
     """Per-app state (no module globals): the hub, its non-blocking cache lookup
-    (``lookup(tenant, env, namespace, key) -> Entry | None``) and the entry encoding cache."""
+    (``lookup(tenant, env, namespace, key) -> Entry | None``), the entry encoding cache, and
+    the lifecycle (is the server stopping; its open watch streams)."""
 
     def __init__(self, hub: Any,
                  lookup: Callable[[str, str, str, str], Any] | None = None, *,
@@ -42,6 +44,7 @@ class ServerState:
         self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
+        self.lifecycle = Lifecycle()
 
 
 def state_of(request: Request) -> ServerState:

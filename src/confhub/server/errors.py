@@ -39,6 +39,7 @@ _STATUS_CODES: dict[int, str] = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    408: "request_timeout",
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "already_exists",
@@ -82,7 +83,13 @@ def error_response(status: int, code: str, message: str,
 
 
 def confhub_error_response(exc: ConfhubError) -> Response:
-    return error_response(exc.http_status, exc.code, exc.message, exc.details)
+    headers = None
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int) and exc.http_status in (429, 503):
+        headers = {"retry-after": str(retry_after)}
+    elif exc.http_status == 408:  # the rest of a stalled body is not worth waiting for
+        headers = {"connection": "close"}
+    return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
 
 
 

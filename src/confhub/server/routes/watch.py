@@ -6,7 +6,8 @@ The stream, in order::
     id: R+k            data: {"revision", "changes": [...]}  one per committed revision
     event: progress    id: P   data: {"revision": P}        when idle and revisions passed by
     : ping                                                   keep-alive comment for proxies
-    event: error       data: {"error": {...}}               the stream ends (tenant deleted...)
+    event: error       data: {"error": {...}}               the stream ends (tenant deleted,
+                                                             server stopping: unavailable)
 
 Every ``id`` is a revision the client has fully seen, so reconnecting with ``Last-Event-ID``
 (browsers do it by themselves) resumes exactly after it: nothing lost, nothing twice. A start
@@ -15,8 +16,9 @@ revision older than retention keeps answers ``410 Gone`` before the stream opens
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -24,11 +26,12 @@ from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import ConfhubError, InvalidRequest
+from ...errors import ConfhubError, InvalidRequest, Unavailable
 from ...model import WatchEvent
 from ...watch import AsyncWatch
 from ..auth import watch_slot
 from ..deps import hub_of, state_of
+from ..lifecycle import Lifecycle
 from ..responses import dumps
 from ..schemas import MAX_INT, errors
 from .configs import Name
@@ -44,7 +47,7 @@ PING = b": ping\n\n"  # a comment: keeps proxies from closing an idle stream
     "/v1/tenants/{tenant}/watch", response_model=None,
     responses={200: {"content": {"text/event-stream": {}},
                      "description": "server-sent events, one per committed revision"},
-               **errors(400, 404, 410)},
+               **errors(400, 404, 410, 429, 503)},
     summary="Stream changes as server-sent events; resume with Last-Event-ID")
 async def watch(request: Request, tenant: Name,
                 since: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
@@ -52,6 +55,14 @@ async def watch(request: Request, tenant: Name,
                 last_event_id: Annotated[str | None, Header(max_length=32)] = None
                 ) -> Response:
     start = _resume_point(last_event_id, since)
+    lifecycle = state_of(request).lifecycle
+    if lifecycle.stopping:
+        raise Unavailable("the server is shutting down; connect to another instance",
+                          retry_after=1)
+    if lifecycle.full:  # the rest of the connection limit stays free for other requests
+        raise Unavailable(f"this server holds its maximum of {lifecycle.capacity} watch "
+                          "streams (serve --max-connections); retry later or elsewhere",
+                          retry_after=5, limit=lifecycle.capacity)
     slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
     slot.__enter__()
     try:
@@ -63,12 +74,13 @@ async def watch(request: Request, tenant: Name,
     heartbeat = state_of(request).heartbeat
     metrics = request.app.state.metrics
     metrics.watch_streams.inc()
-    release = _Release(stream, slot, metrics)
-    events = _events(stream, heartbeat, metrics, release)
+    lifecycle.add(stream.interrupt)
+    release = _Release(stream, slot, metrics, lifecycle)
+    events = _events(stream, heartbeat, metrics, release, lifecycle)
     # A client gone before the stream starts leaves the generator unstarted, and an unstarted
     # generator runs no ``finally``: release when it is collected too.
     weakref.finalize(events, release)
-    return EventStream(events)
+    return EventStream(events, stream.interrupt)
 
 
 def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
@@ -82,56 +94,83 @@ def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
 
 
 class EventStream(Response):
-    """A server-sent event stream in one task per connection.
+    """A server-sent event stream, and a listener for the client hanging up.
 
-    Starlette's StreamingResponse (and sse-starlette's on top of it) runs a second task per
-    connection to notice a client that hangs up; here the stream itself notices, when a write
-    fails — at the latest at the next keep-alive — which halves the tasks and memory a thousand
-    idle watchers cost.
+    Neither granian nor uvicorn fails a write to a client that has gone (they drop it), so a
+    stream cannot learn it from its keep-alives: it listens for the ASGI ``http.disconnect``
+    message instead, and then interrupts the watch, which ends the stream and frees its slot
+    and its subscription at once.
     """
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], interrupt: Callable[[], None]) -> None:
         # Not Response.__init__: that would declare a Content-Length of 0 for a missing body.
         self.status_code = 200
         self.background = None
         self.init_headers(SSE_HEADERS)
         self._chunks = chunks
+        self._interrupt = interrupt
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": self.raw_headers})
+        gone = False
+
+        def hung_up(listener: asyncio.Future[None]) -> None:
+            nonlocal gone
+            if not listener.cancelled():
+                gone = True
+                self._interrupt()
+
+        listener = asyncio.ensure_future(_disconnected(receive))
+        listener.add_done_callback(hung_up)
         chunks = self._chunks
         try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": self.raw_headers})
             async for chunk in chunks:
+                if gone:
+                    break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not gone:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:  # noqa: BLE001 - the client is gone (each server words it its way)
             pass
         finally:
+            listener.cancel()
             await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return when the client has hung up (the request's own body is read and dropped)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class _Release:
     """Unsubscribe, free the watcher slot, count the stream closed: exactly once."""
 
-    def __init__(self, stream: AsyncWatch, slot: Any, metrics: Any) -> None:
-        self._parts: tuple[AsyncWatch, Any, Any] | None = (stream, slot, metrics)
+    def __init__(self, stream: AsyncWatch, slot: Any, metrics: Any,
+                 lifecycle: Lifecycle) -> None:
+        self._parts: tuple[AsyncWatch, Any, Any, Lifecycle] | None = (
+            stream, slot, metrics, lifecycle)
 
     def __call__(self) -> None:
         parts, self._parts = self._parts, None
         if parts is not None:
-            stream, slot, metrics = parts
+            stream, slot, metrics, lifecycle = parts
+            lifecycle.discard(stream.interrupt)
             stream.close()
             metrics.watch_streams.dec()
             slot.__exit__(None, None, None)
 
 
 async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
-                  release: _Release) -> AsyncIterator[bytes]:
+                  release: _Release, lifecycle: Lifecycle) -> AsyncIterator[bytes]:
     """The stream's bytes. Events that are already waiting go out in one chunk (a watcher
-    that fell behind catches up in few writes); an idle stream pings every ``heartbeat``."""
+    that fell behind catches up in few writes); an idle stream pings every ``heartbeat``;
+    a stopping server sends ``event: error`` (``unavailable``) and ends it."""
     sent = stream.revision
     try:
         yield _marker("ready", sent)
@@ -142,6 +181,10 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
                 yield b"".join(map(_encoded, batch))
                 metrics.watch_events.inc(len(batch))
                 sent = batch[-1].revision
+            elif lifecycle.stopping:
+                raise Unavailable("the server is shutting down; reconnect (to another "
+                                  "instance) with Last-Event-ID to resume", retry_after=1,
+                                  revision=sent)
             elif stream.revision > sent:  # filtered-out revisions passed: move the resume point
                 sent = stream.revision
                 yield _marker("progress", sent)
