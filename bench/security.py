@@ -104,10 +104,10 @@ async def main(n: int) -> None:
     app = create_app(hub, limits=Limits(rate=0))  # measure auth, not the rate limiter
     with_auth = await time_asgi(app, n, path, token=token)
     authenticate = time_call(lambda: hub.authenticate(token), n)
-    row = hub._store.version("acme", "base", "db", "password", 1)
+    row = hub._core.store.version("acme", "base", "db", "password", 1)
     assert row is not None and row.value is not None
     sealed = json.loads(row.value)
-    decrypt = time_call(lambda: hub._vault.open(sealed), n)
+    decrypt = time_call(lambda: hub._core.vault.open(sealed), n)
     reveal_n = max(200, n // 20)
     redacted = await time_asgi(app, reveal_n, secret_path, token=token)
     revealed = await time_asgi(app, reveal_n, secret_path, b"reveal=true", token)

@@ -7,6 +7,7 @@
 1
 """
 
+from .connect import open
 from .errors import (
     AlreadyExists,
     ConfhubError,
@@ -24,7 +25,7 @@ from .errors import (
     ValidationFailed,
     VersionConflict,
 )
-from .hub import Hub, Tenant, Transaction, open
+from .hub import Hub, Tenant, Transaction
 from .model import (
     Change,
     Entry,

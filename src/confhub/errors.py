@@ -27,7 +27,9 @@ Errors carry data (``details``) so callers never parse messages:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AlreadyExists",
@@ -187,13 +189,11 @@ class ValidationFailed(ConfhubError):
     exit_code = 5
 
     @property
-    def report(self) -> Any:
-        from .model import ValidationReport  # model imports this module
-
+    def report(self) -> ValidationReport:
         return ValidationReport.from_dict(self.details)
 
     @property
-    def errors(self) -> list[Any]:
+    def errors(self) -> list[ValidationIssue]:
         return list(self.report.errors)
 
 
@@ -222,6 +222,73 @@ class Unavailable(ConfhubError):
 
     http_status = 503
     code = "unavailable"
+
+
+# The issues a ValidationFailed carries live here, not in model.py (which re-exports them), so
+# this module imports nothing of confhub's and stays the bottom layer.
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One reason a value is invalid (or a warning): where, what, and which rule said so.
+
+    ``path`` is a JSON pointer into the value; ``rule`` names the schema keyword
+    (``schema:/properties/x/maximum``) or the CEL rule (its ``name``, else its expression).
+    ``namespace``/``key``/``env`` say which value, when a write touched several.
+    """
+
+    path: str
+    message: str
+    rule: str | None = None
+    severity: Literal["error", "warning"] = "error"
+    namespace: str | None = None
+    key: str | None = None
+    env: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "message": self.message, "rule": self.rule,
+                               "severity": self.severity}
+        for name in ("namespace", "key", "env"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationIssue:
+        return cls(path=str(data.get("path", "")), message=str(data.get("message", "")),
+                   rule=data.get("rule"),
+                   severity="warning" if data.get("severity") == "warning" else "error",
+                   namespace=data.get("namespace"), key=data.get("key"), env=data.get("env"))
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The outcome of validating a value: valid unless it has errors; warnings never block."""
+
+    errors: tuple[ValidationIssue, ...] = ()
+    warnings: tuple[ValidationIssue, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
+        return cls(errors=tuple(ValidationIssue.from_dict(e) for e in data.get("errors") or ()),
+                   warnings=tuple(ValidationIssue.from_dict(w)
+                                  for w in data.get("warnings") or ()))
+
+    def __str__(self) -> str:
+        lines = [f"error: {e.message}" for e in self.errors]
+        lines += [f"warning: {w.message}" for w in self.warnings]
+        return "\n".join(lines) if lines else "valid"
 
 
 _BY_CODE: dict[str, type[ConfhubError]] = {

@@ -144,7 +144,7 @@ class TestRotation:
         def read() -> None:
             while not stop.is_set():
                 try:
-                    reader._vault.forget()  # unwrap from storage on every read
+                    reader._core.vault.forget()  # unwrap from storage on every read
                     assert reader.tenant().get("db", "pw", reveal=True).value == PASSWORD
                     reads[0] += 1
                 except BaseException as exc:  # noqa: BLE001 - reported below

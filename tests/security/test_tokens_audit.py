@@ -22,7 +22,7 @@ class TestTokens:
         token, info = shub.create_token(tenant="acme", role="editor", namespaces="models,a")
         assert token.startswith("chub_" + info.id + "_")
         assert info.namespaces == ("a", "models") and info.role == "editor"
-        stored = shub._store.token(info.id)
+        stored = shub._core.store.token(info.id)
         assert stored is not None and token.split("_")[-1] not in repr(stored)
         assert token not in str(shub.tokens()) and token not in str(shub.audit())
 
@@ -176,5 +176,5 @@ class TestAudit:
                            "tenant.restore"]
 
     def test_the_store_offers_no_way_to_change_the_log(self, shub: confhub.Hub) -> None:
-        names = [n for n in dir(shub._store) if "audit" in n]
+        names = [n for n in dir(shub._core.store) if "audit" in n]
         assert sorted(names) == ["append_audit", "audit"]

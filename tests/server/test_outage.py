@@ -47,10 +47,12 @@ class FlakyHub:
 
     def __init__(self, hub: confhub.Hub, outage: Outage) -> None:
         self._hub, self._outage = hub, outage
-        self._cache = hub._cache  # the lean GET path reads the cache, like a real outage
 
     def tenant(self, name: str = "default") -> FlakyTenant:
         return FlakyTenant(self._hub.tenant(name), self._outage)
+
+    def cached_entry(self, *address: str) -> confhub.Entry | None:
+        return self._hub.cached_entry(*address)  # the cache stays readable, like a real outage
 
     def health(self) -> dict[str, Any]:
         if self._outage.down:

@@ -18,7 +18,7 @@ class TestSqliteDurability:
         path = tmp_path / "c.db"
         with confhub.open(str(path)) as hub:
             hub.tenant().set("ns", "k", 1)
-            store = hub._store
+            store = hub._core.store
             assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -38,7 +38,7 @@ class TestSqliteDurability:
             cfg.set("ns", "k", 1)
             blocker = sqlite3.connect(path, isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-            hub._store._writer.execute("PRAGMA busy_timeout=50")
+            hub._core.store._writer.execute("PRAGMA busy_timeout=50")
             with pytest.raises(confhub.Unavailable):
                 cfg.set("ns", "k", 2)
             blocker.execute("ROLLBACK")
@@ -83,7 +83,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 class TestMigrations:
     def test_schema_version_is_recorded(self, db_url: str) -> None:
-        with confhub.open(db_url) as hub, hub._store._reading() as conn:
+        with confhub.open(db_url) as hub, hub._core.store._reading() as conn:
             versions = [r[0] for r in conn.execute("SELECT version FROM confhub_schema")]
         assert versions == [n for n, _ in migration_files(hub.backend)]
 
@@ -91,13 +91,13 @@ class TestMigrations:
         for _ in range(3):
             with confhub.open(db_url) as hub:
                 hub.tenant().set("ns", "k", 1)
-        with confhub.open(db_url) as hub, hub._store._reading() as conn:
+        with confhub.open(db_url) as hub, hub._core.store._reading() as conn:
             count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
             assert hub.tenant().get("ns", "k").version == 3
         assert count == len(migration_files(hub.backend))
 
     def test_database_from_a_newer_confhub_is_refused(self, db_url: str) -> None:
-        with confhub.open(db_url) as hub, hub._store._writing() as conn:
+        with confhub.open(db_url) as hub, hub._core.store._writing() as conn:
             conn.execute("INSERT INTO confhub_schema (version) VALUES (999)")
         with pytest.raises(ConfhubError, match="newer than this confhub"):
             confhub.open(db_url)
@@ -121,7 +121,7 @@ class TestMigrations:
             t.join()
         try:
             assert errors == []
-            with hubs[0]._store._reading() as conn:
+            with hubs[0]._core.store._reading() as conn:
                 count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
             assert count == len(migration_files(hubs[0].backend))
             assert [t.id for t in hubs[0].tenants()] == ["default"]
@@ -137,7 +137,7 @@ class TestPostgresOutage:
 
     def test_health_reports_not_ok_instead_of_raising(self, sqlite_url: str) -> None:
         with confhub.open(sqlite_url) as hub:
-            hub._store.ping = _raise_unavailable  # type: ignore[method-assign]
+            hub._core.store.ping = _raise_unavailable  # type: ignore[method-assign]
             health = hub.health()
         assert health["ok"] is False and "down" in health["error"]
 

@@ -31,7 +31,7 @@ def test_a_stalled_callback_misses_nothing_when_it_resumes(tmp_path: Path) -> No
                 tx.set("batch", f"k{i}", i)
         for i in range(10, total):
             cfg.set("load", "k", i)
-        pending = max(len(s._pending) for subs in hub._watchers._by_tenant.values()
+        pending = max(len(s._pending) for subs in hub._core.watchers._by_tenant.values()
                       for s in subs)
         assert pending <= MAX_PENDING
         release.set()

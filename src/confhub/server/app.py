@@ -18,21 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.middleware.cors import CORSMiddleware
 
-from ..model import Entry
 from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
 from .lifecycle import on_stop_signal
-from .timeouts import BodyDeadline
 from .routes import (
     changes,
     configs,
@@ -47,6 +45,7 @@ from .routes import (
     validation,
     watch,
 )
+from .timeouts import BodyDeadline
 
 __all__ = ["DEFAULT_CLIENT_TIMEOUT", "create_app"]
 
@@ -130,32 +129,6 @@ class HeadBody:
         await self.app(scope, receive, send_wrapper)
 
 
-def cached_lookup(hub: Any) -> Callable[[str, str, str, str], Entry | None]:
-    """``lookup(tenant, env, namespace, key)``: a read of the hub's cache that never touches
-    storage (None: not cached, so ask the hub in a worker thread).
-
-    Uses ``hub.peek(tenant, env, namespace, key)`` when the hub offers it; otherwise reads the
-    loaded tenant views directly (a view leaves ``views`` when its tenant is deleted, and is
-    updated in place by every commit, so a hit is always a live, current entry).
-    """
-    peek = getattr(hub, "peek", None)
-    if peek is not None:
-        return peek  # type: ignore[no-any-return]
-    cache = getattr(hub, "_cache", None)
-    views = getattr(cache, "views", None)
-    if not isinstance(views, dict):
-        return lambda tenant, env, namespace, key: None
-
-    def lookup(tenant: str, env: str, namespace: str, key: str) -> Entry | None:
-        view = views.get(tenant)
-        if view is None or not view.valid:
-            return None
-        entry: Entry | None = view.entries.get((env, namespace, key))
-        return entry
-
-    return lookup
-
-
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                heartbeat: float = 15.0, limits: Limits | None = None,
                cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
@@ -186,7 +159,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
 
     app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
-    state = ServerState(hub, cached_lookup(hub), heartbeat=heartbeat)
+    state = ServerState(hub, hub.cached_entry, heartbeat=heartbeat)
     state.lifecycle.capacity = max_watch_streams
     metrics = Metrics()
     app.state.confhub = state

@@ -16,6 +16,8 @@ event and ends. The server's own handler still runs, unchanged, right after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import signal
 import threading
 from collections.abc import Callable
@@ -84,8 +86,7 @@ def on_stop_signal(callback: Callable[[], None]) -> Callable[[], None]:
                 previous._run()  # the server's own handler (an asyncio.Handle)
 
             loop.add_signal_handler(sig, chained)
-            undo.append(lambda sig=sig, previous=previous_loop: loop.add_signal_handler(
-                sig, previous._callback, *previous._args))
+            undo.append(functools.partial(_restore_loop, loop, sig, previous_loop))
             continue
         if threading.current_thread() is not threading.main_thread():
             continue
@@ -98,16 +99,18 @@ def on_stop_signal(callback: Callable[[], None]) -> Callable[[], None]:
             previous(signum, frame)
 
         signal.signal(sig, wrapper)
-        undo.append(lambda sig=sig, previous=previous_process: _restore(sig, previous))
+        undo.append(functools.partial(_restore, sig, previous_process))
 
     def undo_all() -> None:
         for step in undo:
-            try:
+            with contextlib.suppress(ValueError, RuntimeError):  # the loop is already gone
                 step()
-            except (ValueError, RuntimeError):  # the loop or thread is already gone
-                pass
 
     return undo_all
+
+
+def _restore_loop(loop: asyncio.AbstractEventLoop, sig: int, previous: Any) -> None:
+    loop.add_signal_handler(sig, previous._callback, *previous._args)
 
 
 def _restore(sig: int, previous: Any) -> None:

@@ -69,7 +69,7 @@ def _storage_url(db: str) -> str:
 
 def app_factory() -> Any:
     """Build one worker's app: open the hub named by the environment, close it at shutdown."""
-    from ..hub import open as open_hub
+    from ..hub import open_embedded as open_hub
     from .app import create_app
     from .auth import Limits
 
@@ -199,22 +199,22 @@ def _exists(url: str) -> bool:
 
 def _security_state(url: str) -> tuple[bool, str | None]:
     """(does the database hold tokens, which master keys are configured)."""
-    from ..hub import open as open_hub
+    from ..hub import open_embedded as open_hub
 
     try:
         hub = open_hub(url)
     except Exception as exc:
         raise SystemExit(f"confhub: cannot open {url}: {exc}") from None
     try:
-        ring = hub._vault.ring
-        return hub.auth_enabled, (f"master key(s) {', '.join(ring.ids)}" if ring else None)
+        ids = hub.master_key_ids
+        return hub.auth_enabled, (f"master key(s) {', '.join(ids)}" if ids else None)
     finally:
         hub.close()
 
 
 def _check_storage(url: str) -> None:
     """Open the store once in the parent so a bad --db fails fast with a clear message."""
-    from ..hub import open as open_hub
+    from ..hub import open_embedded as open_hub
 
     try:
         open_hub(url).close()

@@ -145,7 +145,7 @@ def threaded_server(db: Path | str) -> Iterator[str]:
     need a fresh database per test — the contract suite through the remote client — use this;
     route tests use :func:`live_server`, the real ``python -m confhub.server``.
     """
-    from ..hub import open as open_hub
+    from ..hub import open_embedded as open_hub
     from .app import create_app
 
     with serve_in_thread(create_app(open_hub(str(db)), close_hub=True)) as url:

@@ -16,6 +16,10 @@ Worked example, view at revision 7::
     apply(8, rows)      -> applied, view at 8
     apply(8, rows)      -> ignored (already seen)
     apply(10, rows)     -> gap: read feed (8, ...] from storage = revisions 9 and 10, view at 10
+
+Owns: ``TenantView``, ``Cache`` and the conversions of stored rows to ``Entry``/``Change``.
+May import: ``confhub.model``, ``confhub.secrets`` (redaction) and ``confhub.store.base``
+(the reader Protocol and row types); nothing else of the hub.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from .model import Change, Entry, decode_value, utc_from_micros
-from .secrets import redact_text
-from .store.base import StoreReader, VersionRow
+from ..model import Change, Entry, decode_value, utc_from_micros
+from ..secrets import redact_text
+from ..store.base import StoreReader, VersionRow
 
 EntryKey = tuple[str, str, str]  # (env, namespace, key)
 

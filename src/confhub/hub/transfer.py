@@ -1,4 +1,5 @@
-"""The export format (``confhub-export`` version 1) and its strict reader.
+"""Export and import of a tenant: the ``confhub-export`` format (version 1), its strict
+reader, and the ``Transfer`` part of ``Hub`` that writes and loads it.
 
 An export is plain JSON::
 
@@ -10,6 +11,14 @@ An export is plain JSON::
 ``history`` is present only when exported with history. :func:`parse_export` checks the whole
 document before anything is written, so a bad import changes nothing and its error names the
 offending item.
+
+An import is one transaction: a key absent from the tenant is created (with its history and
+version numbers when the export has them), a key that exists is skipped or, with
+``overwrite_existing``, given the exported value as a new version. Secrets travel redacted
+unless exported with ``include_secrets`` (audited); imported plain secrets are sealed again.
+
+May import: ``confhub.secrets``, ``confhub.model``, ``confhub.errors``, ``confhub.store.base``
+and the hub's ``core``, ``rows``, ``sealing``.
 """
 
 from __future__ import annotations
@@ -19,9 +28,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .errors import InvalidRequest
-from .model import OPS, check_name, encode_value, utc_from_micros
-from .store.base import VersionRow
+from ..errors import InvalidRequest, NotFound
+from ..model import DEFAULT_TENANT, OPS, check_name, encode_value, now_micros, utc_from_micros
+from ..store.base import VersionRow, WriteTxn
+from .core import HubPart
+from .rows import born, imported_row, meta, new_row, tenant_info
+from .sealing import require_key, revealed_row, seal_import, shown_row
 
 EXPORT_FORMAT = "confhub-export"
 EXPORT_FORMAT_VERSION = 1
@@ -165,3 +177,97 @@ def parse_export(data: Mapping[str, Any], max_bytes: int) -> Parsed:
                            "from entries")
             parsed[address] = (None, versions)
     return parsed
+
+
+class Transfer(HubPart):
+    """Export and import of tenants (part of :class:`confhub.Hub`)."""
+
+    def export(self, tenant: str = DEFAULT_TENANT, include_history: bool = False, *,
+               include_secrets: bool = False) -> dict[str, Any]:
+        """A JSON-serialisable backup of a tenant (format ``confhub-export`` version 1).
+
+        Secrets are ``"***"`` unless ``include_secrets`` (needs the master key; audited):
+        then they are in plain text, and importing the document encrypts them again."""
+        check_name("tenant", tenant)
+        core = self._core
+        row = core.store.tenant(tenant)
+        if row is None:
+            raise NotFound(f"tenant {tenant!r} does not exist", tenant=tenant)
+        info = tenant_info(row)
+        if info.deleted:
+            raise NotFound(f"tenant {tenant!r} is deleted", tenant=tenant)
+        if include_secrets:
+            require_key(core.vault)
+            core.audit("secret.export", tenant, target=tenant)
+
+        def shown(row: VersionRow) -> VersionRow:
+            return revealed_row(core.vault, row) if include_secrets else shown_row(row)
+
+        document: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "format_version": EXPORT_FORMAT_VERSION,
+            "tenant": tenant,
+            "revision": info.revision,
+            "exported_at": utc_from_micros(now_micros()).isoformat(),
+            "entries": [entry_item(shown(row)) for row in core.store.current_rows(tenant)],
+            "snapshots": [{"label": label, "revision": rev,
+                           "created_at": utc_from_micros(created).isoformat()}
+                          for label, rev, created in core.store.snapshots(tenant)],
+        }
+        if include_history:
+            rows = core.store.changes(tenant, 0, 1 << 62)
+            document["history"] = [history_item(shown(row)) for row in rows]
+        return document
+
+    def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,
+                preserve_versions: bool = True, *, reason: str | None = None,
+                author: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        """Load an export into ``tenant`` (created if missing) as one transaction.
+
+        A key absent from the tenant is created — with its whole history and version numbers
+        when the export has history and ``preserve_versions`` is true. A key that exists is
+        skipped, or given the exported value as a new version when ``overwrite_existing``.
+        Returns counts: created, updated, skipped, versions (rows written).
+        """
+        check_name("tenant", tenant)
+        core = self._core
+        plan = parse_export(data, core.max_value_bytes)
+        written = meta(reason or "import", author, None)
+        exists = core.store.tenant(tenant)
+        if exists is not None and exists.deleted_at is not None:
+            raise NotFound(f"tenant {tenant!r} is deleted (restore it first)", tenant=tenant)
+        plan = seal_import(tenant, core.vault, plan)
+
+        def load(txn: WriteTxn) -> dict[str, int]:
+            counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0}
+            for (env, namespace, key), (current, history) in plan.items():
+                existing = txn.current(env, namespace, key)
+                live = existing is not None and not existing.deleted
+                if live and not overwrite_existing:
+                    counts["skipped"] += 1
+                    continue
+                restore_history = existing is None and bool(history) and preserve_versions
+                if current is None:  # deleted in the export: only history can be restored
+                    if restore_history:
+                        for item in history:
+                            txn.append(imported_row(txn, env, namespace, key, item))
+                            counts["versions"] += 1
+                        counts["created"] += 1
+                    else:
+                        counts["skipped"] += 1
+                    continue
+                text, secret = current
+                if restore_history:
+                    for item in history:
+                        txn.append(imported_row(txn, env, namespace, key, item))
+                        counts["versions"] += 1
+                else:
+                    version = existing.version + 1 if existing is not None else 1
+                    txn.append(new_row(txn, env, namespace, key, version, "import", text,
+                                       False, written, secret=secret, born=born(existing)))
+                    counts["versions"] += 1
+                counts["updated" if live else "created"] += 1
+            return counts
+
+        counts, _, _ = core.commit(tenant, load, create=exists is None, dry_run=dry_run)
+        return counts

@@ -1,0 +1,152 @@
+"""Version rows and the argument checks every part of the hub shares.
+
+Owns: how a write's metadata (``Meta``) becomes a stored ``VersionRow`` (new, imported, its
+audit record), how a row reads back as a ``Version`` or ``TenantInfo``, and the checks of
+names, versions, revisions and page sizes that run before any lock is taken.
+
+May import: ``confhub.model``, ``confhub.errors``, ``confhub.audit``, ``confhub.store.base``
+(row types only) and ``hub.cache`` (row conversions).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..audit import current_actor
+from ..errors import InvalidRequest
+from ..model import BASE_ENV, TenantInfo, Version, check_name, encode_value, utc_from_micros
+from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
+from .cache import change_from_row
+
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Who wrote, why, and the request it came in: stored on every version a write makes."""
+
+    reason: str | None = None
+    author: str | None = None
+    metadata: str | None = None
+    request_id: str | None = None
+
+
+def meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | None,
+         request_id: str | None = None) -> Meta:
+    text = encode_value(dict(metadata), where="metadata") if metadata else None
+    return Meta(reason=reason, author=author, metadata=text,
+                request_id=request_id or uuid.uuid4().hex)
+
+
+def new_row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,
+            value: str | None, deleted: bool, meta: Meta, *, rollback_of: int | None = None,
+            secret: bool = False, born: int | None = None) -> VersionRow:
+    """A new version row; ``born`` is when the key's live incarnation began (default: now)."""
+    return VersionRow(
+        tenant=txn.tenant, env=env, namespace=namespace, key=key, version=version,
+        revision=txn.revision, op=op, deleted=deleted, value=None if deleted else value,
+        created_at=txn.now, author=meta.author, reason=meta.reason, metadata=meta.metadata,
+        rollback_of=rollback_of, request_id=meta.request_id, secret=secret,
+        key_created_at=born if born is not None else txn.now,
+    )
+
+
+def imported_row(txn: WriteTxn, env: str, namespace: str, key: str,
+                 item: dict[str, Any]) -> VersionRow:
+    """A historical version re-written under the import's revision, times and authors kept."""
+    return VersionRow(
+        tenant=txn.tenant, env=env, namespace=namespace, key=key, version=item["version"],
+        revision=txn.revision, op=item["op"], deleted=item["deleted"], value=item["text"],
+        created_at=item["created_at"], author=item["author"], reason=item["reason"],
+        metadata=item["metadata"], rollback_of=item["rollback_of"],
+        request_id=item["request_id"], secret=item["secret"],
+    )
+
+
+def born(cur: VersionRow | None) -> int | None:
+    """When the live key ``cur`` was created; None (meaning now) if absent or deleted."""
+    return cur.key_created_at if cur is not None and not cur.deleted else None
+
+
+def feed_order(row: VersionRow) -> tuple[str, str, str, int]:
+    return row.env, row.namespace, row.key, row.version
+
+
+def change_audit(row: VersionRow) -> AuditRow:
+    """The audit record of one committed change: who, what, why; never the value."""
+    who = current_actor()
+    target = f"{row.namespace}/{row.key}" + ("" if row.env == BASE_ENV else f"@{row.env}")
+    return AuditRow(
+        at=row.created_at, action=f"config.{row.op}", tenant=row.tenant, target=target,
+        actor=(who.name if who else None) or row.author, reason=row.reason,
+        request_id=row.request_id, client=who.client if who else "embedded",
+        details=json.dumps({"version": row.version, "revision": row.revision,
+                            "secret": row.secret}),
+    )
+
+
+def version_from_row(row: VersionRow) -> Version:
+    change = change_from_row(row)
+    return Version(**{name: getattr(change, name) for name in Version.__dataclass_fields__})
+
+
+def tenant_info(row: TenantRow) -> TenantInfo:
+    return TenantInfo(
+        id=row.id, revision=row.revision, created_at=utc_from_micros(row.created_at),
+        deleted_at=utc_from_micros(row.deleted_at) if row.deleted_at is not None else None,
+    )
+
+
+def actor_name() -> str | None:
+    who = current_actor()
+    return who.name if who else None
+
+
+def micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+# ---------------------------------------------------------------------- argument checks
+
+
+def where(env: str, namespace: str, key: str) -> str:
+    """How messages name a key: ``models/a``, or ``models/a (env staging)``."""
+    return f"{namespace}/{key}" + ("" if env == BASE_ENV else f" (env {env})")
+
+
+def check_address(env: str, namespace: str, key: str) -> None:
+    check_name("env", env)
+    check_name("namespace", namespace)
+    check_name("key", key)
+
+
+def check_expected(expected: int | None) -> int | None:
+    if expected is None:
+        return None
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidRequest(f"expected_version must be an integer >= 0, not {expected!r}")
+    return expected
+
+
+def check_version(name: str, version: object) -> int:
+    """A version number argument (``to_version``, ``version``): an integer >= 1."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidRequest(f"{name} must be an integer >= 1, not {version!r}")
+    return version
+
+
+def check_since(since: object) -> int:
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise InvalidRequest(f"since must be an integer revision >= 0, not {since!r}")
+    return since
+
+
+def check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequest(f"limit must be an integer >= 1, not {limit!r}")
+    return min(limit, MAX_PAGE)

@@ -1,0 +1,124 @@
+"""``Hub``: an open confhub on one store, and ``open_embedded``, which picks the store.
+
+``Hub`` is what every interface holds (the server, the CLI with ``--db``, a Python program);
+it is assembled from one part per concern, all sharing one ``Core``:
+
+    TenantAdmin  hub/tenants.py   tenant(), tenants, create/clone/delete/restore tenants
+    Transfer     hub/transfer.py  export, import_
+    Security     hub/security.py  tokens, authenticate, audit, rotate_keys
+
+and adds the life cycle (``close``, ``sync``), health and the few read-only windows the server
+needs (``cached_entry``). This is the only module that names the store backends.
+
+May import: ``confhub.store`` (backends, lazily), ``confhub.secrets``, ``confhub.model``,
+``confhub.errors`` and the hub's parts and ``core``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfhubError, InvalidRequest
+from ..model import DEFAULT_TENANT, MAX_VALUE_BYTES, Entry
+from ..secrets import KeyRing
+from ..store.base import Store
+from .core import Core
+from .security import Security
+from .tenants import TenantAdmin
+from .transfer import Transfer
+
+
+class Hub(TenantAdmin, Transfer, Security):
+    """An open confhub: tenants, export/import, tokens, audit, health and stats on one store.
+
+    Thread-safe. A follower thread keeps the read cache exact when other processes write the
+    same database; ``close()`` stops it.
+    """
+
+    def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
+                 keyring: KeyRing | None = None) -> None:
+        self._core = Core(store, max_value_bytes=max_value_bytes, keyring=keyring)
+
+    @property
+    def backend(self) -> str:
+        return self._core.store.backend
+
+    @property
+    def max_value_bytes(self) -> int:
+        return self._core.max_value_bytes
+
+    def sync(self) -> None:
+        """Bring the cache up to storage now (it otherwise lags other processes by ~ms)."""
+        self._core.cache.refresh()
+
+    def close(self) -> None:
+        self._core.close()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cached_entry(self, tenant: str, env: str, namespace: str, key: str) -> Entry | None:
+        """The current entry if it is in memory, else None; never touches storage, so an
+        event loop may call it (the server's lean GET path does). A hit is always a live,
+        current entry: a view leaves the cache when its tenant is deleted and is updated in
+        place by every commit."""
+        view = self._core.cache.views.get(tenant)
+        if view is None or not view.valid:
+            return None
+        return view.entries.get((env, namespace, key))
+
+    def health(self) -> dict[str, Any]:
+        """Never raises: ``ok`` is False (with ``error``) when storage cannot be reached."""
+        core = self._core
+        try:
+            latency = core.store.ping()
+            row = core.store.tenant(DEFAULT_TENANT)
+            return {"ok": True, "backend": self.backend,
+                    "revision": row.revision if row else 0,
+                    "latency_ms": round(latency * 1000, 3),
+                    "cached_tenants": len(core.cache.views)}
+        except ConfhubError as exc:
+            return {"ok": False, "backend": self.backend, "error": exc.message}
+
+    def stats(self) -> dict[str, Any]:
+        return self._core.store.stats()
+
+
+def open_embedded(url: str | None = None, *, max_value_bytes: int = MAX_VALUE_BYTES,
+                  master_key: str | None = None, key_file: str | None = None) -> Hub:
+    """A hub on a local store: SQLite (default ``./confhub.db``) or PostgreSQL.
+
+    ``url`` forms: ``None`` or a file path; ``sqlite:///relative/path.db`` and
+    ``sqlite:////absolute/path.db`` (SQLAlchemy's convention); ``postgresql://...``.
+    Secrets are sealed with the master key(s) of ``master_key`` / ``key_file``, else
+    ``CONFHUB_MASTER_KEY`` / ``CONFHUB_KEY_FILE`` (see :mod:`confhub.secrets`).
+    """
+    keyring = KeyRing.from_settings(master_key, key_file)
+    return Hub(open_store(url), max_value_bytes=max_value_bytes, keyring=keyring)
+
+
+def open_store(url: str | None) -> Store:
+    """The store a URL names (the backend module is imported only when used)."""
+    target = url if url is not None else "confhub.db"
+    if target.startswith(("postgresql://", "postgres://")):
+        from ..store.postgres import PostgresStore
+
+        return PostgresStore(target)
+    if target.startswith("sqlite://"):
+        target = target[len("sqlite://"):]
+        if not target.startswith("/") or target in ("", "/"):
+            raise InvalidRequest(f"bad SQLite URL {url!r}: use sqlite:///relative.db or "
+                                 "sqlite:////absolute/path.db")
+        target = target[1:]
+    elif "://" in target:
+        raise InvalidRequest(f"unsupported URL {url!r}: use a file path, sqlite://, "
+                             "postgresql:// or http(s)://")
+    if target == ":memory:":
+        raise InvalidRequest("in-memory SQLite is not supported (every connection would see "
+                             "a different database); use a file in a temporary directory")
+    from ..store.sqlite import SqliteStore
+
+    return SqliteStore(target)

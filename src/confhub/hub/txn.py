@@ -1,0 +1,245 @@
+"""A tenant's writes: set, patch, delete, rollback, and ``Transaction`` batches.
+
+Every write goes the same way: names and values are checked here, before any lock is taken,
+and become ``Op``s; ``Core.commit`` then runs them in one store transaction (``ops.apply_op``
+reads the current versions, checks each ``expected_version`` — see the compare-and-set
+example in ``hub/ops.py`` — and appends the new versions), validates the result against the
+schemas in force, and commits all of it as one revision or nothing. A dry run takes the same
+path and rolls back.
+
+Owns ``Writes`` (the part of ``Tenant`` that writes) and ``Transaction``.
+May import: ``confhub.secrets``, ``confhub.model``, ``confhub.errors`` and the hub's ``core``,
+``cache``, ``rows``, ``ops``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import jsonpatch
+
+from .. import secrets as _secrets
+from ..errors import InvalidRequest
+from ..model import BASE_ENV, Change, Entry, ValidationIssue, Version, encode_value, thaw
+from ..store.base import VersionRow, WriteTxn
+from .cache import change_from_row, entry_from_row
+from .core import TenantPart
+from .ops import Op, apply_op
+from .rows import (
+    Meta,
+    check_address,
+    check_expected,
+    check_version,
+    meta,
+    version_from_row,
+    where,
+)
+from .sealing import require_key
+
+
+class Writes(TenantPart):
+    """Writes of one tenant (part of :class:`confhub.Tenant`)."""
+
+    def _write(self, ops: Sequence[Op], meta: Meta, dry_run: bool = False
+               ) -> tuple[builtins.list[VersionRow], int, builtins.list[ValidationIssue]]:
+        core = self._core
+        warnings: builtins.list[ValidationIssue] = []
+        vault = core.vault
+        if vault.enabled:  # a write may touch a secret: have the data key before locking
+            vault.ensure_tenant_key(self.name)
+        elif any(op.secret_paths for op in ops):
+            require_key(vault)
+
+        def apply(txn: WriteTxn) -> None:
+            for op in ops:
+                apply_op(txn, op, meta, core.max_value_bytes, vault)
+
+        _, revision, rows = core.commit(self.name, apply, dry_run=dry_run, warnings=warnings)
+        return rows, revision, warnings
+
+    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = ()) -> Entry:
+        existing = self._cached_view.entries.get((row.env, row.namespace, row.key))
+        entry = (existing if existing is not None and existing.version == row.version
+                 else entry_from_row(row))
+        # The cached Entry is shared: warnings go on a copy (they belong to this write only).
+        return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
+
+    def _put_op(self, namespace: str, key: str, value: Any, env: str,
+                expected_version: int | None, secret: bool | Sequence[str] = False) -> Op:
+        check_address(env, namespace, key)
+        at = f"value of {where(env, namespace, key)}"
+        encoded = encode_value(value, max_bytes=self._core.max_value_bytes, where=at)
+        _secrets.reject_envelopes(encoded, at)
+        paths: tuple[str, ...] | None = None
+        if secret is True:
+            paths = ("",)
+        elif secret is not False and secret is not None:
+            if isinstance(secret, str):
+                raise InvalidRequest("secret= takes True or a list of JSON pointers")
+            paths = _secrets.check_pointers(secret) or None
+        return Op("put", env, namespace, key, encoded=encoded,
+                  expected_version=check_expected(expected_version), secret_paths=paths)
+
+    def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
+                  expected_version: int | None, json_patch: bool) -> Op:
+        check_address(env, namespace, key)
+        _secrets.reject_envelopes(
+            encode_value(patch, max_bytes=self._core.max_value_bytes, where="patch"), "patch")
+        if json_patch:
+            if not isinstance(patch, list):
+                raise InvalidRequest("a JSON Patch (RFC 6902) must be a list of operations")
+            try:
+                jsonpatch.JsonPatch(thaw(patch))
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+                    KeyError) as exc:
+                raise InvalidRequest(f"invalid JSON Patch: {exc}") from exc
+        return Op("json_patch" if json_patch else "patch", env, namespace, key,
+                  value=thaw(patch), expected_version=check_expected(expected_version))
+
+    def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
+            expected_version: int | None = None, reason: str | None = None,
+            author: str | None = None, metadata: Mapping[str, Any] | None = None,
+            dry_run: bool = False, request_id: str | None = None,
+            secret: bool | Sequence[str] = False) -> Entry:
+        """Write a new version of the key (creating it if needed) and return the new Entry.
+
+        ``expected_version`` makes it a compare-and-set (0: must not exist); a mismatch raises
+        VersionConflict and writes nothing. ``dry_run`` checks and returns, committing nothing.
+        ``secret=True`` encrypts the whole value, a list of JSON pointers (``["/password"]``)
+        encrypts those fields; a key that holds secrets keeps them encrypted on later writes.
+        The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
+        """
+        op = self._put_op(namespace, key, value, env, expected_version, secret)
+        rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
+
+    def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
+              expected_version: int | None = None, reason: str | None = None,
+              author: str | None = None, metadata: Mapping[str, Any] | None = None,
+              json_patch: bool = False, dry_run: bool = False,
+              request_id: str | None = None) -> Entry:
+        """Apply an RFC 7386 merge patch (or, with ``json_patch=True``, an RFC 6902 JSON Patch
+        list) to the current value, as a new version. NotFound if the key does not exist."""
+        op = self._patch_op(namespace, key, patch, env, expected_version, json_patch)
+        rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
+
+    def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
+               expected_version: int | None = None, reason: str | None = None,
+               author: str | None = None, metadata: Mapping[str, Any] | None = None,
+               dry_run: bool = False, request_id: str | None = None) -> Version:
+        """Write a tombstone version; the key can be re-created and its history continues.
+        NotFound if it does not exist."""
+        op = _delete_op(namespace, key, env, expected_version)
+        rows, _, _ = self._write([op], meta(reason, author, metadata, request_id), dry_run)
+        return version_from_row(rows[0])
+
+    def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
+                 expected_version: int | None = None, reason: str | None = None,
+                 author: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 dry_run: bool = False, request_id: str | None = None) -> Entry:
+        """Write a new version whose value equals ``to_version``'s (``op="rollback"``,
+        ``rollback_of=to_version``). History is never rewritten."""
+        op = _rollback_op(namespace, key, to_version, env, expected_version)
+        rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
+                                        dry_run)
+        return self._entry(rows[0], warnings)
+
+    def transaction(self, *, reason: str | None = None, author: str | None = None,
+                    metadata: Mapping[str, Any] | None = None, dry_run: bool = False
+                    ) -> Transaction:
+        """A batch of writes committed atomically as one revision when the ``with`` block
+        ends without an exception (nothing is written otherwise)."""
+        return Transaction(self, meta(reason, author, metadata), dry_run)
+
+
+def _delete_op(namespace: str, key: str, env: str, expected_version: int | None) -> Op:
+    check_address(env, namespace, key)
+    return Op("delete", env, namespace, key, expected_version=check_expected(expected_version))
+
+
+def _rollback_op(namespace: str, key: str, to_version: int, env: str,
+                 expected_version: int | None) -> Op:
+    check_address(env, namespace, key)
+    return Op("rollback", env, namespace, key, to_version=check_version("to_version", to_version),
+              expected_version=check_expected(expected_version))
+
+
+class Transaction:
+    """Writes collected in a ``with`` block and committed as one revision at its end.
+
+    Each key may appear once per transaction (a second op on it raises InvalidRequest at once),
+    so every op's ``expected_version`` means what it says. After commit, ``revision`` and
+    ``changes`` tell what was written.
+    """
+
+    def __init__(self, tenant: Writes, meta: Meta, dry_run: bool) -> None:
+        self._tenant = tenant
+        self._meta = meta
+        self._dry_run = dry_run
+        self._ops: builtins.list[Op] = []
+        self._seen: set[tuple[str, str, str]] = set()
+        self.revision: int | None = None
+        self.changes: builtins.list[Change] = []
+        self.warnings: builtins.list[ValidationIssue] = []
+        self._done = False
+
+    def _add(self, op: Op) -> Transaction:
+        if self._done:
+            raise InvalidRequest("this transaction has already been committed or aborted")
+        address = (op.env, op.namespace, op.key)
+        if address in self._seen:
+            raise InvalidRequest(f"{where(*address)} appears twice in one transaction; "
+                                 "combine the two writes into one")
+        self._seen.add(address)
+        self._ops.append(op)
+        return self
+
+    def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
+            expected_version: int | None = None,
+            secret: bool | Sequence[str] = False) -> Transaction:
+        return self._add(self._tenant._put_op(namespace, key, value, env, expected_version,
+                                              secret))
+
+    def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
+              expected_version: int | None = None, json_patch: bool = False) -> Transaction:
+        return self._add(self._tenant._patch_op(namespace, key, patch, env, expected_version,
+                                                json_patch))
+
+    def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
+               expected_version: int | None = None) -> Transaction:
+        return self._add(_delete_op(namespace, key, env, expected_version))
+
+    def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
+                 expected_version: int | None = None) -> Transaction:
+        return self._add(_rollback_op(namespace, key, to_version, env, expected_version))
+
+    def commit(self) -> builtins.list[Change]:
+        """Commit now (``with`` does this for you). An empty transaction writes nothing."""
+        if self._done:
+            raise InvalidRequest("this transaction has already been committed or aborted")
+        self._done = True
+        if not self._ops:
+            return []
+        rows, revision, warnings = self._tenant._write(self._ops, self._meta, self._dry_run)
+        self.revision = revision
+        self.warnings = warnings
+        self.changes = [change_from_row(row) for row in rows]
+        return self.changes
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._done = True  # an exception in the block aborts: nothing is written
+            return
+        if not self._done:
+            self.commit()
