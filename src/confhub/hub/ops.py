@@ -29,7 +29,7 @@ import jsonpatch
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
-from ..layering import merge_patch
+from ..layering import merge_patch, patch_failure
 from ..model import encode_value
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
@@ -124,7 +124,8 @@ def _append_patch(txn: WriteTxn, op: Op, meta: Meta, next_version: int, cur: Ver
                 raise InvalidRequest(f"JSON Patch does not apply to {at} (a value with "
                                      "secrets; details withheld)", tenant=txn.tenant,
                                      namespace=op.namespace, key=op.key) from None
-            raise InvalidRequest(f"JSON Patch does not apply to {at}: {exc}",
+            raise InvalidRequest(f"JSON Patch does not apply to {at}: "
+                                 f"{patch_failure(current, op.value, exc)}",
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {at}")
     paths = (*paths, *schema_secrets(txn, op.namespace, op.key, new))

@@ -31,6 +31,7 @@ from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
 from .lifecycle import on_stop_signal
+from .openapi import document
 from .routes import (
     changes,
     configs,
@@ -111,7 +112,9 @@ class MetricsMiddleware:
 
 
 class HeadBody:
-    """Drop the body of answers to HEAD (Content-Length stays that of the GET)."""
+    """HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, answered with the GET's
+    status and headers (Content-Length included) and an empty body, sent at once — so even a
+    watch stream's HEAD ends right after its headers."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -120,13 +123,18 @@ class HeadBody:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        finished = False
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body" and message.get("body"):
-                message = {**message, "body": b""}
-            await send(message)
+            nonlocal finished
+            if finished:
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                finished = True
 
-        await self.app(scope, receive, send_wrapper)
+        await self.app({**scope, "method": "GET"}, receive, send_wrapper)
 
 
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
@@ -165,6 +173,14 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
+    generated_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:  # FastAPI's document, corrected (server/openapi.py)
+        if app.openapi_schema is None:
+            app.openapi_schema = document(generated_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
                    ops, validation, security):

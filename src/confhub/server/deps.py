@@ -94,7 +94,11 @@ def metadata_of(request: Request) -> dict[str, Any] | None:
         return None
     from .body import parse_json
 
-    value = parse_json(raw.encode("utf-8"))
+    try:
+        value = parse_json(raw.encode("utf-8"), where="the X-Confhub-Metadata header")
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, header="X-Confhub-Metadata") from None
     if not isinstance(value, dict):
-        raise InvalidRequest("X-Confhub-Metadata must be a JSON object")
+        raise InvalidRequest("the X-Confhub-Metadata header must be a JSON object, like "
+                             '{"ticket": "OPS-1"}', header="X-Confhub-Metadata")
     return value

@@ -33,12 +33,12 @@ from ..auth import watch_slot
 from ..deps import hub_of, state_of
 from ..lifecycle import Lifecycle
 from ..responses import dumps
-from ..schemas import MAX_INT, errors
+from ..schemas import MAX_INT, NAME_PATTERN, errors
 from .configs import Name
 
 router = APIRouter(tags=["watch"])
 
-OptName = Annotated[str | None, Query(max_length=128)]
+OptName = Annotated[str | None, Query(max_length=128, pattern=NAME_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 PING = b": ping\n\n"  # a comment: keeps proxies from closing an idle stream
 
