@@ -9,6 +9,7 @@ server recovers by itself.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -49,10 +50,8 @@ class Relay:
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
 
     def _accept(self, server: socket.socket) -> None:
@@ -76,10 +75,8 @@ class Relay:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.fixture
