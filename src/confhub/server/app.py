@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.middleware.cors import CORSMiddleware
 
@@ -48,8 +49,9 @@ from .routes import (
 )
 from .timeouts import BodyDeadline
 
-__all__ = ["DEFAULT_CLIENT_TIMEOUT", "create_app"]
+__all__ = ["DEFAULT_CLIENT_TIMEOUT", "DOCS_ASSETS", "create_app"]
 
+DOCS_ASSETS = "/docs-assets"  # where /docs and /redoc find their scripts (packaged)
 DEFAULT_CLIENT_TIMEOUT = 30.0  # seconds a request's headers, and then its body, may take
 # What a browser script on an allowed origin may read of an answer besides the basics.
 CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id", "X-Confhub-Revision",
@@ -165,8 +167,9 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
             if close_hub:
                 hub.close()
 
-    app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
-                  lifespan=lifespan)
+    # FastAPIOffline: /docs and /redoc load their scripts from the package, not a CDN.
+    app: FastAPI = FastAPIOffline(title="confhub", version=_version(), description=DESCRIPTION,
+                                  lifespan=lifespan, static_url=DOCS_ASSETS)
     state = ServerState(hub, hub.cached_entry, heartbeat=heartbeat)
     state.lifecycle.capacity = max_watch_streams
     metrics = Metrics()
