@@ -42,12 +42,16 @@ from dataclasses import dataclass
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
-__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle", "deliver"]
+__all__ = [
+    "AsyncWatch", "Broadcaster", "SharedPages", "Subscription", "WatchFilter", "WatchHandle",
+    "deliver",
+]
 
 logger = logging.getLogger("confhub.watch")
 
 MAX_PENDING = 1024
-FEED_PAGE = 1000
+FEED_PAGE = 256  # changes per storage read while catching up: what one watcher holds at most
+CATCHUP_READS = 4  # storage reads for catching-up async watchers at once, per event loop
 
 Feed = Callable[[int, int], Sequence[Change]]
 """``feed(since, limit)``: the tenant's changes after ``since`` (raises Gone/NotFound)."""
@@ -143,11 +147,12 @@ class Subscription:
 
     # ---------------------------------------------------------------- consumer side
 
-    def take(self, feed: Feed) -> list[WatchEvent]:
+    def take(self, feed: Feed, pages: SharedPages | None = None) -> list[WatchEvent]:
         """The next events for the consumer, oldest first; [] when there is nothing yet.
 
-        While catching up this reads storage (call it off the event loop); when synced it
-        only pops the queue.
+        While catching up this reads storage (call it off the event loop), through ``pages``
+        when given, so watchers catching up over the same range share what they read; when
+        synced it only pops the queue.
         """
         with self._lock:
             if self.error is not None:
@@ -161,10 +166,11 @@ class Subscription:
                                     queued[-1].revision if queued else 0)
                 return queued
             start, stop = self.position, self.backfill_to
-        changes = feed(start, FEED_PAGE)
+        page = (pages.events(self.tenant, start, feed) if pages is not None
+                else group_by_revision(self.tenant, feed(start, FEED_PAGE)))
         events: list[WatchEvent] = []
         last = stop
-        for event in group_by_revision(self.tenant, changes):
+        for event in page:
             if event.revision > stop:
                 break  # newer revisions arrive through the queue
             last = event.revision
@@ -190,12 +196,60 @@ def group_by_revision(tenant: str, changes: Iterable[Change]) -> list[WatchEvent
     return events
 
 
+class SharedPages:
+    """Feed pages recently read by catching-up watchers, shared by every watcher that reads
+    the same range.
+
+    Five hundred streams resuming from one revision would otherwise each read (and hold,
+    and encode) their own copy of the same history. Only *full* pages are kept: a full page
+    is a fixed piece of committed history, while a short one ends at the head and would grow.
+    A page holds the events themselves, so the HTTP layer's encoding cache (keyed by event)
+    encodes each revision once for all of them. Bounded: the ``size`` most recent pages.
+
+    Worked example (FEED_PAGE 256): streams A and B both resume from revision 100 while the
+    tenant is at 2,000. A reads (100, +256 changes] from storage and keeps the page; B finds
+    it and reads nothing; both then ask for the page after its last revision, and so on.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._pages: dict[tuple[str, int], list[WatchEvent]] = {}
+        self._lock = threading.Lock()
+
+    def events(self, tenant: str, since: int, feed: Feed) -> list[WatchEvent]:
+        key = (tenant, since)
+        with self._lock:
+            page = self._pages.pop(key, None)
+            if page is not None:
+                self._pages[key] = page  # most recently used last
+                return page
+        changes = feed(since, FEED_PAGE)
+        page = group_by_revision(tenant, changes)
+        if len(changes) >= FEED_PAGE:
+            with self._lock:
+                self._pages[key] = page
+                while len(self._pages) > self._size:
+                    self._pages.pop(next(iter(self._pages)))
+        return page
+
+    def forget(self, tenant: str | None) -> None:
+        """Drop a tenant's pages (all: None): its history was deleted or rewritten."""
+        with self._lock:
+            if tenant is None:
+                self._pages.clear()
+            else:
+                for key in [k for k in self._pages if k[0] == tenant]:
+                    del self._pages[key]
+
+
 class Broadcaster:
-    """The subscriptions of one hub, by tenant; the hub's cache publishes to it in order."""
+    """The subscriptions of one hub, by tenant; the hub's cache publishes to it in order.
+    ``pages`` are the feed pages its catching-up watchers share."""
 
     def __init__(self) -> None:
         self._by_tenant: dict[str, list[Subscription]] = {}
         self._lock = threading.Lock()
+        self.pages = SharedPages()
 
     def add(self, subscription: Subscription) -> None:
         """Register (call under the cache lock, with ``position``/``backfill_to`` set)."""
@@ -227,6 +281,7 @@ class Broadcaster:
 
     def end(self, tenant: str | None, error: ConfhubError) -> None:
         """End the subscriptions of ``tenant`` (all tenants: None) with ``error``."""
+        self.pages.forget(tenant)
         with self._lock:
             if tenant is None:
                 ended = [s for subs in self._by_tenant.values() for s in subs]
@@ -384,10 +439,12 @@ class AsyncWatch:
     """
 
     def __init__(self, subscribe: Callable[[Callable[[], None]], Subscription], feed: Feed,
-                 remove: Callable[[Subscription], None]) -> None:
+                 remove: Callable[[Subscription], None],
+                 pages: SharedPages | None = None) -> None:
         self._subscribe = subscribe
         self._feed = feed
         self._remove = remove
+        self._pages = pages
         self._sub: Subscription | None = None
         self._flag: asyncio.Event | None = None
         self._ready: deque[WatchEvent] = deque()
@@ -408,11 +465,13 @@ class AsyncWatch:
     def __aiter__(self) -> AsyncWatch:
         return self
 
-    def ready(self) -> list[WatchEvent]:
-        """The events already waiting, without waiting for more."""
-        events = list(self._ready)
-        self._ready.clear()
-        return events
+    def ready(self, limit: int | None = None) -> list[WatchEvent]:
+        """The events already waiting (at most ``limit``), without waiting for more."""
+        if limit is None or limit >= len(self._ready):
+            events = list(self._ready)
+            self._ready.clear()
+            return events
+        return [self._ready.popleft() for _ in range(limit)]
 
     async def __anext__(self) -> WatchEvent:
         event = await self.get()
@@ -436,7 +495,10 @@ class AsyncWatch:
             self._flag.clear()
             try:
                 if sub.catching_up or sub.error is not None:
-                    events = await asyncio.to_thread(sub.take, self._feed)
+                    # Few storage reads at once, whatever the number of watchers catching
+                    # up: the storage threads stay free for other requests.
+                    async with _catchup_slots(loop):
+                        events = await asyncio.to_thread(sub.take, self._feed, self._pages)
                 else:
                     events = sub.take(self._feed)
             except ConfhubError as exc:
@@ -487,3 +549,15 @@ class AsyncWatch:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+_CATCHUP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
+
+
+def _catchup_slots(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    """The loop's limit of concurrent catch-up reads (CATCHUP_READS)."""
+    slots = _CATCHUP.get(loop)
+    if slots is None:
+        slots = _CATCHUP[loop] = asyncio.Semaphore(CATCHUP_READS)
+    return slots

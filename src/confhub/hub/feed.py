@@ -76,7 +76,7 @@ class Feed(TenantPart):
         watch_filter = WatchFilter.of(namespace, key, env)
         core = self._core
         return AsyncWatch(lambda wake: core.subscribe(self.name, watch_filter, since, wake),
-                          self._feed, core.watchers.remove)
+                          self._feed, core.watchers.remove, core.watchers.pages)
 
     async def watch_async(self, namespace: str | None = None, key: str | None = None,
                           env: str | None = None, since: int | None = None

@@ -41,6 +41,7 @@ router = APIRouter(tags=["watch"])
 OptName = Annotated[str | None, Query(max_length=128, pattern=NAME_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 PING = b": ping\n\n"  # a comment: keeps proxies from closing an idle stream
+CHUNK_BYTES = 64 * 1024  # what one write of a stream carries at most (plus one event)
 
 
 @router.get(
@@ -177,10 +178,9 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
         while True:
             event = await stream.get(timeout=heartbeat)
             if event is not None:
-                batch = [event, *stream.ready()]
-                yield b"".join(map(_encoded, batch))
-                metrics.watch_events.inc(len(batch))
-                sent = batch[-1].revision
+                chunk, count, sent = _chunk(event, stream)
+                yield chunk
+                metrics.watch_events.inc(count)
             elif lifecycle.stopping:
                 raise Unavailable("the server is shutting down; reconnect (to another "
                                   "instance) with Last-Event-ID to resume", retry_after=1,
@@ -196,17 +196,38 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
         release()
 
 
+def _chunk(first: WatchEvent, stream: AsyncWatch) -> tuple[bytes, int, int]:
+    """``first`` and the events already waiting after it, up to about CHUNK_BYTES: (the
+    bytes, how many events, the last revision). A stream catching up writes pages of
+    history in pieces of bounded size, each sent only when the client has taken the one
+    before (the server's send waits on the socket), so an unread stream holds little."""
+    parts = [_encoded(first)]
+    size, last = len(parts[0]), first.revision
+    while size < CHUNK_BYTES:
+        more = stream.ready(1)
+        if not more:
+            break
+        encoded = _encoded(more[0])
+        parts.append(encoded)
+        size += len(encoded)
+        last = more[0].revision
+    return b"".join(parts), len(parts), last
+
+
 def _marker(kind: str, revision: int) -> bytes:
     return ServerSentEvent(event=kind, id=str(revision),
                            data=f'{{"revision": {revision}}}').encode()
 
 
 class _EncodedEvents:
-    """The SSE bytes of the last few events, so a thousand streams encode a revision once
-    (a filter that keeps every change hands all of them the very same event object)."""
+    """The SSE bytes of recent events, so a thousand streams encode a revision once (a filter
+    that keeps every change hands all of them the very same event object, and watchers
+    catching up share pages of events: watch.SharedPages). Bounded in count and in bytes."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 2048, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._items: dict[int, tuple[WatchEvent, bytes]] = {}
 
     def __call__(self, event: WatchEvent) -> bytes:
@@ -216,9 +237,13 @@ class _EncodedEvents:
         data = {"revision": event.revision,
                 "changes": [change.to_dict() for change in event.changes]}
         encoded = ServerSentEvent(data=dumps(data).decode(), id=str(event.revision)).encode()
-        if len(self._items) >= self._size:
-            self._items.pop(next(iter(self._items)))
+        if len(encoded) > self._max_bytes // 8:
+            return encoded  # a huge one is not kept
+        while self._items and (len(self._items) >= self._size
+                               or self._bytes + len(encoded) > self._max_bytes):
+            self._bytes -= len(self._items.pop(next(iter(self._items)))[1])
         self._items[id(event)] = (event, encoded)
+        self._bytes += len(encoded)
         return encoded
 
 
