@@ -145,8 +145,9 @@ def _append_rollback(txn: WriteTxn, op: Op, meta: Meta, next_version: int,
                        f"{txn.tenant!r} (latest is {cur.version})", tenant=txn.tenant,
                        namespace=op.namespace, key=op.key, version=op.to_version)
     if target.deleted:
-        raise InvalidRequest(f"version {op.to_version} of {at} is a deletion; use delete() "
-                             "to delete the key", version=op.to_version)
+        raise InvalidRequest(f"version {op.to_version} of {at} is a deletion, and a rollback "
+                             "writes a value; to remove the key, delete it",
+                             version=op.to_version)
     txn.append(new_row(txn, op.env, op.namespace, op.key, next_version, "rollback",
                        target.value, False, meta, rollback_of=op.to_version,
                        secret=target.secret, born=born(cur)))
