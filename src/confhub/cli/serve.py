@@ -52,14 +52,14 @@ def serve(
         "--cors-origin", metavar="ORIGIN",
         help="Browser origin allowed to call the API and watch (repeatable; none by "
              "default), e.g. https://app.example.com.")] = None,
-    client_timeout: Annotated[float, typer.Option(
+    client_timeout: Annotated[float | None, typer.Option(
         "--client-timeout", metavar="SECONDS", min=0.1,
-        help="A client slower than this to send its headers, or its body, is cut off (408).")
-    ] = 30.0,
-    max_connections: Annotated[int, typer.Option(
+        help="A client slower than this to send its headers, or its body, is cut off (408) "
+             "\\[default: 30].")] = None,
+    max_connections: Annotated[int | None, typer.Option(
         "--max-connections", metavar="N", min=32,
         help="Open connections per worker, idle watch streams included; watch streams may "
-             "take all but a tenth, kept for other requests.")] = 10_000,
+             "take all but a tenth, kept for other requests \\[default: 10000].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
     heartbeat: Annotated[float, typer.Option(
@@ -88,11 +88,12 @@ def serve(
             f"(confhub.server.serve could not be imported: {error})")
         raise typer.Exit(1) from None
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
-                               "heartbeat": heartbeat, "cors_origins": cors_origin or [],
-                               "client_timeout": client_timeout,
-                               "max_connections": max_connections}
+                               "heartbeat": heartbeat}
+    if cors_origin:
+        options["cors_origins"] = cors_origin
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
-                        ("max_watchers", max_watchers)):
+                        ("max_watchers", max_watchers), ("client_timeout", client_timeout),
+                        ("max_connections", max_connections)):
         if given is not None:  # otherwise run() keeps its defaults
             options[name] = given
     if server is not None:  # otherwise run() picks its measured default
