@@ -74,3 +74,28 @@ def test_links_point_into_the_repository(page: Path) -> None:
         assert resolved.exists(), f"{page.name} links to a missing file: {target}"
     for name in ("DESIGN.md", "STYLE.md"):  # the team's files, not shipped with confhub
         assert f"]({name})" not in text and f"../shared/{name}" not in text, name
+
+
+CURL = re.compile(r"^\$ (curl .*)$", re.M)
+
+
+def test_the_curl_lines_of_the_http_docs_work_as_written(tmp_path: Path) -> None:
+    """docs/http.md's ``curl`` examples, run with curl against a real server: none is refused."""
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    lines = [line for line in CURL.findall((ROOT / "docs" / "http.md").read_text("utf-8"))
+             if "…" not in line and "/watch" not in line]  # placeholders; endless streams
+    assert lines
+    with threaded_server(tmp_path / "c.db") as url:
+        for line in lines:
+            command = line.replace("http://localhost:8011", url).replace(
+                "http://127.0.0.1:8011", url)
+            done = subprocess.run(f"{command} -s -o /dev/null -w '%{{http_code}}'", shell=True,
+                                  capture_output=True, text=True, timeout=30)
+            status = int(done.stdout or 0)
+            assert status < 500 and status not in (400, 415), f"{line} -> {status}"
+            if "missing" not in line:
+                assert status in (200, 201), f"{line} -> {status}"

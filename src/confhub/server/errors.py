@@ -87,6 +87,8 @@ def confhub_error_response(exc: ConfhubError) -> Response:
     retry_after = exc.details.get("retry_after")
     if isinstance(retry_after, int) and exc.http_status in (429, 503):
         headers = {"retry-after": str(retry_after)}
+    elif exc.http_status == 503:  # storage trouble (a full disk, a lock): worth a retry
+        headers = {"retry-after": "1"}
     elif exc.http_status == 408:  # the rest of a stalled body is not worth waiting for
         headers = {"connection": "close"}
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
