@@ -1,9 +1,8 @@
 """``confhub.open(url)``: the one place that picks an embedded hub or a remote one.
 
-An interface that may talk to either (the CLI, a program, config-as-code) calls this; the
-service layer never imports the remote client, and the remote client never imports the
-service layer. Both answer with the same surface (DESIGN.md section 2), so code moves between
-them unchanged.
+An interface that may talk to either (the CLI, a program, config-as-code) calls this, so the
+service layer never needs to import the remote client. Both answer with the same surface
+(DESIGN.md section 2), so code moves between them unchanged.
 """
 
 from __future__ import annotations

@@ -31,13 +31,14 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import cel
 import jsonschema_rs
 
+from .annotations import annotations_of, escape, resolve_pointer
 from .errors import InvalidRequest, TooLarge, ValidationFailed
 from .layering import merge_patch
 from .model import BASE_ENV, ValidationIssue, ValidationReport, encode_value, thaw
@@ -162,109 +163,6 @@ def _compile_rule(rule: Rule, index: int) -> Any:
     return program
 
 
-# --------------------------------------------------------------------------- annotations
-
-
-def touches(paths: Sequence[str], old: Any, new: Any) -> bool:
-    """Whether going from ``old`` to ``new`` changes anything at one of ``paths`` (JSON
-    pointers from ``annotations_of``, ``/*`` matching every item or map value; ``""`` is the
-    whole value)."""
-    return any(_values_at(old, path) != _values_at(new, path) for path in paths)
-
-
-def expand(value: Any, paths: Sequence[str]) -> list[str]:
-    """The concrete JSON pointers of ``value`` that ``paths`` (with ``/*``) designate."""
-    found: list[str] = []
-    for path in paths:
-        places = [("", value)]
-        for raw in path.split("/")[1:]:
-            step: list[tuple[str, Any]] = []
-            for where, node in places:
-                if raw == "*" and isinstance(node, Mapping):
-                    step += [(f"{where}/{_escape(k)}", node[k]) for k in node]
-                elif raw == "*" and isinstance(node, list | tuple):
-                    step += [(f"{where}/{i}", item) for i, item in enumerate(node)]
-                else:
-                    name = raw.replace("~1", "/").replace("~0", "~")
-                    if isinstance(node, Mapping) and name in node:
-                        step.append((f"{where}/{raw}", node[name]))
-            places = step
-        found += [where for where, _ in places]
-    return sorted(set(found))
-
-
-def _values_at(value: Any, path: str) -> list[Any]:
-    found = [value]
-    for raw in path.split("/")[1:]:
-        name = raw.replace("~1", "/").replace("~0", "~")
-        step: list[Any] = []
-        for node in found:
-            if raw == "*":
-                if isinstance(node, Mapping):
-                    step.extend(node[k] for k in sorted(node))
-                elif isinstance(node, list | tuple):
-                    step.extend(node)
-            elif isinstance(node, Mapping) and name in node:
-                step.append(node[name])
-            elif isinstance(node, list | tuple) and name.isdigit() and int(name) < len(node):
-                step.append(node[int(name)])
-        found = step
-    return found
-
-
-def annotations_of(schema: Any) -> dict[str, list[str]]:
-    """JSON pointers (into the value) of fields marked ``x-secret`` / ``x-restart-required``.
-
-    ``/*`` stands for "every item" of an array or "every value" of a map
-    (``additionalProperties``). Local ``$ref`` are followed once per path, so recursive schemas
-    terminate.
-    """
-    found: dict[str, list[str]] = {"secret": [], "restart_required": []}
-    _walk(schema, schema, "", found, frozenset(), 0)
-    return {name: sorted(set(paths)) for name, paths in found.items()}
-
-
-def _walk(node: Any, root: Any, path: str, found: dict[str, list[str]],
-          refs: frozenset[str], depth: int) -> None:
-    if not isinstance(node, Mapping) or depth > 64:
-        return
-    if node.get("x-secret") is True:
-        found["secret"].append(path)
-    if node.get("x-restart-required") is True:
-        found["restart_required"].append(path)
-    for name, sub in (node.get("properties") or {}).items():
-        _walk(sub, root, f"{path}/{_escape(name)}", found, refs, depth + 1)
-    for keyword in ("items", "additionalProperties"):
-        _walk(node.get(keyword), root, f"{path}/*", found, refs, depth + 1)
-    for sub in node.get("prefixItems") or []:
-        _walk(sub, root, f"{path}/*", found, refs, depth + 1)
-    for keyword in ("allOf", "anyOf", "oneOf"):
-        for sub in node.get(keyword) or []:
-            _walk(sub, root, path, found, refs, depth + 1)
-    for keyword in ("then", "else"):
-        _walk(node.get(keyword), root, path, found, refs, depth + 1)
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#") and ref not in refs:
-        _walk(_pointer(root, ref[1:]), root, path, found, refs | {ref}, depth + 1)
-
-
-def _escape(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
-
-
-def _pointer(root: Any, pointer: str) -> Any:
-    node = root
-    for part in pointer.split("/")[1:] if pointer else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
-
-
 def _refs(node: Any) -> Iterator[str]:
     if isinstance(node, Mapping):
         for name, sub in node.items():
@@ -333,7 +231,7 @@ class CompiledSchema:
 
     def _schema_issues(self, value: Any) -> Iterator[ValidationIssue]:
         for error in self._validator.iter_errors(value):
-            path = "".join(f"/{_escape(str(p))}" for p in error.instance_path)
+            path = "".join(f"/{escape(str(p))}" for p in error.instance_path)
             rule = "schema:/" + "/".join(str(p) for p in error.schema_path)
             kind = type(error.kind).__name__
             if kind == "AdditionalProperties":
@@ -341,8 +239,8 @@ class CompiledSchema:
                                or {})
                 for name in getattr(error.kind, "unexpected", ()):
                     yield ValidationIssue(
-                        path=f"{path}/{_escape(name)}", rule=rule,
-                        message=_clip(f"{path}/{_escape(name)}: unknown field {name!r} is not "
+                        path=f"{path}/{escape(name)}", rule=rule,
+                        message=_clip(f"{path}/{escape(name)}: unknown field {name!r} is not "
                                       "allowed" + (f" (known fields: {', '.join(known)})"
                                                    if known else "")))
                 continue
@@ -424,7 +322,7 @@ def _inferred_path(expr: str) -> str:
 
 
 def _shown(value: Any, path: str) -> str | None:
-    node = _pointer(value, path) if path else value
+    node = resolve_pointer(value, path) if path else value
     if node is None and path:
         return "absent"
     text = encode_value(node, max_bytes=1 << 30) if node is not None else "null"

@@ -122,6 +122,11 @@ class Subscription:
     def catching_up(self) -> bool:
         return self.position < self.backfill_to
 
+    @property
+    def queued(self) -> int:
+        """Revisions waiting in memory for the consumer (at most MAX_PENDING)."""
+        return len(self._pending)
+
     # ---------------------------------------------------------------- producer side
 
     def offer(self, event: WatchEvent) -> bool:
@@ -386,6 +391,12 @@ class WatchHandle:
     def revision(self) -> int:
         """The last revision this watcher has examined."""
         return self._sub.position
+
+    @property
+    def queued(self) -> int:
+        """Revisions waiting in memory for the callback. Never more than ``MAX_PENDING``: a
+        watcher further behind drops its queue and reads that stretch from the change feed."""
+        return self._sub.queued
 
     @property
     def running(self) -> bool:

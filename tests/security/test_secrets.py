@@ -131,12 +131,12 @@ class TestRotation:
             == PASSWORD
 
     def test_readers_keep_reading_during_a_rotation(
-            self, open_secure: Callable[..., confhub.Hub], master_key: str) -> None:
+            self, open_secure: Callable[..., confhub.Hub], master_key: str,
+            store_url: str) -> None:
         """Fresh hubs (which must unwrap the data key) reveal the secret throughout."""
         open_secure(master_key=master_key).tenant().set("db", "pw", PASSWORD, secret=True)
         new = generate_master_key()
         ring = f"{new},{master_key}"
-        reader = open_secure(master_key=ring)
         failures: list[BaseException] = []
         reads = [0]
         stop = threading.Event()
@@ -144,8 +144,8 @@ class TestRotation:
         def read() -> None:
             while not stop.is_set():
                 try:
-                    reader._core.vault.forget()  # unwrap from storage on every read
-                    assert reader.tenant().get("db", "pw", reveal=True).value == PASSWORD
+                    with confhub.open(store_url, master_key=ring) as reader:  # a fresh vault
+                        assert reader.tenant().get("db", "pw", reveal=True).value == PASSWORD
                     reads[0] += 1
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     failures.append(exc)

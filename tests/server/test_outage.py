@@ -1,8 +1,8 @@
 """Storage outages answer 503 with the error body, and the server recovers by itself.
 
-The outage is injected at the seam the server depends on (the hub): a real hub whose calls
-raise ``Unavailable`` — what the store raises when SQLite or PostgreSQL cannot be reached —
-while the switch is on.
+The outage is injected at the storage seam: a real SQLite store whose every call raises
+``Unavailable`` — what a backend raises when SQLite or PostgreSQL cannot be reached — while
+``down`` is set. Everything above it (hub, cache, server) is the real thing.
 """
 
 from __future__ import annotations
@@ -16,65 +16,42 @@ import pytest
 
 import confhub
 from confhub.errors import Unavailable
+from confhub.hub import Hub
 from confhub.server import create_app
 from confhub.server.testing import serve_in_thread
+from confhub.store.base import Store
+from confhub.store.sqlite import SqliteStore
 
 
-class Outage:
-    def __init__(self) -> None:
-        self.down = False
+class OutageStore(SqliteStore):
+    """A real SQLite store that fails every storage call while ``down`` is set."""
 
-    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
-                raise Unavailable("storage unreachable (injected outage)")
-            return fn(*args, **kwargs)
-
-        return call
+    down = False
 
 
-class FlakyTenant:
-    def __init__(self, tenant: confhub.Tenant, outage: Outage) -> None:
-        self._tenant, self._outage = tenant, outage
+def _failing_while_down(method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(self: OutageStore, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise Unavailable("storage unreachable (injected outage)")
+        return method(self, *args, **kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._tenant, name)
-        return self._outage.guard(attr) if callable(attr) else attr
+    return call
 
 
-class FlakyHub:
-    """A real hub whose storage calls fail while ``outage.down``; its cache stays readable."""
-
-    def __init__(self, hub: confhub.Hub, outage: Outage) -> None:
-        self._hub, self._outage = hub, outage
-
-    def tenant(self, name: str = "default") -> FlakyTenant:
-        return FlakyTenant(self._hub.tenant(name), self._outage)
-
-    def cached_entry(self, *address: str) -> confhub.Entry | None:
-        return self._hub.cached_entry(*address)  # the cache stays readable, like a real outage
-
-    def health(self) -> dict[str, Any]:
-        if self._outage.down:
-            return {"ok": False, "backend": "sqlite", "error": "storage unreachable"}
-        return self._hub.health()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._hub, name)
-        return self._outage.guard(attr) if callable(attr) else attr
+for _name in dir(Store):  # every method of the storage Protocol but close()
+    if not _name.startswith("_") and _name != "close" and callable(getattr(Store, _name)):
+        setattr(OutageStore, _name, _failing_while_down(getattr(SqliteStore, _name)))
 
 
 @pytest.fixture
-def flaky(tmp_path: Path) -> Iterator[tuple[httpx.Client, Outage]]:
-    outage = Outage()
-    hub = confhub.open(str(tmp_path / "c.db"))
-    with serve_in_thread(create_app(FlakyHub(hub, outage), close_hub=False)) as url, \
+def flaky(tmp_path: Path) -> Iterator[tuple[httpx.Client, OutageStore]]:
+    store = OutageStore(str(tmp_path / "c.db"))
+    with Hub(store) as hub, serve_in_thread(create_app(hub, close_hub=False)) as url, \
             httpx.Client(base_url=url) as http:
-        yield http, outage
-    hub.close()
+        yield http, store
 
 
-def test_outage_answers_503_and_recovers(flaky: tuple[httpx.Client, Outage]) -> None:
+def test_outage_answers_503_and_recovers(flaky: tuple[httpx.Client, OutageStore]) -> None:
     http, outage = flaky
     assert http.put("/config/models/a", json=1).status_code == 201
     outage.down = True
@@ -90,7 +67,7 @@ def test_outage_answers_503_and_recovers(flaky: tuple[httpx.Client, Outage]) -> 
 
 
 def test_cached_reads_keep_working_during_an_outage(
-        flaky: tuple[httpx.Client, Outage]) -> None:
+        flaky: tuple[httpx.Client, OutageStore]) -> None:
     http, outage = flaky
     http.put("/config/models/a", json={"x": 1})
     assert http.get("/config/models/a").status_code == 200  # loads the cache
@@ -99,7 +76,7 @@ def test_cached_reads_keep_working_during_an_outage(
     assert r.status_code == 200 and r.json()["value"] == {"x": 1}
 
 
-def test_remote_client_raises_unavailable(flaky: tuple[httpx.Client, Outage]) -> None:
+def test_remote_client_raises_unavailable(flaky: tuple[httpx.Client, OutageStore]) -> None:
     http, outage = flaky
     remote = confhub.open(str(http.base_url).rstrip("/"))
     remote.retries = 1

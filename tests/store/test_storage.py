@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import confhub
 from confhub.errors import ConfhubError
+from confhub.hub import Hub
+from confhub.hub.service import open_store
 from confhub.store.migrate import migration_files
+from confhub.store.sqlite import SqliteStore
 
 
 class TestSqliteDurability:
     def test_database_is_in_wal_mode_with_full_sync(self, tmp_path: Path) -> None:
         """Acknowledged writes survive power loss only with WAL + synchronous=FULL."""
         path = tmp_path / "c.db"
-        with confhub.open(str(path)) as hub:
+        store = SqliteStore(str(path))
+        with Hub(store) as hub:
             hub.tenant().set("ns", "k", 1)
-            store = hub._core.store
             assert store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -33,12 +37,13 @@ class TestSqliteDurability:
         import confhub.store.sqlite as backend
 
         path = tmp_path / "c.db"
-        with confhub.open(str(path)) as hub:
+        store = SqliteStore(str(path))
+        with Hub(store) as hub:
             cfg = hub.tenant()
             cfg.set("ns", "k", 1)
             blocker = sqlite3.connect(path, isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-            hub._core.store._writer.execute("PRAGMA busy_timeout=50")
+            store._writer.execute("PRAGMA busy_timeout=50")
             with pytest.raises(confhub.Unavailable):
                 cfg.set("ns", "k", 2)
             blocker.execute("ROLLBACK")
@@ -83,7 +88,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 class TestMigrations:
     def test_schema_version_is_recorded(self, db_url: str) -> None:
-        with confhub.open(db_url) as hub, hub._core.store._reading() as conn:
+        store = open_store(db_url)
+        with Hub(store) as hub, store._reading() as conn:
             versions = [r[0] for r in conn.execute("SELECT version FROM confhub_schema")]
         assert versions == [n for n, _ in migration_files(hub.backend)]
 
@@ -91,13 +97,15 @@ class TestMigrations:
         for _ in range(3):
             with confhub.open(db_url) as hub:
                 hub.tenant().set("ns", "k", 1)
-        with confhub.open(db_url) as hub, hub._core.store._reading() as conn:
+        store = open_store(db_url)
+        with Hub(store) as hub, store._reading() as conn:
             count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
             assert hub.tenant().get("ns", "k").version == 3
         assert count == len(migration_files(hub.backend))
 
     def test_database_from_a_newer_confhub_is_refused(self, db_url: str) -> None:
-        with confhub.open(db_url) as hub, hub._core.store._writing() as conn:
+        store = open_store(db_url)
+        with Hub(store), store._writing() as conn:
             conn.execute("INSERT INTO confhub_schema (version) VALUES (999)")
         with pytest.raises(ConfhubError, match="newer than this confhub"):
             confhub.open(db_url)
@@ -106,11 +114,14 @@ class TestMigrations:
         import threading
 
         hubs: list[confhub.Hub] = []
+        stores: list[Any] = []
         errors: list[BaseException] = []
 
         def opener() -> None:
             try:
-                hubs.append(confhub.open(db_url))
+                store = open_store(db_url)
+                stores.append(store)
+                hubs.append(Hub(store))
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
 
@@ -121,7 +132,7 @@ class TestMigrations:
             t.join()
         try:
             assert errors == []
-            with hubs[0]._core.store._reading() as conn:
+            with stores[0]._reading() as conn:
                 count = conn.execute("SELECT COUNT(*) FROM confhub_schema").fetchone()[0]
             assert count == len(migration_files(hubs[0].backend))
             assert [t.id for t in hubs[0].tenants()] == ["default"]
@@ -135,12 +146,21 @@ class TestPostgresOutage:
         with pytest.raises(confhub.Unavailable, match="PostgreSQL"):
             confhub.open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
 
-    def test_health_reports_not_ok_instead_of_raising(self, sqlite_url: str) -> None:
-        with confhub.open(sqlite_url) as hub:
-            hub._core.store.ping = _raise_unavailable  # type: ignore[method-assign]
+    def test_health_reports_not_ok_instead_of_raising(self, tmp_path: Path) -> None:
+        store = UnreachableStore(str(tmp_path / "c.db"))
+        with Hub(store) as hub:
+            assert hub.health()["ok"] is True
+            store.down = True
             health = hub.health()
         assert health["ok"] is False and "down" in health["error"]
 
 
-def _raise_unavailable() -> float:
-    raise confhub.Unavailable("storage is down")
+class UnreachableStore(SqliteStore):
+    """A real SQLite store that stops answering ``ping`` while ``down`` is set."""
+
+    down = False
+
+    def ping(self) -> float:
+        if self.down:
+            raise confhub.Unavailable("storage is down")
+        return super().ping()

@@ -32,14 +32,6 @@ class Collected:
                 self._cond.wait(remaining)
             return list(self.items)
 
-    def settle(self, quiet: float = 0.3) -> list[Any]:
-        """Wait until nothing new arrives for ``quiet`` seconds (to check nothing extra came)."""
-        while True:
-            before = len(self.items)
-            time.sleep(quiet)
-            if len(self.items) == before:
-                return list(self.items)
-
 
 @pytest.fixture
 def collect() -> type[Collected]:

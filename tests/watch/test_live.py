@@ -43,8 +43,9 @@ class TestLive:
             cfg.patch("models", "opus", {"max_tokens": 30})  # base change shows through
             _eventually(lambda: live.value.max_tokens == 30)
             cfg.set("models", "opus", {"temperature": 0.7}, env="staging")  # not our env
-            time.sleep(0.3)
-            assert live.value == ModelSettings(max_tokens=30, temperature=0.9)
+            cfg.patch("models", "opus", {"max_tokens": 31})  # arrives after the staging write
+            _eventually(lambda: live.value.max_tokens == 31)
+            assert live.value == ModelSettings(max_tokens=31, temperature=0.9)
 
     def test_a_value_the_model_refuses_keeps_the_old_one_and_is_reported(self,
                                                                           cfg: Any) -> None:

@@ -39,8 +39,9 @@ class TestWatch:
         seen = collect()
         with cfg.watch(seen):
             cfg.set("models", "new", 2)
-            got = seen.wait_for(1)
-            assert [c.key for c in seen.settle()] == ["new"]
+            cfg.set("models", "last", 3)  # delivered in order: once it is here, so is the rest
+            got = seen.wait_for(2)
+            assert [c.key for c in got] == ["new", "last"]
         assert got[0].revision == 2
 
     def test_a_transaction_arrives_consecutively_with_one_revision(self, cfg: Any,
@@ -66,15 +67,16 @@ class TestWatch:
             cfg.set("routing", "a", 3)
             cfg.set("models", "a", {"p": 1}, env="production")
             cfg.set("models", "z", "last")
-            by_ns.wait_for(4)
-            by_key.wait_for(2)
-            by_env.wait_for(1)
-            by_ns.wait_for(4)
-        assert [(c.namespace, c.key, c.env) for c in by_ns.settle()] == [
+            # A change every filter passes, written last: once a watcher has it, it has had
+            # everything before it (delivery is in revision order).
+            cfg.set("models", "a", "end", env="production")
+            ns, key, env = by_ns.wait_for(5), by_key.wait_for(3), by_env.wait_for(2)
+        assert [(c.namespace, c.key, c.env) for c in ns] == [
             ("models", "a", "base"), ("models", "b", "base"), ("models", "a", "production"),
-            ("models", "z", "base")]
-        assert [(c.key, c.env) for c in by_key.settle()] == [("a", "base"), ("a", "production")]
-        assert [c.value for c in by_env.settle()] == [{"p": 1}]
+            ("models", "z", "base"), ("models", "a", "production")]
+        assert [(c.key, c.env) for c in key] == [("a", "base"), ("a", "production"),
+                                                 ("a", "production")]
+        assert [c.value for c in env] == [{"p": 1}, "end"]
 
     def test_deletes_and_rollbacks_are_changes_too(self, cfg: Any, collect: Any) -> None:
         seen = collect()
@@ -109,8 +111,12 @@ class TestWatch:
         cfg.set("models", "a", 1)
         seen.wait_for(1)
         handle.stop()
-        cfg.set("models", "a", 2)
-        assert len(seen.settle()) == 1
+        assert not handle.running  # its thread has ended: nothing can be delivered any more
+        witness = collect()
+        with cfg.watch(witness, since=1):
+            cfg.set("models", "a", 2)
+            assert [c.value for c in witness.wait_for(1)] == [2]  # a live watcher got it
+        assert [c.value for c in seen.items] == [1]
 
     def test_watching_a_missing_tenant_is_not_found(self, hub: Any) -> None:
         with pytest.raises(confhub.NotFound):
@@ -136,11 +142,13 @@ class TestWatch:
                 t.start()
             for t in threads:
                 t.join()
-            got = seen.wait_for(writers * per_writer)
+            cfg.set("load", "end", "end")  # written after all: no duplicate can follow it
+            got = seen.wait_for(writers * per_writer + 1)
+        assert got[-1].key == "end"
+        got = got[:-1]
         assert _revisions(got) == list(range(1, writers * per_writer + 1))
         for w in range(writers):
             assert [c.value for c in got if c.key == f"w{w}"] == list(range(per_writer))
-        assert len(seen.settle()) == writers * per_writer
 
 
 class TestWatchAsync:

@@ -18,8 +18,8 @@ from . import (
     admin,
     backup,
     edit,
+    entries,
     history,
-    keys,
     schemas,
     security,
     serve,
@@ -95,7 +95,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for module in (keys, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
+    for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
                    security, serve):
         module.register(app)
     return app

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session
+from .common import session, target_options
 from .output import Output, preview
 
 __all__ = ["register"]
@@ -31,13 +31,8 @@ def _figures(out: Output, title: str, data: dict[str, Any]) -> None:
             out.table(name, ["", "value"], [(k, preview(v)) for k, v in value.items()])
 
 
-def stats(
-    cmd: typer.Context,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
-) -> None:
+@target_options(tenant=False)
+def stats(cmd: typer.Context) -> None:
     """Show figures: configs, tenants, versions, storage size, configs per namespace.
 
     [b]Examples[/b]
@@ -50,13 +45,8 @@ def stats(
         ctx.out.result(data, lambda: _figures(ctx.out, "confhub stats", data))
 
 
-def health(
-    cmd: typer.Context,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
-) -> None:
+@target_options(tenant=False)
+def health(cmd: typer.Context) -> None:
     """Check that the store answers; exit 0 when healthy, 1 when not.
 
     [b]Examples[/b]

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidRequest
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TenantOpt, TokenOpt, UrlOpt, session
+from .common import TenantOpt, session, target_options
 from .inputs import load_document
 from .output import dumps, marked
 
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.command("import")(import_)
 
 
+@target_options
 def export(
     cmd: typer.Context,
     to: Annotated[str | None, typer.Option(
@@ -40,10 +41,6 @@ def export(
         "--include-secrets", help="Secrets in plain text instead of *** (admin; audited).")
     ] = False,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Export a tenant's configuration as a JSON document (a backup, or a copy to elsewhere).
 
@@ -87,6 +84,7 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+@target_options
 def import_(
     cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
@@ -101,10 +99,6 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, write nothing.")
                        ] = False,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Import an export document into a tenant (--tenant picks the target, not the file).
 

@@ -2,8 +2,10 @@
 
 Every command takes the same target options (``--url``/``--token`` or ``--db``), ``--tenant`` and
 ``--json``; writes also take ``--reason``/``--author``/``--metadata``. They are declared once here
-as ``Annotated`` aliases so each command's signature stays explicit (Typer reads signatures, and an
-explicit signature is what ``--help`` shows) without repeating the option text.
+as ``Annotated`` aliases. The target block (tenant, json, url, token, db) is added to a command by
+:func:`target_options`, so a command's own signature lists only what is its own; a command that
+needs one of them in its body (or a different ``--tenant``) declares it and the decorator leaves
+that one alone.
 
 :func:`session` reads those options from the running command, opens the target, hands out the
 :class:`Context` and turns every ``ConfhubError`` into its documented exit code, so commands never
@@ -12,13 +14,15 @@ deal with targets or exit codes themselves.
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import typer
 
@@ -48,6 +52,7 @@ __all__ = [
     "session",
     "split_address",
     "target",
+    "target_options",
 ]
 
 _TARGET = "Target"
@@ -112,6 +117,61 @@ ExpectedVersionOpt = Annotated[
 ]
 
 DEFAULT_DB = "./confhub.db"
+
+# The target block, in the order ``--help`` lists it: name -> (annotation, default).
+_TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "tenant": (TenantOpt, DEFAULT_TENANT),
+    "json": (JsonOpt, False),
+    "url": (UrlOpt, None),
+    "token": (TokenOpt, None),
+    "db": (DbOpt, DEFAULT_DB),
+}
+Command = Callable[..., None]
+
+
+@overload
+def target_options(command: Command, *, tenant: bool = True) -> Command: ...
+
+
+@overload
+def target_options(command: None = None, *, tenant: bool = True
+                   ) -> Callable[[Command], Command]: ...
+
+
+def target_options(command: Command | None = None, *, tenant: bool = True
+                   ) -> Command | Callable[[Command], Command]:
+    """Give ``command`` the shared target options (``--tenant`` unless ``tenant=False``,
+    ``--json``, ``--url``, ``--token``, ``--db``) without listing them in its signature.
+
+    Typer reads ``__signature__``, so the options show in ``--help`` like declared ones;
+    :func:`session` reads their values from the click context. Options the command declares
+    itself are left as they are and passed to it.
+    """
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        own = set(signature.parameters)
+        added = {name: spec for name, spec in _TARGET_OPTIONS.items()
+                 if name not in own and (tenant or name != "tenant")}
+        kind = (inspect.Parameter.KEYWORD_ONLY
+                if any(p.kind == p.KEYWORD_ONLY for p in signature.parameters.values())
+                else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        extra = [inspect.Parameter(name, kind, annotation=annotation, default=default)
+                 for name, (annotation, default) in added.items()]
+
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            for name in added:
+                kwargs.pop(name, None)
+            command(*args, **kwargs)
+
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), *extra])
+        run.__annotations__ = {**{name: p.annotation for name, p in
+                                  signature.parameters.items()},
+                               **{p.name: p.annotation for p in extra}}
+        return run
+
+    return decorate(command) if command is not None else decorate
 
 
 def db_target(db: str) -> str:

@@ -20,19 +20,14 @@ import typer
 from ..errors import ConfhubError, InvalidRequest
 from ..model import thaw
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
 )
 from .inputs import parse, yaml
 from .output import dumps
@@ -44,6 +39,7 @@ def register(app: typer.Typer) -> None:
     app.command("edit")(edit)
 
 
+@target_options
 def edit(
     cmd: typer.Context,
     address: Annotated[str, typer.Argument(metavar="NAMESPACE/KEY", show_default=False,
@@ -54,11 +50,6 @@ def edit(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Edit a key's value in $VISUAL / $EDITOR and save it as a new version.
 

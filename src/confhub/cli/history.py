@@ -12,21 +12,17 @@ import typer
 from rich.text import Text
 
 from .common import (
-    DEFAULT_DB,
     AddressArg,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
     ExpectedVersionOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
 )
 from .output import Output, marked, preview, short_time
 
@@ -44,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command("changes")(changes)
 
 
+@target_options
 def history(
     cmd: typer.Context,
     address: AddressArg,
@@ -55,11 +52,6 @@ def history(
         help="Page back: only versions older than N.")] = None,
     values: Annotated[bool, typer.Option("--values", help="Show a preview of each value.")
                       ] = False,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show a key's versions, newest first: who changed it, when, why, and how.
 
@@ -96,6 +88,7 @@ def _history_table(out: Output, title: str, env: str, versions: list[Any], value
     out.table(f"history of {title} (env {env})", columns, rows)
 
 
+@target_options
 def diff(
     cmd: typer.Context,
     address: AddressArg,
@@ -106,11 +99,6 @@ def diff(
         metavar="[TO]", show_default=False, help="Newer version [default: the current one].")
     ] = None,
     env: EnvOpt = "base",
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show what changed between two versions of a key, as JSON Patch (RFC 6902) operations.
 
@@ -137,6 +125,7 @@ def diff(
         ctx.out.result(ops, human)
 
 
+@target_options
 def rollback(
     cmd: typer.Context,
     address: AddressArg,
@@ -149,11 +138,6 @@ def rollback(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Bring back an old version's value as a new version (history is kept).
 
@@ -174,6 +158,7 @@ def rollback(
             f"→ version [bold]{entry.version}[/bold], revision {entry.revision}"))
 
 
+@target_options
 def changes(
     cmd: typer.Context,
     since: Annotated[int, typer.Option("--since", metavar="R", min=0,
@@ -182,10 +167,6 @@ def changes(
                                        help="At most this many (a transaction is never split).")
                      ] = 1000,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the tenant's changes after a revision, oldest first (the change feed).
 

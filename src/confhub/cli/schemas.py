@@ -14,19 +14,15 @@ import typer
 
 from ..errors import ValidationFailed
 from .common import (
-    DEFAULT_DB,
     AddressArg,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
-    JsonOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
 )
 from .inputs import read_value
 from .output import Output, short_time
@@ -60,6 +56,7 @@ def _summary(out: Output, schema: Any, verb: str) -> None:
 
 
 @schema_app.command("set")
+@target_options
 def set_(
     cmd: typer.Context,
     namespace: NamespaceArg,
@@ -78,11 +75,6 @@ def set_(
     dry_run: DryRunOpt = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Set a namespace's schema (a new version); refused, exit 5, if existing values break it.
 
@@ -110,17 +102,13 @@ def set_(
 
 
 @schema_app.command("get")
+@target_options
 def get(
     cmd: typer.Context,
     namespace: NamespaceArg,
     version: Annotated[int | None, typer.Option("--version", metavar="N", min=1,
                                                 help="Show an old version.")] = None,
     all_tenants: AllTenantsOpt = False,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show the schema in force for a namespace (or an old --version).
 
@@ -144,14 +132,11 @@ def get(
 
 
 @schema_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     all_tenants: AllTenantsOpt = False,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the schemas in force in a tenant, one per namespace.
 
@@ -171,16 +156,12 @@ def ls(
 
 
 @schema_app.command("history")
+@target_options
 def history(
     cmd: typer.Context,
     namespace: NamespaceArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N versions.")] = 50,
     all_tenants: AllTenantsOpt = False,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Versions of a namespace's schema, newest first.
 
@@ -201,6 +182,7 @@ def history(
 
 
 @schema_app.command("rollback")
+@target_options
 def rollback(
     cmd: typer.Context,
     namespace: NamespaceArg,
@@ -210,11 +192,6 @@ def rollback(
     dry_run: DryRunOpt = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Make an old schema version current again (as a new version).
 
@@ -232,17 +209,13 @@ def rollback(
 
 
 @schema_app.command("delete")
+@target_options
 def delete(
     cmd: typer.Context,
     namespace: NamespaceArg,
     all_tenants: AllTenantsOpt = False,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Remove a namespace's schema (history is kept).
 
@@ -258,6 +231,7 @@ def delete(
             f"deleted schema of [bold]{namespace}[/bold] (version {schema.version})"))
 
 
+@target_options
 def validate(
     cmd: typer.Context,
     address: AddressArg,
@@ -268,11 +242,6 @@ def validate(
                                              help="Read the value from a JSON or YAML file.")
                     ] = None,
     env: EnvOpt = "base",
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Check a value against its namespace's schema and rules without writing it (exit 5 if
     invalid).

@@ -17,7 +17,7 @@ import typer
 from ..errors import InvalidRequest
 from ..model import DEFAULT_TENANT
 from ..secrets import KeyRing, generate_master_key
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, is_remote, session
+from .common import DEFAULT_DB, DbOpt, JsonOpt, is_remote, session, target_options
 from .output import dumps, short_time
 
 __all__ = ["register"]
@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
 
 
 @token_app.command("create")
+@target_options
 def token_create(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
@@ -57,10 +58,6 @@ def token_create(
     name: Annotated[str | None, typer.Option(
         "--name", metavar="NAME", help="A name for audit records \\[default: token-<id>].")
     ] = None,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Create a token and print it once (only its hash is stored).
 
@@ -94,16 +91,13 @@ def token_create(
 
 
 @token_app.command("list")
+@target_options
 def token_list(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
         "--tenant", "-t", metavar="TENANT", help="Only this tenant's tokens.")] = None,
     include_revoked: Annotated[bool, typer.Option(
         "--all", help="Include revoked tokens.")] = False,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List tokens (never the tokens themselves).
 
@@ -122,13 +116,10 @@ def token_list(
 
 
 @token_app.command("revoke")
+@target_options(tenant=False)
 def token_revoke(
     cmd: typer.Context,
     token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id.")],
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Revoke a token (at once on this server, within about a second on others).
 
@@ -141,6 +132,7 @@ def token_revoke(
         ctx.out.result(info.to_dict(), lambda: ctx.out.success(f"revoked {info.name}"))
 
 
+@target_options
 def audit(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
@@ -161,10 +153,6 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000)] = 100,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines, one record each.")
                      ] = False,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show the audit log: changes, secret reveals, token management, failed logins.
 

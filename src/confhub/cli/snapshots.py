@@ -12,16 +12,12 @@ import typer
 
 from ..errors import InvalidRequest
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
-    JsonOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .output import Output, marked, preview, short_time
 
@@ -40,15 +36,11 @@ def register(app: typer.Typer) -> None:
 
 
 @snapshot_app.command("create")
+@target_options
 def create(
     cmd: typer.Context,
     label: Annotated[str, typer.Argument(metavar="LABEL", show_default=False,
                                          help="A new, unique name for the current revision.")],
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Label the tenant's current revision so it can be restored later.
 
@@ -65,13 +57,10 @@ def create(
 
 
 @snapshot_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the tenant's snapshots.
 
@@ -88,6 +77,7 @@ def ls(
             else ctx.out.note(f"no snapshots in tenant {tenant}"))
 
 
+@target_options
 def restore(
     cmd: typer.Context,
     snapshot: Annotated[str | None, typer.Option("--snapshot", "-s", metavar="LABEL",
@@ -104,10 +94,6 @@ def restore(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Make the current state equal to a snapshot or revision, as one new transaction.
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InvalidRequest
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session
+from .common import session, target_options
 from .inputs import load_document
 from .output import short_time
 
@@ -33,14 +33,11 @@ def register(app: typer.Typer) -> None:
 
 
 @tenant_app.command("ls")
+@target_options(tenant=False)
 def ls(
     cmd: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include soft-deleted tenants.")
                     ] = False,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List tenants.
 
@@ -58,13 +55,10 @@ def ls(
 
 
 @tenant_app.command("show")
+@target_options(tenant=False)
 def show(
     cmd: typer.Context,
     name: NameArg,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show one tenant: its revision, when it was created or deleted, and its namespaces.
 
@@ -91,6 +85,7 @@ def show(
 
 
 @tenant_app.command("create")
+@target_options(tenant=False)
 def create(
     cmd: typer.Context,
     name: NameArg,
@@ -100,10 +95,6 @@ def create(
     overrides: Annotated[str | None, typer.Option(
         "--overrides", metavar="FILE",
         help='JSON/YAML {"namespace": {"key": value}} applied over the template.')] = None,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Create a tenant, empty or from a template tenant with overrides.
 
@@ -128,16 +119,13 @@ def create(
 
 
 @tenant_app.command("clone")
+@target_options(tenant=False)
 def clone(
     cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False,
                                           help="Tenant to copy.")],
     target: Annotated[str, typer.Argument(metavar="TARGET", show_default=False,
                                           help="New tenant name.")],
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Copy a tenant's configuration into a new tenant.
 
@@ -152,16 +140,13 @@ def clone(
 
 
 @tenant_app.command("delete")
+@target_options(tenant=False)
 def delete(
     cmd: typer.Context,
     name: NameArg,
     hard: Annotated[bool, typer.Option(
         "--hard", help="Purge the tenant and all its history (cannot be undone).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --hard.")] = False,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Delete a tenant: soft by default (tenant restore undoes it), --hard purges everything.
 
@@ -181,13 +166,10 @@ def delete(
 
 
 @tenant_app.command("restore")
+@target_options(tenant=False)
 def restore(
     cmd: typer.Context,
     name: NameArg,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Undo a soft delete of a tenant.
 

@@ -21,18 +21,13 @@ import typer
 
 from ..errors import InvalidRequest
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .inputs import load_document
 from .output import Output, marked, preview
@@ -111,6 +106,7 @@ def register(app: typer.Typer) -> None:
     app.command("txn")(txn)
 
 
+@target_options
 def txn(
     cmd: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
@@ -121,11 +117,6 @@ def txn(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Apply several puts, patches and deletes atomically: all commit, or none (one revision).
 

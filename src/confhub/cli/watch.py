@@ -17,13 +17,8 @@ from rich.text import Text
 
 from ..errors import ConfhubError
 from .common import (
-    DEFAULT_DB,
-    DbOpt,
-    JsonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     session,
+    target_options,
 )
 from .history import OP_STYLE
 from .output import Output, dumps, preview, short_time
@@ -35,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
 
 
+@target_options
 def watch(
     cmd: typer.Context,
     address: Annotated[str | None, typer.Argument(
@@ -52,11 +48,6 @@ def watch(
         "--count", "-n", metavar="N", min=1, help="Exit after N changes.")] = None,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", metavar="SECONDS", min=0, help="Exit after this long.")] = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Print changes as they are committed, one line each, until Ctrl-C.
 

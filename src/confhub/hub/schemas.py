@@ -22,8 +22,8 @@ schema v1 marks ``/endpoint`` ``x-restart-required``::
 A schema changed by another process is seen by the flags within a second (writes always see
 it at once: they read it in their transaction).
 
-May import: ``confhub.validation``, ``confhub.model``, ``confhub.secrets`` (Vault),
-``confhub.store.base`` and ``hub.sealing``, ``hub.rows``.
+May import: ``confhub.validation``, ``confhub.annotations``, ``confhub.model``,
+``confhub.secrets`` (Vault), ``confhub.store.base`` and ``hub.sealing``, ``hub.rows``.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..annotations import expand, touches
 from ..model import BASE_ENV, Change, ValidationIssue
 from ..secrets import Vault
 from ..store.base import ALL_TENANTS, SchemaRow, StoreReader, VersionRow, WriteTxn
-from ..validation import CompiledSchema, check_layers, compile_document, expand, refuse, touches
+from ..validation import CompiledSchema, check_layers, compile_document, refuse
 from .rows import where
 from .sealing import opened, scrubbed
 

@@ -106,13 +106,6 @@ class ChangePage(BaseModel):
     revision: int = Field(description="the last revision included (``since`` if none)")
 
 
-class PatchOp(BaseModel):
-    op: Literal["add", "remove", "replace", "move", "copy", "test"]
-    path: str
-    value: Any = None
-    from_: str | None = Field(default=None, alias="from")
-
-
 class DiffOut(BaseModel):
     from_version: int
     to_version: int
@@ -154,10 +147,6 @@ class TxnOut(BaseModel):
     changes: list[VersionOut]
     warnings: list[dict[str, Any]] = Field(
         default_factory=list, description="warning-severity rules the values broke")
-
-
-class DryRunOut(_Open):
-    dry_run: Literal[True]
 
 
 class TenantOut(BaseModel):
@@ -211,10 +200,6 @@ class RestoreIn(BaseModel):
     author: str | None = None
 
 
-class DeletedOut(_Open):
-    deleted: Literal[True]
-
-
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries documenting error answers with the one error shape."""
     text = {
@@ -253,14 +238,6 @@ class ValidateIn(BaseModel):
     key: Name
     value: Any = Field(description="the value to check (any JSON value)")
     env: Name | None = None
-
-
-class RuleIn(BaseModel):
-    expr: str = Field(description="CEL expression over `self`, the value; must be true")
-    message: str | None = None
-    severity: Literal["error", "warning"] = "error"
-    name: str | None = None
-    path: str | None = Field(default=None, description="JSON pointer the rule reports at")
 
 
 class SchemaIn(BaseModel):

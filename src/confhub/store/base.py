@@ -1,4 +1,4 @@
-"""The storage seam: what the service layer (``hub.py``) may ask of a backend.
+"""The storage seam: what the service layer (``confhub.hub``) may ask of a backend.
 
 Modelled on etcd's mvcc ``kv.go``: reads are split from writes, and each method says what it
 does to the tenant revision and what it raises.
@@ -40,10 +40,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
-    "AuditRow", "DataKeyRow", "Store", "StoreReader", "StoreWriter", "TenantRow", "TokenRow",
-
-    "ALL_TENANTS", "SchemaRow", "SchemaTxn", "Store", "StoreReader", "StoreWriter", "TenantRow",
-    "VersionRow", "WriteTxn",
+    "ALL_TENANTS",
+    "AuditRow",
+    "DataKeyRow",
+    "SchemaRow",
+    "SchemaTxn",
+    "Store",
+    "StoreReader",
+    "StoreWriter",
+    "TenantRow",
+    "TokenRow",
+    "VersionRow",
+    "WriteTxn",
 ]
 
 T = TypeVar("T")
@@ -335,11 +343,3 @@ class StoreWriter(Protocol):
 class Store(StoreReader, StoreWriter, Protocol):
     def close(self) -> None: ...
 
-
-def placeholders(n: int, mark: str = "?") -> str:
-    return ", ".join([mark] * n)
-
-
-def chunked(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]

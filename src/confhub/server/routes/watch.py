@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -191,7 +190,7 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
             else:
                 yield PING
     except ConfhubError as exc:
-        yield ServerSentEvent(event="error", data=dumps(exc.to_dict()).decode()).encode()
+        yield sse_event(dumps(exc.to_dict()), event="error")
     finally:
         release()
 
@@ -214,9 +213,20 @@ def _chunk(first: WatchEvent, stream: AsyncWatch) -> tuple[bytes, int, int]:
     return b"".join(parts), len(parts), last
 
 
+def sse_event(data: bytes, *, event: str | None = None, id: int | None = None) -> bytes:
+    """One server-sent event (``id:``, ``event:``, then ``data:`` lines, a blank line)::
+
+        sse_event(b'{"a": 1}', event="error")  ->  b'event: error\\r\\ndata: {"a": 1}\\r\\n\\r\\n'
+
+    ``data`` is compact JSON, so it never holds a line break that would need a second
+    ``data:`` line."""
+    head = (b"id: %d\r\n" % id if id is not None else b"") + (
+        b"event: " + event.encode() + b"\r\n" if event is not None else b"")
+    return head + b"data: " + data + b"\r\n\r\n"
+
+
 def _marker(kind: str, revision: int) -> bytes:
-    return ServerSentEvent(event=kind, id=str(revision),
-                           data=f'{{"revision": {revision}}}').encode()
+    return sse_event(b'{"revision": %d}' % revision, event=kind, id=revision)
 
 
 class _EncodedEvents:
@@ -236,7 +246,7 @@ class _EncodedEvents:
             return hit[1]
         data = {"revision": event.revision,
                 "changes": [change.to_dict() for change in event.changes]}
-        encoded = ServerSentEvent(data=dumps(data).decode(), id=str(event.revision)).encode()
+        encoded = sse_event(dumps(data), id=event.revision)
         if len(encoded) > self._max_bytes // 8:
             return encoded  # a huge one is not kept
         while self._items and (len(self._items) >= self._size

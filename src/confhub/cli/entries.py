@@ -1,4 +1,4 @@
-"""Reading and writing keys: ``get``, ``set``, ``patch``, ``delete`` and ``ls``.
+"""Entries, the keys and their values: ``get``, ``set``, ``patch``, ``delete`` and ``ls``.
 
 Each command is a thin shell over one ``Tenant`` method: parse the address and the value, call the
 API, print the result. All rules (CAS, layering, validation, size limits) live in the hub, so the
@@ -14,23 +14,18 @@ from rich.markup import escape
 
 from ..errors import NotFound
 from ..layering import diff
-from .common import DEFAULT_DB as _DB
 from .common import (
     AddressArg,
     AuthorOpt,
     Context,
-    DbOpt,
     EnvOpt,
     ExpectedVersionOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
 )
 from .inputs import read_value
 from .output import Output, marked, preview, short_time
@@ -83,6 +78,7 @@ def _entry_summary(out: Output, entry: Any, verb: str) -> None:
     )
 
 
+@target_options
 def get(
     cmd: typer.Context,
     address: AddressArg,
@@ -96,11 +92,6 @@ def get(
     reveal: Annotated[bool, typer.Option(
         "--reveal", help="Decrypt secrets (editor or admin; audited; needs the master key "
                          "locally).")] = False,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = _DB,
 ) -> None:
     """Show a key's value: the current one, an old --version, or --resolved across layers.
 
@@ -152,6 +143,7 @@ def get(
         ctx.out.result(entry.to_dict(), human)
 
 
+@target_options
 def set_(
     cmd: typer.Context,
     address: AddressArg,
@@ -168,11 +160,6 @@ def set_(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = _DB,
 ) -> None:
     """Create or replace a key's value (a new version).
 
@@ -197,6 +184,7 @@ def set_(
         _report_write(ctx.out, entry, ("set", "set"), dry_run, before)
 
 
+@target_options
 def patch(
     cmd: typer.Context,
     address: AddressArg,
@@ -211,11 +199,6 @@ def patch(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = _DB,
 ) -> None:
     """Change part of a key's value with a JSON merge patch (RFC 7386): null removes a field.
 
@@ -236,6 +219,7 @@ def patch(
         _report_write(ctx.out, entry, ("patch", "patched"), dry_run, before)
 
 
+@target_options
 def delete(
     cmd: typer.Context,
     address: AddressArg,
@@ -245,11 +229,6 @@ def delete(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = _DB,
 ) -> None:
     """Delete a key: writes a tombstone version, so history stays and rollback can undo it.
 
@@ -269,6 +248,7 @@ def delete(
             f"(tombstone version {tombstone.version}, revision {tombstone.revision})"))
 
 
+@target_options
 def ls(
     cmd: typer.Context,
     namespace: Annotated[str | None, typer.Argument(
@@ -280,11 +260,6 @@ def ls(
         "--resolved", help="Show each key's value for --env: base merged with the env layer.")
     ] = False,
     env: EnvOpt = "base",
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = _DB,
 ) -> None:
     """List namespaces, or the keys of one namespace with their versions.
 
