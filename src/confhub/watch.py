@@ -36,9 +36,10 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .catchup import FEED_PAGE, Feed, SharedPages, catchup_slots, group_by_revision
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
@@ -50,11 +51,7 @@ __all__ = [
 logger = logging.getLogger("confhub.watch")
 
 MAX_PENDING = 1024
-FEED_PAGE = 256  # changes per storage read while catching up: what one watcher holds at most
-CATCHUP_READS = 4  # storage reads for catching-up async watchers at once, per event loop
 
-Feed = Callable[[int, int], Sequence[Change]]
-"""``feed(since, limit)``: the tenant's changes after ``since`` (raises Gone/NotFound)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,66 +182,6 @@ class Subscription:
         with self._lock:
             self.position = last if last > self.position else self.position
         return events
-
-
-def group_by_revision(tenant: str, changes: Iterable[Change]) -> list[WatchEvent]:
-    """Feed rows (in revision order) as one event per revision."""
-    events: list[WatchEvent] = []
-    batch: list[Change] = []
-    for change in changes:
-        if batch and change.revision != batch[0].revision:
-            events.append(WatchEvent(tenant, batch[0].revision, tuple(batch)))
-            batch = []
-        batch.append(change)
-    if batch:
-        events.append(WatchEvent(tenant, batch[0].revision, tuple(batch)))
-    return events
-
-
-class SharedPages:
-    """Feed pages recently read by catching-up watchers, shared by every watcher that reads
-    the same range.
-
-    Five hundred streams resuming from one revision would otherwise each read (and hold,
-    and encode) their own copy of the same history. Only *full* pages are kept: a full page
-    is a fixed piece of committed history, while a short one ends at the head and would grow.
-    A page holds the events themselves, so the HTTP layer's encoding cache (keyed by event)
-    encodes each revision once for all of them. Bounded: the ``size`` most recent pages.
-
-    Worked example (FEED_PAGE 256): streams A and B both resume from revision 100 while the
-    tenant is at 2,000. A reads (100, +256 changes] from storage and keeps the page; B finds
-    it and reads nothing; both then ask for the page after its last revision, and so on.
-    """
-
-    def __init__(self, size: int = 32) -> None:
-        self._size = size
-        self._pages: dict[tuple[str, int], list[WatchEvent]] = {}
-        self._lock = threading.Lock()
-
-    def events(self, tenant: str, since: int, feed: Feed) -> list[WatchEvent]:
-        key = (tenant, since)
-        with self._lock:
-            page = self._pages.pop(key, None)
-            if page is not None:
-                self._pages[key] = page  # most recently used last
-                return page
-        changes = feed(since, FEED_PAGE)
-        page = group_by_revision(tenant, changes)
-        if len(changes) >= FEED_PAGE:
-            with self._lock:
-                self._pages[key] = page
-                while len(self._pages) > self._size:
-                    self._pages.pop(next(iter(self._pages)))
-        return page
-
-    def forget(self, tenant: str | None) -> None:
-        """Drop a tenant's pages (all: None): its history was deleted or rewritten."""
-        with self._lock:
-            if tenant is None:
-                self._pages.clear()
-            else:
-                for key in [k for k in self._pages if k[0] == tenant]:
-                    del self._pages[key]
 
 
 class Broadcaster:
@@ -508,7 +445,7 @@ class AsyncWatch:
                 if sub.catching_up or sub.error is not None:
                     # Few storage reads at once, whatever the number of watchers catching
                     # up: the storage threads stay free for other requests.
-                    async with _catchup_slots(loop):
+                    async with catchup_slots(loop):
                         events = await asyncio.to_thread(sub.take, self._feed, self._pages)
                 else:
                     events = sub.take(self._feed)
@@ -560,15 +497,3 @@ class AsyncWatch:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
-
-
-_CATCHUP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary())
-
-
-def _catchup_slots(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
-    """The loop's limit of concurrent catch-up reads (CATCHUP_READS)."""
-    slots = _CATCHUP.get(loop)
-    if slots is None:
-        slots = _CATCHUP[loop] = asyncio.Semaphore(CATCHUP_READS)
-    return slots
