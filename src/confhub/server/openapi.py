@@ -19,7 +19,8 @@ _WRITE_HEADERS: list[dict[str, Any]] = [
      "description": 'compare-and-set: write only if the current version is one of these '
                     'strong ETags (`"3"`, `"3", "4"`), or exists at all (`*`); a weak tag '
                     "(`W/\"3\"`) never matches. 412 otherwise.",
-     "schema": {"type": "string", "maxLength": 1024}},
+     "schema": {"type": "string", "maxLength": 1024,
+                "pattern": r'^(\*|(W/)?"[0-9]{1,18}"(\s*,\s*(W/)?"[0-9]{1,18}")*)$'}},
     {"name": "If-None-Match", "in": "header", "required": False,
      "description": "`*`: write only if the key does not exist (412 otherwise)",
      "schema": {"type": "string", "enum": ["*"]}},
