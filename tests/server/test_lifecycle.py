@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 import confhub
-from confhub.server.testing import free_port, live_server, server_process
+from confhub.server.serve import run
+from confhub.server.testing import live_server, server_process
 
 SERVERS = ["granian", "uvicorn"]
 
@@ -202,19 +203,11 @@ def test_a_port_in_use_is_refused(tmp_path: Path) -> None:
         assert all(httpx.get(url + "/config/m/k").status_code == 200 for _ in range(5))
 
 
-def test_the_cli_refuses_a_port_in_use(tmp_path: Path) -> None:
+def test_serve_refuses_a_port_in_use_before_opening_anything(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "confhub.cli", "serve", "--db",
-                               str(tmp_path / "c.db"), "--port", str(port)],
-                              capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1, done.stderr
-    assert "already in use" in done.stderr
-
-
-def test_a_server_on_a_free_port_still_starts(tmp_path: Path) -> None:
-    port = free_port()
-    with live_server(tmp_path / "c.db", port=port) as url:
-        assert httpx.get(url + "/healthz").status_code == 200
+        with pytest.raises(SystemExit, match="already in use"):
+            run(str(tmp_path / "c.db"), port=port)
+    assert not (tmp_path / "c.db").exists()
