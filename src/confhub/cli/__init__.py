@@ -19,6 +19,7 @@ from . import (
     backup,
     edit,
     entries,
+    flags,
     history,
     schemas,
     security,
@@ -96,7 +97,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve):
+                   security, serve, flags):
         module.register(app)
     return app
 

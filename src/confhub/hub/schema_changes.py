@@ -4,7 +4,7 @@ Owns ``SchemaChanges`` (part of ``Tenant``) and the rule that a schema change is
 values it would govern break it (``_check_existing``). Which schema is in force, and how writes
 are validated against it, is ``hub/schemas.py``.
 
-May import: ``confhub.validation``, ``confhub.model``, ``confhub.errors``,
+May import: ``confhub.validation``, ``confhub.model``, ``confhub.errors``, ``confhub.flags``,
 ``confhub.store.base`` and the hub's ``core``, ``rows``, ``schemas``.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidRequest, NotFound
+from ..flags import FLAGS_NAMESPACE
 from ..model import (
     BASE_ENV,
     Schema,
@@ -38,7 +39,7 @@ from ..validation import (
 )
 from .core import TenantPart
 from .rows import check_address, check_limit, check_version, where
-from .schemas import effective_schema
+from .schemas import effective_schema, flag_issues
 
 
 class SchemaChanges(TenantPart):
@@ -54,14 +55,20 @@ class SchemaChanges(TenantPart):
                      where=f"value of {where(env, namespace, key)}")
         self._view  # noqa: B018 - raises NotFound for a missing tenant
         _, compiled = effective_schema(self._core.store.schema, self.name, namespace)
-        if compiled is None or not compiled.applies_to(key):
+        governed = compiled is not None and compiled.applies_to(key)
+        if not governed and namespace != FLAGS_NAMESPACE:
             return ValidationReport()
         layers: dict[str, Any] = {env: thaw(value)}
         if env != BASE_ENV:
             base = self._view.entries.get((BASE_ENV, namespace, key))
             if base is not None:
                 layers[BASE_ENV] = thaw(base.value)
-        errors, warnings = check_layers(compiled, layers, [env], namespace, key)
+        errors = flag_issues(namespace, key, layers, [env])
+        warnings: list[ValidationIssue] = []
+        if governed:
+            assert compiled is not None
+            schema_errors, warnings = check_layers(compiled, layers, [env], namespace, key)
+            errors += schema_errors
         return ValidationReport(errors=tuple(errors), warnings=tuple(warnings))
 
     def set_schema(self, namespace: str, schema: Any, rules: Sequence[Mapping[str, Any]]

@@ -10,6 +10,10 @@ live schema first, else the one set for all tenants, else none. Three readers us
   (``RestartFlags``): outside any transaction, so the lookup is cached for a second;
 * reads of the schema API (``hub/schema_changes.py``).
 
+The ``flags`` namespace of every tenant also has a built-in schema, flagd's flag-definition
+format (``confhub.flags.definition``): it applies on top of any schema set there, cannot be
+removed, and its problems name the flag (``flag_issues``).
+
 Worked example — tenant ``acme`` has no schema of its own for ``models``; the all-tenants
 schema v1 marks ``/endpoint`` ``x-restart-required``::
 
@@ -23,7 +27,8 @@ A schema changed by another process is seen by the flags within a second (writes
 it at once: they read it in their transaction).
 
 May import: ``confhub.validation``, ``confhub.annotations``, ``confhub.model``,
-``confhub.secrets`` (Vault), ``confhub.store.base`` and ``hub.sealing``, ``hub.rows``.
+``confhub.secrets`` (Vault), ``confhub.flags``, ``confhub.layering``, ``confhub.store.base``
+and ``hub.sealing``, ``hub.rows``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..annotations import expand, touches
+from ..flags import FLAGS_NAMESPACE, check_entry
+from ..layering import merge_patch
 from ..model import BASE_ENV, Change, ValidationIssue
 from ..secrets import Vault
 from ..store.base import ALL_TENANTS, SchemaRow, StoreReader, VersionRow, WriteTxn
@@ -94,14 +101,21 @@ def validate_appended(txn: WriteTxn, appended: Sequence[VersionRow],
         if namespace not in schemas:
             schemas[namespace] = schema_in_txn(txn, namespace)
         compiled = schemas[namespace]
-        if compiled is None or not compiled.applies_to(key):
+        governed = compiled is not None and compiled.applies_to(key)
+        if not governed and namespace != FLAGS_NAMESPACE:
             continue
         plain_secrets: list[Any] = []
         layers = {r.env: opened(json.loads(r.value), r.secret, vault, plain_secrets)
                   for r in txn.layers(namespace, key) if not r.deleted and r.value is not None}
         # A base write changes what every env resolves to; an env write only its own env.
-        found_errors, found_warnings = check_layers(
-            compiled, layers, layers.keys() if BASE_ENV in envs else envs, namespace, key)
+        checked = layers.keys() if BASE_ENV in envs else envs
+        found_errors = flag_issues(namespace, key, layers, checked)
+        found_warnings: list[ValidationIssue] = []
+        if governed:
+            assert compiled is not None
+            schema_errors, found_warnings = check_layers(compiled, layers, checked, namespace,
+                                                         key)
+            found_errors += schema_errors
         errors += scrubbed(found_errors, plain_secrets)
         warnings += scrubbed(found_warnings, plain_secrets)
     if errors:
@@ -110,6 +124,23 @@ def validate_appended(txn: WriteTxn, appended: Sequence[VersionRow],
                 if len(touched) == 1 else f"a write of {len(touched)} keys")
         raise refuse(errors, warnings, f"{what} breaks its schema")
     return warnings
+
+
+def flag_issues(namespace: str, key: str, layers: dict[str, Any], envs: Any
+                ) -> list[ValidationIssue]:
+    """The built-in schema of the ``flags`` namespace: the problems of the flag definition
+    each env in ``envs`` resolves to (``layers`` maps env -> its layer's value)."""
+    if namespace != FLAGS_NAMESPACE:
+        return []
+    issues: list[ValidationIssue] = []
+    base = layers.get(BASE_ENV)
+    for env in sorted(set(envs)):
+        if env not in layers:
+            continue
+        value = layers[env] if env == BASE_ENV else merge_patch(base, layers[env])
+        issues += [ValidationIssue(path, message, rule="flagd", namespace=namespace, key=key,
+                                   env=env) for path, message in check_entry(key, value)]
+    return issues
 
 
 class RestartFlags:

@@ -70,6 +70,18 @@ class Hub(TenantAdmin, Transfer, Security):
             return None
         return view.entries.get((env, namespace, key))
 
+    def cached_entries(self, tenant: str, env: str, namespace: str) -> list[Entry] | None:
+        """The live entries of a namespace in one env if the tenant is in memory (unsorted),
+        else None; like :meth:`cached_entry`, never touches storage (the OFREP routes
+        evaluate flags on the event loop with it). Copied under the cache lock, so the list
+        holds whole transactions."""
+        core = self._core
+        view = core.cache.views.get(tenant)
+        if view is None or not view.valid:
+            return None
+        with core.cache.lock:
+            return list(view.by_namespace.get((env, namespace), {}).values())
+
     def health(self) -> dict[str, Any]:
         """Never raises: ``ok`` is False (with ``error``) when storage cannot be reached."""
         core = self._core

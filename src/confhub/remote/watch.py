@@ -57,6 +57,26 @@ class RemoteWatch:
         self.connected = threading.Event()  # the stream is open now
         self.attempted = threading.Event()  # the first connection has succeeded or failed
         self.error: ConfhubError | None = None  # why the watch ended, if it did
+        self._on_connection: list[Callable[[bool], object]] = []
+
+    def on_connection(self, callback: Callable[[bool], object]) -> None:
+        """Call ``callback(True)`` each time the stream opens and ``callback(False)`` each
+        time it drops (the watch then reconnects by itself): how a consumer knows its view
+        may be stale while the server is away."""
+        self._on_connection.append(callback)
+
+    def _connection(self, connected: bool) -> None:
+        if connected == self.connected.is_set():
+            return
+        if connected:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        for callback in self._on_connection:
+            try:
+                callback(connected)
+            except Exception:  # noqa: BLE001 - a listener never stops the watch
+                logger.exception("watch connection listener failed")
 
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
         return self.events()
@@ -87,12 +107,12 @@ class RemoteWatch:
                                     self.revision = event.revision  # handed out in full
                                 elif sse.event in ("ready", "progress"):
                                     self.revision = int(sse.id)
-                                    self.connected.set()
+                                    self._connection(True)
                                     self.attempted.set()
                                 elif sse.event == "error":
                                     raise _stream_error(sse.data)
                 except (httpx.TransportError, SSEError, Unavailable) as exc:
-                    self.connected.clear()
+                    self._connection(False)
                     self.attempted.set()
                     logger.info("watch of %s on %s interrupted (%s); reconnecting in %.2fs",
                                 self.tenant, self.url, exc, delay)

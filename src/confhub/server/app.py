@@ -37,6 +37,7 @@ from .routes import (
     changes,
     configs,
     history,
+    ofrep,
     ops,
     security,
     simple,
@@ -185,8 +186,8 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Most used first: FastAPI tries routes in order.
-    for module in (simple, configs, history, tenants, txn, changes, watch, snapshots, transfer,
-                   ops, validation, security):
+    for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
+                   transfer, ops, validation, security):
         app.include_router(module.router)
     inner: Any = MetricsMiddleware(app, metrics)
     if fast_paths:

@@ -129,6 +129,12 @@ POLICY: tuple[Rule, ...] = (
     Rule("GET", _T + "/audit", "admin"),
     Rule("GET POST", "/v1/tokens", AUTHENTICATED, tenant=None),  # admin of the token's tenant
     Rule("GET DELETE", "/v1/tokens/{token_id}", AUTHENTICATED, tenant=None),
+    # feature flags over OFREP (issue 16): the token's own tenant, or the one in the path;
+    # the handler checks the viewer role and the flags namespace
+    Rule("POST", "/ofrep/v1/evaluate/flags", AUTHENTICATED, tenant=None),
+    Rule("POST", "/ofrep/v1/evaluate/flags/{key}", AUTHENTICATED, tenant=None),
+    Rule("POST", _T + "/ofrep/v1/evaluate/flags", "viewer", namespace=BODY),
+    Rule("POST", _T + "/ofrep/v1/evaluate/flags/{key}", "viewer", namespace=BODY),
 )
 
 _BY_METHOD: dict[str, list[Rule]] = {}
