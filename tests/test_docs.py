@@ -4,7 +4,8 @@ The blocks of one page run in order in one namespace (a page builds its example 
 step), in an empty directory, with a real server standing in for ``http://127.0.0.1:8011``
 and a master key in the environment. A block that cannot run here says why in a comment on
 the line above it: ``<!-- not run: needs a PostgreSQL server at host -->``; a block without
-one must run. (README.md and docs/http.md have tests of their own as well.)
+one must run. (README.md and docs/http.md have tests of their own as well; docs/flags.md,
+whose Python builds on its shell lines, only has its own: ``TESTED_ELSEWHERE``.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ def skipped(page: Path) -> list[str]:
             if m["why"] is not None]
 
 
-PAGES_WITH_PYTHON = [p for p in PAGES if runnable(p)]
+# Pages whose examples build on their own shell lines run under a test of their own.
+TESTED_ELSEWHERE = {
+    "flags.md": "tests/flags/test_docs.py runs its flag file, shell lines, then its Python",
+}
+PAGES_WITH_PYTHON = [p for p in PAGES if runnable(p) and p.name not in TESTED_ELSEWHERE]
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_PYTHON, ids=lambda p: p.name)
