@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from .errors import ConfhubError, InvalidValue, NotFound, Unavailable
+from .errors import ConfhubError, Gone, InvalidValue, NotFound, Unavailable
 from .model import BASE_ENV, Change, Resolved, thaw
 
 __all__ = ["Live"]
@@ -41,6 +41,11 @@ MISSING: Any = object()
 
 
 class _Handle(Protocol):
+    on_end: Callable[[ConfhubError], object] | None
+
+    @property
+    def error(self) -> ConfhubError | None: ...
+
     def stop(self) -> None: ...
 
 
@@ -77,8 +82,10 @@ class Live(Generic[T]):
         self._on_change: list[Callable[[T, T], object]] = []
         self._on_error: list[Callable[[Exception], object]] = []
         self._lock = threading.Lock()
+        self._relisting = threading.Lock()
+        self._closed = False
         self.value: T = self._first_value()
-        self._handle: _Handle = source.watch(self._changed, namespace, key, since=self.revision)
+        self._handle: _Handle = self._subscribe()
 
     def __repr__(self) -> str:
         return (f"<confhub.Live {self._source.name}/{self.namespace}/{self.key} env={self.env}"
@@ -103,6 +110,7 @@ class Live(Generic[T]):
         return self.value
 
     def close(self) -> None:
+        self._closed = True
         self._handle.stop()
 
     def __enter__(self) -> Live[T]:
@@ -128,6 +136,46 @@ class Live(Generic[T]):
         value = self._typed(raw)  # a value the model refuses at start is an error
         self._write_cache(raw)
         return value
+
+    def _subscribe(self) -> _Handle:
+        """Watch from ``revision``; when retention removed that history (Gone), re-list:
+        resolve the current value at the current revision and watch from there."""
+        while True:
+            try:
+                handle: _Handle = self._source.watch(self._changed, self.namespace, self.key,
+                                                     since=self.revision)
+            except Gone as exc:
+                self._relist(exc)
+                continue
+            handle.on_end = lambda error, ended=handle: self._ended(ended, error)
+            if isinstance(handle.error, Gone):  # ended before on_end was set
+                handle.stop()
+                self._relist(handle.error)
+                continue
+            return handle
+
+    def _ended(self, handle: _Handle, error: ConfhubError) -> None:
+        """The watch ended by itself: carry on after a Gone (re-list), else stay ended."""
+        if not isinstance(error, Gone):
+            return
+        with self._relisting:
+            if self._closed or handle is not self._handle:
+                return  # closed, or already replaced
+            self._relist(error)
+            self._handle = self._subscribe()
+
+    def _relist(self, error: Gone) -> None:
+        revision = self._source.revision
+        logger.info("history of %s/%s before revision %s was removed (%s); re-listing at "
+                    "revision %d", self.namespace, self.key,
+                    error.compacted_revision, error.message, revision)
+        self.revision = revision
+        try:
+            raw = self._resolve()
+        except ConfhubError as exc:
+            logger.warning("could not re-list %s/%s: %s", self.namespace, self.key, exc)
+            return
+        self._apply(raw, revision)
 
     def _resolve(self) -> Any:
         try:

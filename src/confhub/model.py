@@ -40,6 +40,7 @@ __all__ = [
     "FrozenList",
     "Op",
     "Resolved",
+    "RetentionPolicy",
     "Schema",
     "Snapshot",
     "TenantInfo",
@@ -349,19 +350,45 @@ class Resolved:
 
 @dataclass(frozen=True, slots=True)
 class TenantInfo:
-    """A tenant as listed: its latest ``revision``; ``deleted_at`` is set while soft-deleted."""
+    """A tenant as listed: its latest ``revision``; ``deleted_at`` is set while soft-deleted;
+    ``compacted_revision`` is the oldest revision a watcher can resume from (retention)."""
 
     id: str
     revision: int
     created_at: datetime
     deleted_at: datetime | None = None
+    compacted_revision: int = 0
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**_record_dict(self), "deleted": self.deleted}
+        """``compacted_revision`` appears only once retention removed something, so the
+        tenant shape is unchanged for everyone else (as ``restart_required`` in changes)."""
+        data = {**_record_dict(self), "deleted": self.deleted}
+        if not self.compacted_revision:
+            del data["compacted_revision"]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How much history a tenant (``namespace`` None) or one namespace of it keeps.
+
+    A version is kept while it is one of the last ``keep_last`` of its key *or* younger than
+    ``keep_for_seconds``; None means no limit of that kind (both None: keep everything).
+    Whatever the policy, compaction keeps every key's current version, the versions a
+    snapshot's state needs, and the versions a kept rollback names as its ``rollback_of``.
+    """
+
+    tenant: str
+    namespace: str | None
+    keep_last: int | None
+    keep_for_seconds: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _record_dict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,11 +34,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .bell import LoopBell
 from .catchup import FEED_PAGE, Feed, SharedPages, catchup_slots, group_by_revision
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
@@ -235,51 +235,6 @@ class Broadcaster:
             sub.wake()
 
 
-class LoopBell:
-    """Wakes asyncio consumers from the publishing thread with one call per loop and burst.
-
-    A thousand watchers on one server would otherwise cost a thousand
-    ``call_soon_threadsafe`` calls (each a write to the loop's self-pipe) per revision.
-    """
-
-    _bells: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBell] = (
-        weakref.WeakKeyDictionary())
-    _bells_lock = threading.Lock()
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ringing: list[asyncio.Event] = []
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopBell:
-        with cls._bells_lock:
-            bell = cls._bells.get(loop)
-            if bell is None:
-                bell = cls._bells[loop] = LoopBell(loop)
-            return bell
-
-    def waker(self, flag: asyncio.Event) -> Callable[[], None]:
-        def ring() -> None:
-            with self._lock:
-                first = not self._ringing
-                self._ringing.append(flag)
-            if first:
-                try:
-                    self._loop.call_soon_threadsafe(self._flush)
-                except RuntimeError:  # the loop is closed: nobody is listening any more
-                    with self._lock:
-                        self._ringing.clear()
-
-        return ring
-
-    def _flush(self) -> None:
-        with self._lock:
-            flags, self._ringing = self._ringing, []
-        for flag in flags:
-            flag.set()
-
-
 # --------------------------------------------------------------------------- consumers
 
 
@@ -320,6 +275,9 @@ class WatchHandle:
         self._remove = remove
         self._stopped = threading.Event()
         self.error: ConfhubError | None = None
+        # Called with the error when the watch ends by itself (history gone, tenant
+        # deleted); live values re-list on Gone. Set it right after creating the handle.
+        self.on_end: Callable[[ConfhubError], object] | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"confhub-watch-{subscription.tenant}")
         self._thread.start()
@@ -365,6 +323,8 @@ class WatchHandle:
                     level = logging.INFO if self._sub.error is not None else logging.WARNING
                     logger.log(level, "watch on tenant %r ended: %s", self._sub.tenant, exc)
                     self._remove()
+                    if self.on_end is not None and not self._stopped.is_set():
+                        self.on_end(exc)
                     return
                 self._stopped.wait(delay)
                 delay = min(delay * 2, 2.0)
@@ -412,6 +372,11 @@ class AsyncWatch:
 
     def __aiter__(self) -> AsyncWatch:
         return self
+
+    @property
+    def waiting(self) -> int:
+        """How many events are already waiting to be taken."""
+        return len(self._ready)
 
     def ready(self, limit: int | None = None) -> list[WatchEvent]:
         """The events already waiting (at most ``limit``), without waiting for more."""

@@ -17,10 +17,12 @@ import confhub
 from . import (
     admin,
     backup,
+    bench,
     edit,
     entries,
     flags,
     history,
+    operations,
     schemas,
     security,
     serve,
@@ -97,7 +99,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, flags):
+                   security, serve, flags, bench, operations):
         module.register(app)
     return app
 

@@ -62,6 +62,14 @@ def serve(
              "take all but a tenth, kept for other requests \\[default: 10000].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", metavar="text|json",
+        help="One line per request at log level info: text for a terminal, json for a log "
+             "pipeline \\[default: text].")] = None,
+    compact_interval: Annotated[float | None, typer.Option(
+        "--compact-interval", metavar="SECONDS", min=0,
+        help="Apply retention policies in the background this often, 0: never "
+             "\\[default: 300].")] = None,
     heartbeat: Annotated[float, typer.Option(
         "--heartbeat", metavar="SECONDS", min=0.05, max=3600,
         help="Keep-alive interval of idle watch streams (proxies drop silent ones).")
@@ -78,6 +86,8 @@ def serve(
       $ confhub serve --db postgresql://confhub@db/confhub --server uvicorn
       $ confhub serve --cors-origin http://localhost:3000
     """
+    if log_format is not None and log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
     if server is not None and server not in ("granian", "uvicorn"):
         raise typer.BadParameter("must be granian or uvicorn", param_hint="--server")
     try:
@@ -93,7 +103,8 @@ def serve(
         options["cors_origins"] = cors_origin
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
                         ("max_watchers", max_watchers), ("client_timeout", client_timeout),
-                        ("max_connections", max_connections)):
+                        ("max_connections", max_connections), ("log_format", log_format),
+                        ("compact_interval", compact_interval)):
         if given is not None:  # otherwise run() keeps its defaults
             options[name] = given
     if server is not None:  # otherwise run() picks its measured default

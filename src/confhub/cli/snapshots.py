@@ -19,6 +19,7 @@ from .common import (
     session,
     target_options,
 )
+from .operations import restore_store
 from .output import Output, marked, preview, short_time
 
 __all__ = ["register", "snapshot_app"]
@@ -80,6 +81,11 @@ def ls(
 @target_options
 def restore(
     cmd: typer.Context,
+    file: Annotated[str | None, typer.Argument(
+        metavar="[FILE]", show_default=False,
+        help="A backup made by `confhub backup`: replace the whole store with it.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With FILE: replace a store that is not empty.")] = False,
     snapshot: Annotated[str | None, typer.Option("--snapshot", "-s", metavar="LABEL",
                                                  help="Restore the state of this snapshot.")
                         ] = None,
@@ -95,13 +101,21 @@ def restore(
     author: AuthorOpt = None,
     tenant: TenantOpt = "default",
 ) -> None:
-    """Make the current state equal to a snapshot or revision, as one new transaction.
+    """Make the current state equal to a snapshot or revision, as one new transaction;
+    or, given a backup FILE, replace the whole store with it (checked first; --db only).
 
     [b]Examples[/b]
 
       $ confhub restore --snapshot before-migration --reason "migration failed"
       $ confhub restore --revision 120 --namespace routing
+      $ confhub restore nightly.backup --db /var/lib/confhub/new.db
     """
+    if file is not None:
+        if snapshot is not None or revision is not None or namespace is not None:
+            raise typer.BadParameter("a backup FILE restores the whole store: no --snapshot, "
+                                     "--revision or --namespace with it")
+        restore_store(cmd, file, force)
+        return
     with session(cmd) as ctx:
         if (snapshot is None) == (revision is None):
             raise InvalidRequest("give exactly one of --snapshot LABEL or --revision R")

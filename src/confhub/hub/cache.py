@@ -18,8 +18,8 @@ Worked example, view at revision 7::
     apply(10, rows)     -> gap: read feed (8, ...] from storage = revisions 9 and 10, view at 10
 
 Owns: ``TenantView``, ``Cache`` and the conversions of stored rows to ``Entry``/``Change``.
-May import: ``confhub.model``, ``confhub.secrets`` (redaction) and ``confhub.store.base``
-(the reader Protocol and row types); nothing else of the hub.
+May import: ``confhub.errors``, ``confhub.model``, ``confhub.secrets`` (redaction) and
+``confhub.store.base`` (the reader Protocol and row types); nothing else of the hub.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from ..errors import ConfhubError, Gone
 from ..model import Change, Entry, decode_value, utc_from_micros
 from ..secrets import redact_text
 from ..store.base import StoreReader, VersionRow
@@ -131,7 +132,7 @@ class Cache:
     def __init__(self, store: StoreReader, *,
                  on_revision: Callable[[str, int, list[VersionRow], list[Entry | None]], None]
                  | None = None,
-                 on_evict: Callable[[str], None] | None = None) -> None:
+                 on_evict: Callable[[str, ConfhubError | None], None] | None = None) -> None:
         self._store = store
         self._lock = threading.RLock()
         self.views: dict[str, TenantView] = {}
@@ -166,7 +167,14 @@ class Cache:
 
     def _catch_up(self, view: TenantView) -> None:
         while True:
-            rows = self._store.changes(view.tenant, view.revision, 10_000)
+            try:
+                rows = self._store.changes(view.tenant, view.revision, 10_000)
+            except Gone as exc:
+                # Retention removed history this view had not applied yet (it lagged behind
+                # a compaction): it cannot be brought forward, only reloaded. Its watchers
+                # are told (Gone) and re-list; the next read loads the tenant afresh.
+                self.evict(view.tenant, exc)
+                return
             if not rows:
                 return
             start = 0
@@ -210,10 +218,11 @@ class Cache:
                 elif row.revision > view.revision:
                     self._catch_up(view)
 
-    def evict(self, tenant: str) -> None:
+    def evict(self, tenant: str, error: ConfhubError | None = None) -> None:
+        """Drop the tenant's view; its watchers end with ``error`` (default: deleted)."""
         with self._lock:
             view = self.views.pop(tenant, None)
             if view is not None:
                 view.invalidate()
                 if self._on_evict is not None:
-                    self._on_evict(tenant)
+                    self._on_evict(tenant, error)

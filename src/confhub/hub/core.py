@@ -123,8 +123,9 @@ class Core:
             self.restart_flags.flag(change_from_row(row), old.value if old else None)
             for row, old in zip(rows, before, strict=True)])
 
-    def _tenant_gone(self, tenant: str) -> None:
-        self.watchers.end(tenant, NotFound(f"tenant {tenant!r} was deleted", tenant=tenant))
+    def _tenant_gone(self, tenant: str, error: ConfhubError | None = None) -> None:
+        self.watchers.end(tenant, error or NotFound(f"tenant {tenant!r} was deleted",
+                                                    tenant=tenant))
 
     def subscribe(self, tenant: str, filter: WatchFilter, since: int | None,
                   wake: Callable[[], None]) -> Subscription:

@@ -118,6 +118,7 @@ def tenant_info(row: TenantRow) -> TenantInfo:
     return TenantInfo(
         id=row.id, revision=row.revision, created_at=utc_from_micros(row.created_at),
         deleted_at=utc_from_micros(row.deleted_at) if row.deleted_at is not None else None,
+        compacted_revision=row.compacted_revision,
     )
 
 

@@ -6,6 +6,9 @@ it is assembled from one part per concern, all sharing one ``Core``:
     TenantAdmin  hub/tenants.py   tenant(), tenants, create/clone/delete/restore tenants
     Transfer     hub/transfer.py  export, import_
     Security     hub/security.py  tokens, authenticate, audit, rotate_keys
+    Retention    hub/retention.py retention policies, compaction (issue 13)
+    Backup       hub/backup.py    whole-store backup/restore, with Integrity
+                 (hub/integrity.py: doctor) under it (issue 13)
 
 and adds the life cycle (``close``, ``sync``), health and the few read-only windows the server
 needs (``cached_entry``). This is the only module that names the store backends.
@@ -22,13 +25,15 @@ from ..errors import ConfhubError, InvalidRequest
 from ..model import DEFAULT_TENANT, MAX_VALUE_BYTES, Entry
 from ..secrets import KeyRing
 from ..store.base import Store
+from .backup import Backup
 from .core import Core
+from .retention import Retention
 from .security import Security
 from .tenants import TenantAdmin
 from .transfer import Transfer
 
 
-class Hub(TenantAdmin, Transfer, Security):
+class Hub(TenantAdmin, Transfer, Security, Retention, Backup):
     """An open confhub: tenants, export/import, tokens, audit, health and stats on one store.
 
     Thread-safe. A follower thread keeps the read cache exact when other processes write the
@@ -70,6 +75,9 @@ class Hub(TenantAdmin, Transfer, Security):
             return None
         return view.entries.get((env, namespace, key))
 
+    def cache_size(self) -> int:
+        """Entries this process holds in memory (all loaded tenant views)."""
+        return sum(len(view.entries) for view in list(self._core.cache.views.values()))
     def cached_entries(self, tenant: str, env: str, namespace: str) -> list[Entry] | None:
         """The live entries of a namespace in one env if the tenant is in memory (unsorted),
         else None; like :meth:`cached_entry`, never touches storage (the OFREP routes

@@ -65,7 +65,8 @@ class Snapshots(TenantPart):
         if target > info.revision:
             raise InvalidRequest(f"revision {target} is in the future: tenant {self.name!r} "
                                  f"is at revision {info.revision}")
-        if target < info.compacted_revision:
+        # A snapshot's state is kept by retention; any other old revision may be gone.
+        if snapshot is None and target < info.compacted_revision:
             raise Gone(f"revision {target} of tenant {self.name!r} was removed by retention",
                        compacted_revision=info.compacted_revision)
         written = meta(reason or (f"restore snapshot {snapshot!r}" if snapshot

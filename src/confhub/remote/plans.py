@@ -18,6 +18,7 @@ from ..model import (
     Change,
     Entry,
     Resolved,
+    RetentionPolicy,
     Schema,
     Snapshot,
     TenantInfo,
@@ -376,6 +377,24 @@ class _HubPlans:
 
     def _stats(self) -> _Call[dict[str, Any]]:
         return _Call("GET", "/v1/stats", _same)
+
+    def _retention(self, tenant: str) -> _Call[list[RetentionPolicy]]:
+        return _Call("GET", f"/v1/tenants/{_seg('tenant', tenant)}/retention",
+                     lambda body: [RetentionPolicy(**p) for p in body["policies"]])
+
+    def _set_retention(self, tenant: str, namespace: str | None, keep_last: int | None,
+                       keep_for_seconds: int | None) -> _Call[RetentionPolicy]:
+        path = f"/v1/tenants/{_seg('tenant', tenant)}/retention"
+        if namespace is not None:
+            path += f"/{_seg('namespace', namespace)}"
+        return _Call("PUT", path, lambda body: RetentionPolicy(**body),
+                     body={"keep_last": keep_last, "keep_for_seconds": keep_for_seconds})
+
+    def _compact(self, tenant: str) -> _Call[dict[str, Any]]:
+        return _Call("POST", f"/v1/tenants/{_seg('tenant', tenant)}/compact", _same)
+
+    def _doctor(self, tenant: str | None) -> _Call[dict[str, Any]]:
+        return _Call("GET", "/v1/doctor", _same, {"tenant": tenant})
 
 
 def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Mapping[str, Any]]:

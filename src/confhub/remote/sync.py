@@ -23,6 +23,7 @@ from ..model import (
     Change,
     Entry,
     Resolved,
+    RetentionPolicy,
     Schema,
     Snapshot,
     TenantInfo,
@@ -164,6 +165,27 @@ class RemoteHub(_HubPlans):
 
     def stats(self) -> dict[str, Any]:
         return self._run(self._stats())
+
+    def retention(self, tenant: str | None = None) -> list[RetentionPolicy]:
+        """Retention policies of ``tenant`` (over HTTP a tenant must be named)."""
+        if tenant is None:
+            raise InvalidRequest("name a tenant: a server lists retention per tenant")
+        return self._run(self._retention(tenant))
+
+    def set_retention(self, tenant: str, *, namespace: str | None = None,
+                      keep_last: int | None = None, keep_for_seconds: int | None = None
+                      ) -> RetentionPolicy:
+        return self._run(self._set_retention(tenant, namespace, keep_last, keep_for_seconds))
+
+    def compact(self, tenant: str | None = None) -> dict[str, Any]:
+        """Apply a tenant's retention now (over HTTP a tenant must be named)."""
+        if tenant is None:
+            raise InvalidRequest("name a tenant: a server compacts one tenant per request")
+        return self._run(self._compact(tenant))
+
+    def doctor(self, tenant: str | None = None) -> dict[str, Any]:
+        """The server's integrity checks (its own cache against its storage)."""
+        return self._run(self._doctor(tenant))
 
     def sync(self) -> None:
         """Nothing to do: every remote read asks the server, whose cache is exact."""

@@ -159,6 +159,9 @@ class RemoteWatchHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
+        # Called with the error when the watch ends by itself (history gone, tenant
+        # deleted); live values re-list on Gone. Set it right after creating the handle.
+        self.on_end: Callable[[ConfhubError], object] | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"confhub-remote-watch-{watch.tenant}")
         self._thread.start()
@@ -222,6 +225,8 @@ class RemoteWatchHandle:
         except ConfhubError as exc:
             logger.warning("watch of tenant %r on %s ended: %s", self._watch.tenant,
                            self._watch.url, exc)
+            if self.on_end is not None and not self._stopped.is_set():
+                self.on_end(exc)
         finally:
             # Close the stream in this task: left to the loop's shutdown, httpx would close
             # it from another task, which anyio refuses. stop() may cancel us meanwhile.

@@ -99,7 +99,8 @@ def snapshot_from_json(d: Mapping[str, Any]) -> Snapshot:
 def tenant_from_json(d: Mapping[str, Any]) -> TenantInfo:
     deleted_at = d.get("deleted_at")
     return TenantInfo(id=d["id"], revision=d["revision"], created_at=_time(d["created_at"]),
-                      deleted_at=_time(deleted_at) if deleted_at else None)
+                      deleted_at=_time(deleted_at) if deleted_at else None,
+                      compacted_revision=int(d.get("compacted_revision", 0)))
 
 
 def error_from_response(response: httpx.Response) -> ConfhubError:

@@ -40,12 +40,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="seconds a client may take to send headers, then body (408)")
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                         help="open connections per worker (watch streams included)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="one line per request (at log level info): text or json")
+    parser.add_argument("--compact-interval", type=float, default=300.0,
+                        help="seconds between background compactions (0: never)")
     args = parser.parse_args(argv)
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
         log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat,
         key_file=args.key_file, rate_limit=args.rate_limit, max_watchers=args.max_watchers,
         cors_origins=args.cors_origin, client_timeout=args.client_timeout,
-        max_connections=args.max_connections)
+        max_connections=args.max_connections, log_format=args.log_format,
+        compact_interval=args.compact_interval)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@
 The app is built around a hub it is given (no globals, no I/O at import): ``serve.py`` opens
 the hub from its settings, tests may pass any hub. Layers, outermost first::
 
+    RequestLayer  request id, metrics of every answer (Prometheus), the access log
     CORS          browser origins allowed by ``serve --cors-origin`` (absent by default)
     BodyDeadline  408 for a request body that does not arrive in time (server/timeouts.py)
     AuthLayer     the access policy (server/auth.py): token, rate, role, tenant, namespace
     HeadBody      HEAD answered like GET, body dropped (servers differ on this)
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
     FastWrites    single-key PUTs sent straight to their handler (counted only)
-    Metrics       request counts and latency per route template (Prometheus)
     FastAPI       every route, documented at /openapi.json and /docs
 """
 
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.middleware.cors import CORSMiddleware
 
 from .auth import AuthLayer, Guard, Limits
@@ -32,11 +30,14 @@ from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
 from .lifecycle import on_stop_signal
+from .metrics import Metrics
 from .openapi import document
+from .requestlog import AccessLog, RequestLayer
 from .routes import (
     changes,
     configs,
     history,
+    maintenance,
     ofrep,
     ops,
     security,
@@ -63,55 +64,6 @@ Versioned, multi-tenant configuration store. Errors always have the body
 `{"error": {"code", "message", "details"}}`. Reads carry an `ETag` (the version for a single
 entry); writes accept `If-Match: "N"` and `If-None-Match: *` for compare-and-set.
 """
-
-
-class Metrics:
-    """Per-app Prometheus registry (so two apps in one process never collide)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("confhub_http_requests", "HTTP requests answered",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("confhub_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry,
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25,
-                                          .5, 1, 2.5))
-        self.fast_hits = Counter("confhub_http_cached_reads",
-                                 "GETs answered by the cached lean path", registry=self.registry)
-        self.fast_writes = Counter("confhub_http_lean_writes",
-                                   "PUTs answered by the lean path", registry=self.registry)
-        self.watch_streams = Gauge("confhub_watch_streams", "Open watch (SSE) streams",
-                                   registry=self.registry)
-        self.watch_events = Counter("confhub_watch_events", "Revisions sent to watch streams",
-                                    registry=self.registry)
-
-
-class MetricsMiddleware:
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], name, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], name).observe(
-                time.perf_counter() - start)
 
 
 class HeadBody:
@@ -143,14 +95,17 @@ class HeadBody:
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                heartbeat: float = 15.0, limits: Limits | None = None,
                cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
-               max_watch_streams: int = 0) -> Any:
+               max_watch_streams: int = 0, access_log: AccessLog | None = None,
+               compact_interval: float | None = None) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
     ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive; ``limits``
     are the per-token abuse limits (``auth.Limits``); the auth layer wraps everything, the
     fast paths included. ``cors_origins`` are the browser origins allowed to call the API
     (none: no cross-origin access); ``client_timeout`` is how long a request body may take
     to arrive (408 after); ``max_watch_streams`` caps the open watch streams of this app (0:
-    no cap; ``serve`` derives it from its connection limit, keeping a reserve for the rest).
+    no cap; ``serve`` derives it from its connection limit, keeping a reserve for the rest);
+    ``access_log`` writes one line per request (None: no log); ``compact_interval``
+    (seconds) runs retention in the background (None: never).
     """
 
     @contextlib.asynccontextmanager
@@ -164,6 +119,13 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
         finally:
             undo_signal_hook()
             state.lifecycle.stop()
+        stop_compaction = hub.compact_in_background(compact_interval) if compact_interval \
+            else None
+        try:
+            yield
+        finally:
+            if stop_compaction is not None:
+                stop_compaction()
             executor.shutdown(wait=True, cancel_futures=True)
             if close_hub:
                 hub.close()
@@ -173,7 +135,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                                   lifespan=lifespan, static_url=DOCS_ASSETS)
     state = ServerState(hub, hub.cached_entry, heartbeat=heartbeat)
     state.lifecycle.capacity = max_watch_streams
-    metrics = Metrics()
+    metrics = Metrics(hub)
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -187,9 +149,9 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app.openapi = openapi  # type: ignore[method-assign]
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
-                   transfer, ops, validation, security):
+                   transfer, ops, validation, maintenance, security):
         app.include_router(module.router)
-    inner: Any = MetricsMiddleware(app, metrics)
+    inner: Any = app
     if fast_paths:
         inner = FastWrites(inner, app, configs.write_entry, on_write=metrics.fast_writes.inc)
         inner = FastReads(inner, state.lookup, state.entry_bytes,
@@ -201,7 +163,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
         outer = CORSMiddleware(outer, allow_origins=list(cors_origins), allow_methods=[
             "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"], allow_headers=["*"],
             expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
-    return _Outer(outer, app)
+    return _Outer(RequestLayer(outer, metrics, access_log), app)
 
 
 class _Outer:

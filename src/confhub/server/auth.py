@@ -129,6 +129,12 @@ POLICY: tuple[Rule, ...] = (
     Rule("GET", _T + "/audit", "admin"),
     Rule("GET POST", "/v1/tokens", AUTHENTICATED, tenant=None),  # admin of the token's tenant
     Rule("GET DELETE", "/v1/tokens/{token_id}", AUTHENTICATED, tenant=None),
+    # operations (issue 13): retention, compaction, integrity checks
+    Rule("GET", _T + "/retention", "viewer"),
+    Rule("PUT", _T + "/retention", "admin"),
+    Rule("PUT", _T + "/retention/{namespace}", "admin", namespace=_NS),
+    Rule("POST", _T + "/compact", "admin"),
+    Rule("GET", "/v1/doctor", "superadmin", tenant=None),
     # feature flags over OFREP (issue 16): the token's own tenant, or the one in the path;
     # the handler checks the viewer role and the flags namespace
     Rule("POST", "/ofrep/v1/evaluate/flags", AUTHENTICATED, tenant=None),

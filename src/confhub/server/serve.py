@@ -11,16 +11,19 @@ docs/benchmarks.md); ``server="uvicorn"`` is kept as the pure-Python alternative
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import ipaddress
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -47,6 +50,9 @@ def watch_capacity(max_connections: int) -> int:
     (a tenth, at least 16) so health checks and ordinary requests still get in when idle
     watchers have taken all they may."""
     return max(1, max_connections - max(16, max_connections // 10))
+_ENV_LOG_FORMAT = "CONFHUB_SERVE_LOG_FORMAT"  # text | json | off (issue 13)
+_ENV_COMPACT = "CONFHUB_SERVE_COMPACT_INTERVAL"  # seconds between compactions, 0: never
+DEFAULT_COMPACT_INTERVAL = 300.0
 
 log = logging.getLogger("confhub.server")
 
@@ -87,7 +93,10 @@ def app_factory() -> Any:
                       cors_origins=json.loads(os.environ.get(_ENV_CORS) or "[]"),
                       client_timeout=float(os.environ.get(_ENV_CLIENT_TIMEOUT)
                                            or DEFAULT_CLIENT_TIMEOUT),
-                      max_watch_streams=watch_capacity(connections))
+                      max_watch_streams=watch_capacity(connections),
+                      access_log=_access_log(),
+                      compact_interval=float(os.environ.get(_ENV_COMPACT)
+                                             or DEFAULT_COMPACT_INTERVAL) or None)
 
 
 def _raise_file_limit(connections: int) -> None:
@@ -107,6 +116,14 @@ def _raise_file_limit(connections: int) -> None:
             log.warning("could not raise the open-file limit to %d", target)
 
 
+def _access_log() -> Any:
+    """The request log chosen by ``serve --log-format`` (off below log level info)."""
+    from .requestlog import AccessLog
+
+    fmt = os.environ.get(_ENV_LOG_FORMAT, "text")
+    return None if fmt == "off" else AccessLog(fmt)
+
+
 def _tune_gc() -> None:
     """Keep the cyclic collector out of the watch tail. Objects that exist at start (modules,
     the app) are moved out of its reach, and young collections run less often: with a
@@ -122,7 +139,8 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         heartbeat: float = DEFAULT_HEARTBEAT, key_file: str | None = None,
         rate_limit: float | None = None, max_watchers: int | None = None,
         cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+        max_connections: int = DEFAULT_MAX_CONNECTIONS, log_format: str = "text",
+        compact_interval: float = DEFAULT_COMPACT_INTERVAL) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Per DESIGN.md section 7: once the database holds a token, every request needs one. A
@@ -134,7 +152,10 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     the standard one). ``cors_origins`` are the browser origins allowed cross-origin access
     (none by default); ``client_timeout`` cuts off a client slower than that (seconds) to
     send its headers or its body (408); ``max_connections`` is each worker's limit of open
-    connections, of which watch streams may take all but a reserve.
+    connections, of which watch streams may take all but a reserve. ``log_format`` (text or
+    json) is the form of the one line logged per request at log level info or debug.
+    ``compact_interval``: seconds between background compactions applying the retention
+    policies (0: never).
 
     A port already in use is refused (granian would otherwise share it with the other
     process, and requests would alternate between two servers).
@@ -143,6 +164,8 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         raise SystemExit("confhub: --workers must be at least 1")
     if not 0.05 <= heartbeat <= 3600:
         raise SystemExit("confhub: --heartbeat must be between 0.05 and 3600 seconds")
+    if log_format not in ("text", "json"):
+        raise SystemExit("confhub: --log-format must be text or json")
     if client_timeout < 0.1:
         raise SystemExit("confhub: --client-timeout must be at least 0.1 seconds")
     if max_connections < 32:
@@ -151,6 +174,10 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         _check_origin(origin)
     _check_port_free(host, port)
     url = _storage_url(db)
+    os.environ[_ENV_LOG_FORMAT] = log_format if log_level in ("debug", "info") else "off"
+    if compact_interval < 0:
+        raise SystemExit("confhub: --compact-interval must be 0 (never) or more seconds")
+    os.environ[_ENV_COMPACT] = str(compact_interval)
     if key_file is not None:
         os.environ["CONFHUB_KEY_FILE"] = os.path.abspath(key_file)
     if rate_limit is not None:
@@ -182,12 +209,59 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         print(f"confhub: cross-origin access allowed for {', '.join(cors_origins)}",
               file=sys.stderr)
     _check_storage(url)
-    if server == "granian":
-        _run_granian(host, port, workers, log_level, loop, client_timeout, max_connections)
-    elif server == "uvicorn":
-        _run_uvicorn(host, port, workers, log_level, loop, max_connections)
-    else:
+    if server not in ("granian", "uvicorn"):
         raise SystemExit(f"confhub: unknown server {server!r}; use granian or uvicorn")
+    with _metrics_dir():
+        if server == "granian":
+            _run_granian(host, port, workers, log_level, loop, client_timeout, max_connections)
+        else:
+            _run_uvicorn(host, port, workers, log_level, loop, max_connections)
+
+
+_METRICS_PREFIX = "confhub-metrics-"
+
+
+def _remove_stale_metrics_dirs() -> None:
+    """Remove the metrics directories of servers that are gone (a server killed outright
+    cannot remove its own): each is named after its server's process id."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(_METRICS_PREFIX):
+            continue
+        pid = name[len(_METRICS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """One directory per run where every worker writes its metrics (prometheus-client's
+    multiprocess mode), so /metrics answers for the server, whichever worker is scraped.
+    An operator's own PROMETHEUS_MULTIPROC_DIR is used as it is."""
+    from .metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+        yield
+        return
+    _remove_stale_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exists(url: str) -> bool:

@@ -43,14 +43,17 @@ __all__ = [
     "ALL_TENANTS",
     "AuditRow",
     "DataKeyRow",
+    "RetentionRow",
     "SchemaRow",
     "SchemaTxn",
     "Store",
+    "StoreMaintenance",
     "StoreReader",
     "StoreWriter",
     "TenantRow",
     "TokenRow",
     "VersionRow",
+    "VersionStub",
     "WriteTxn",
 ]
 
@@ -340,6 +343,76 @@ class StoreWriter(Protocol):
         login failures)."""
 
 
-class Store(StoreReader, StoreWriter, Protocol):
+@dataclass(frozen=True, slots=True)
+class RetentionRow:
+    """A retention policy of a tenant (``namespace`` "") or of one namespace of it.
+
+    ``keep_last``: versions of each key kept, newest first; ``keep_for``: microseconds a version
+    is kept after it was written. None: no limit of that kind.
+    """
+
+    tenant: str
+    namespace: str
+    keep_last: int | None
+    keep_for: int | None
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStub:
+    """What compaction needs to know of a version (never its value)."""
+
+    env: str
+    namespace: str
+    key: str
+    version: int
+    revision: int
+    created_at: int
+    rollback_of: int | None
+    deleted: bool
+
+
+class StoreMaintenance(Protocol):
+    """Day-two operations (schema 4): checksums, retention, compaction, checks, space."""
+
+    def backfill_checksums(self) -> int:
+        """Checksum every version that has none; returns how many. Moves no revision."""
+
+    def checksum_mismatches(self, tenant: str) -> Iterator[tuple[VersionRow, str | None]]:
+        """Versions whose stored checksum differs from their content's (with the stored one)."""
+
+    def missing_revisions(self, tenant: str, after: int, upto: int,
+                          limit: int = 100) -> list[int]:
+        """Revisions in ``(after, upto]`` that no version carries."""
+
+    def revisions_beyond(self, tenant: str, upto: int) -> int:
+        """How many versions carry a revision above ``upto``."""
+
+    def stale_current_pointers(self, tenant: str) -> list[tuple[str, str, str, int, int]]:
+        """Keys whose current pointer is not their newest version."""
+
+    def integrity_findings(self) -> list[str]:
+        """The engine's own integrity check; [] when fine."""
+
+    def retention_policies(self, tenant: str | None = None) -> list[RetentionRow]: ...
+
+    def set_retention(self, row: RetentionRow) -> None:
+        """Store (both limits None: remove) a policy. Moves no revision."""
+
+    def version_index(self, tenant: str, page: int = 10_000) -> Iterator[VersionStub]:
+        """Every version without its value, by (env, namespace, key, version)."""
+
+    def remove_versions(self, tenant: str,
+                        doomed: Sequence[tuple[str, str, str, int, int]]) -> int:
+        """Remove versions under the tenant lock (never a current one, never a kept
+        rollback's target); moves ``compacted_revision``, never the revision."""
+
+    def compacted_revision(self, tenant: str) -> int: ...
+
+    def reclaim_space(self, full: bool = False) -> dict[str, Any]:
+        """Hand freed space back (SQLite vacuum); reports sizes before and after."""
+
+
+class Store(StoreReader, StoreWriter, StoreMaintenance, Protocol):
     def close(self) -> None: ...
 

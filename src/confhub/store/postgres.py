@@ -36,7 +36,7 @@ PROBE_INTERVAL = 0.5  # seconds between two connection probes while the database
 CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout is whole seconds)
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
           "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
-          "confhub_audit")
+          "confhub_audit", "confhub_retention")
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
@@ -73,6 +73,7 @@ class PostgresStore(SqlStore):
             with self._writing_raw() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(8011)")
                 migrate(conn, "postgres", placeholder="%s")
+            self.backfill_checksums()
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -197,6 +198,16 @@ class PostgresStore(SqlStore):
                     self._listener.close()
                 self._listener = None
                 raise
+
+    def reclaim_space(self, full: bool = False) -> dict[str, Any]:
+        """Autovacuum makes the space of removed versions reusable (it is not handed back to
+        the OS; ``VACUUM FULL`` would, under an exclusive lock). ``full``: VACUUM ANALYZE now."""
+        before = self.stats()["storage_size_mb"]
+        if full:
+            with self._reading() as conn:  # autocommit: VACUUM needs it
+                conn.execute("VACUUM ANALYZE confhub_versions")
+        return {"method": "vacuum analyze" if full else "autovacuum",
+                "size_mb_before": before, "size_mb_after": self.stats()["storage_size_mb"]}
 
     def close(self) -> None:
         with self._listen_lock:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from ..errors import AlreadyExists, NotFound, TenantExists
+from ..errors import AlreadyExists, Gone, NotFound, TenantExists
 from ..model import now_micros
 from .base import (
     ALL_TENANTS,
@@ -23,6 +23,7 @@ from .base import (
     TokenRow,
     VersionRow,
 )
+from .maintenance import Maintenance
 from .sql_txn import (
     AUDIT_COLUMNS,
     FEED_ORDER,
@@ -43,7 +44,7 @@ from .sql_txn import (
 
 T = TypeVar("T")
 
-class SqlStore:
+class SqlStore(Maintenance):
     """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
 
     backend = "sql"
@@ -141,6 +142,14 @@ class SqlStore:
                 rows = [r for r in rows if r.revision < last] + [version_row(r) for r in
                         conn.execute(self.q(select + f"AND revision = ? {FEED_ORDER}"),
                                      (tenant, last))]
+            # Read after the rows: a compaction that committed before or while they were read
+            # shows here, so a page with a hole is never handed out as complete.
+            compacted = conn.execute(self.q("SELECT compacted_revision FROM confhub_tenants "
+                                            "WHERE id = ?"), (tenant,)).fetchone()
+        if compacted is not None and since < compacted[0]:
+            raise Gone(f"history before revision {compacted[0]} of tenant {tenant!r} was "
+                       "removed by retention; re-list the current state and watch from its "
+                       "revision", tenant=tenant, compacted_revision=compacted[0])
         return rows
 
     def snapshots(self, tenant: str) -> list[tuple[str, int, int]]:
@@ -244,6 +253,12 @@ class SqlStore:
             tenants = conn.execute(
                 "SELECT COUNT(*) FROM confhub_tenants WHERE deleted_at IS NULL").fetchone()[0]
             versions = conn.execute("SELECT COUNT(*) FROM confhub_versions").fetchone()[0]
+            per_tenant = conn.execute(
+                f"SELECT c.tenant, COUNT(*) {live} GROUP BY c.tenant ORDER BY c.tenant"
+            ).fetchall()
+            versions_per_tenant = conn.execute(
+                "SELECT tenant, COUNT(*) FROM confhub_versions GROUP BY tenant ORDER BY tenant"
+            ).fetchall()
             size = self._storage_bytes(conn)
         return {
             "total_configs": sum(n for _, n in per_ns),
@@ -251,6 +266,8 @@ class SqlStore:
             "total_versions": versions,
             "storage_size_mb": round(size / (1024 * 1024), 3),
             "configs_per_namespace": {ns: n for ns, n in per_ns},
+            "configs_per_tenant": {t: n for t, n in per_tenant},
+            "versions_per_tenant": {t: n for t, n in versions_per_tenant},
         }
 
     # ------------------------------------------------------------------ writes
@@ -311,7 +328,8 @@ class SqlStore:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None:
                 raise _missing_tenant(tenant, deleted=False)
-            for table in ("confhub_current", "confhub_versions", "confhub_snapshots"):
+            for table in ("confhub_current", "confhub_versions", "confhub_snapshots",
+                          "confhub_retention"):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
             # A tenant re-created under the same name must not inherit the old tokens.
             conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "

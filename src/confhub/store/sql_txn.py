@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import now_micros
 from .base import ALL_TENANTS, AuditRow, SchemaRow, TenantRow, TokenRow, VersionRow
+from .maintenance import version_checksum
 
 if TYPE_CHECKING:
     from .sql import SqlStore
@@ -129,11 +130,11 @@ class SqlWriteTxn:
     def append(self, row: VersionRow) -> None:
         q = self._store.q
         self._conn.execute(
-            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (row.tenant, row.env, row.namespace, row.key, row.version, row.revision, row.op,
              row.deleted, row.value, row.created_at, row.author, row.reason, row.metadata,
-             row.rollback_of, row.request_id, row.secret),
+             row.rollback_of, row.request_id, row.secret, version_checksum(row)),
         )
         # A key re-created after a tombstone starts a new incarnation: its created_at resets.
         self._conn.execute(

@@ -89,10 +89,14 @@ class SqliteStore(SqlStore):
         self._commits = 0  # since the last background checkpoint
         with _translated(path):
             self._writer = self._connect()
+            # Before the first table exists (a no-op on older files until a full VACUUM):
+            # lets compaction hand freed pages back to the file system (reclaim_space).
+            self._writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._writer.execute("PRAGMA journal_mode=WAL")
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
             with self._writing() as conn:
                 migrate(conn, "sqlite")
+            self.backfill_checksums()
             self._watcher = self._connect()
             self._seen_data_version = self._data_version()
             self._checkpointer = self._connect()
@@ -217,10 +221,35 @@ class SqliteStore(SqlStore):
                 return False
             time.sleep(min(interval, remaining))
 
+    def reclaim_space(self, full: bool = False) -> dict[str, Any]:
+        """Hand pages freed by compaction back to the file system: ``incremental_vacuum``
+        (short write lock), or with ``full`` a ``VACUUM`` (rewrites the file; also turns an
+        older database's auto_vacuum to incremental). Then a TRUNCATE checkpoint, so the WAL
+        does not keep the space either."""
+        before = self.stats()["storage_size_mb"]
+        with self._write_lock, _translated(self.path):
+            mode = self._writer.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if full:
+                self._writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self._writer.execute("VACUUM")
+                method = "vacuum"
+            elif mode == 2:  # incremental
+                self._writer.execute("PRAGMA incremental_vacuum").fetchall()
+                method = "incremental_vacuum"
+            else:  # made before confhub set auto_vacuum: free pages are reused, not returned
+                method = "none (older file: run `confhub compact --vacuum` once)"
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return {"method": method, "size_mb_before": before,
+                "size_mb_after": self.stats()["storage_size_mb"]}
+
     def close(self) -> None:
         self._closing.set()
-        self._checkpoint_thread.join(timeout=5)
-        self._checkpointer.close()
+        self._checkpoint_thread.join(timeout=30)
+        # Closing a connection another thread is still using crashes the sqlite3 module
+        # (seen with a checkpoint of a ~1 GB WAL after a big compaction): leave it to the
+        # process's end instead.
+        if not self._checkpoint_thread.is_alive():
+            self._checkpointer.close()
         with self._write_lock:
             self._writer.close()
         self._watcher.close()

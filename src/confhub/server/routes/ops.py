@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -55,7 +55,7 @@ async def stats(request: Request) -> Response:
 @router.get("/metrics", response_model=None,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition"}},
-            summary="Prometheus metrics of this worker process")
+            summary="Prometheus metrics of the server (all of its worker processes)")
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    text = await call(request.app.state.metrics.exposition)  # store gauges read storage
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

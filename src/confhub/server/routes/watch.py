@@ -93,6 +93,9 @@ def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
     return int(text)
 
 
+SLOW_BATCH = 100  # revisions waiting at once: the stream had fallen behind
+
+
 class EventStream(Response):
     """A server-sent event stream, and a listener for the client hanging up.
 
@@ -180,6 +183,8 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
                 chunk, count, sent = _chunk(event, stream)
                 yield chunk
                 metrics.watch_events.inc(count)
+                if count + stream.waiting > SLOW_BATCH:
+                    metrics.slow_watchers.inc()
             elif lifecycle.stopping:
                 raise Unavailable("the server is shutting down; reconnect (to another "
                                   "instance) with Last-Event-ID to resume", retry_after=1,

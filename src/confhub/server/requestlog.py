@@ -1,0 +1,154 @@
+"""The outermost request layer: request id, one log line, and the metrics of every answer.
+
+It wraps everything (the auth layer and the cached fast paths included), so a 401, a 429 and a
+cached read are logged and counted like any other answer. For each HTTP request it
+
+1. takes the client's ``X-Request-Id`` (at most 200 characters) or makes one, puts it in the
+   request headers — so the audit records of the request carry the same id — and answers it
+   in the ``X-Request-Id`` response header;
+2. times the request and remembers its status and, for error answers, the error code;
+3. counts it (``metrics.Metrics.observe``) under the route *template*
+   (``/v1/tenants/{tenant}/configs/{namespace}/{key}``, never a path), so label values stay
+   few;
+4. writes one log line, JSON or text: time, request id, method, route, path, tenant, status,
+   duration, token id. Never a header value, a query value or a body: no value and no secret
+   can reach the log.
+
+Log lines go to stderr in one ``write`` each (lines from several workers never interleave
+mid-line), only when the server's log level is ``info`` or ``debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import IO, Any
+from urllib.parse import parse_qsl
+
+from .auth import PRINCIPAL_KEY, match
+from .metrics import Metrics, change_operation, error_code_of
+
+__all__ = ["LOG_FORMATS", "AccessLog", "RequestLayer"]
+
+LOG_FORMATS = ("text", "json")
+MAX_REQUEST_ID = 200
+_CAPTURE_LIMIT = 64 * 1024  # error and txn bodies are small; never buffer a big answer
+
+
+class AccessLog:
+    """Writes one line per request in ``format`` (``text`` or ``json``) to ``stream``."""
+
+    def __init__(self, format: str = "text", stream: IO[str] | None = None) -> None:
+        if format not in LOG_FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, "
+                             f"not {format!r}")
+        self.format = format
+        self.stream = stream
+
+    def line(self, record: dict[str, Any]) -> str:
+        if self.format == "json":
+            return json.dumps(record, separators=(",", ":")) + "\n"
+        extra = " ".join(f"{name}={record[name]}" for name in ("tenant", "token", "error")
+                         if record.get(name))
+        return (f"{record['time']} {record['status']} {record['method']} {record['path']} "
+                f"{record['duration_ms']}ms id={record['request_id']}"
+                + (f" {extra}" if extra else "") + "\n")
+
+    def write(self, record: dict[str, Any]) -> None:
+        stream = self.stream or sys.stderr
+        try:
+            stream.write(self.line(record))
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or full log must never fail a request
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+def _dry_run(scope: dict[str, Any], body: bytes | None) -> bool:
+    raw = scope.get("query_string")
+    if raw and b"dry_run" in raw:
+        query = dict(parse_qsl(raw.decode("latin-1")))
+        if query.get("dry_run", "").lower() in ("1", "true", "yes", "on"):
+            return True
+    if body:  # a transaction says in its answer whether it was a dry run
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return isinstance(data, dict) and data.get("dry_run") is True
+    return False
+
+
+class RequestLayer:
+    """ASGI middleware: request id, metrics and the access log (see the module docstring)."""
+
+    def __init__(self, app: Any, metrics: Metrics, log: AccessLog | None = None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = log
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _header(scope, b"x-request-id")
+        if request_id:
+            request_id = request_id[:MAX_REQUEST_ID]
+        else:
+            request_id = uuid.uuid4().hex
+            scope["headers"] = [*scope.get("headers", ()),
+                                (b"x-request-id", request_id.encode("latin-1"))]
+        method = scope["method"]
+        found = match(method, scope["path"])
+        route = found[0].template if found is not None else "unmatched"
+        tenant = found[1].get("tenant") if found is not None else None
+        if found is not None and (found[0].tenant or "").startswith("="):
+            tenant = found[0].tenant[1:]  # type: ignore[index]  # the simple surface
+        capture = change_operation(method, route) == "txn"
+        status = 500
+        captured: list[bytes] = []
+        answered = False
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status, capture, answered
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                answered = True
+                capture = capture or status >= 400
+                message = {**message, "headers": [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode("latin-1"))]}
+            elif (message["type"] == "http.response.body" and capture
+                  and sum(map(len, captured)) < _CAPTURE_LIMIT):
+                captured.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            seconds = time.perf_counter() - started
+            body = b"".join(captured) if captured else None
+            code = error_code_of(body) if body is not None and status >= 400 else None
+            if not answered:
+                code = "internal"
+            self.metrics.observe(method, route, status, seconds, tenant, code,
+                                 _dry_run(scope, body if status < 300 else None))
+            if self.log is not None:
+                principal = scope.get(PRINCIPAL_KEY)
+                self.log.write({
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "request_id": request_id, "method": method, "route": route,
+                    "path": scope["path"], "tenant": tenant, "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "token": getattr(principal, "token_id", None), "error": code,
+                })
