@@ -15,8 +15,10 @@ from .errors import (
     Gone,
     InvalidName,
     InvalidRequest,
+    InvalidTransition,
     InvalidValue,
     NotFound,
+    RolloutInProgress,
     TenantExists,
     TooLarge,
     TooManyRequests,
@@ -41,6 +43,7 @@ from .model import (
     Version,
     thaw,
 )
+from .rollout import Rollout, Strategy
 
 __version__ = "0.1.0"
 
@@ -56,12 +59,16 @@ __all__ = [
     "Hub",
     "InvalidName",
     "InvalidRequest",
+    "InvalidTransition",
     "InvalidValue",
     "NotFound",
     "Resolved",
     "RetentionPolicy",
+    "Rollout",
+    "RolloutInProgress",
     "Schema",
     "Snapshot",
+    "Strategy",
     "Tenant",
     "TenantExists",
     "TenantInfo",

@@ -13,6 +13,8 @@ own mapping table::
     ├── NotFound (LookupError)         404  not_found       exit 3
     ├── AlreadyExists                  409  already_exists  exit 4
     │   └── TenantExists               409  tenant_exists   exit 4
+    │   ├── RolloutInProgress          409  rollout_in_progress exit 4
+    │   └── InvalidTransition          409  invalid_transition exit 4
     ├── Gone                           410  gone            exit 3
     ├── RequestTimeout                 408  request_timeout exit 1
     ├── VersionConflict                412  version_conflict exit 4
@@ -38,9 +40,11 @@ __all__ = [
     "Gone",
     "InvalidName",
     "InvalidRequest",
+    "InvalidTransition",
     "InvalidValue",
     "NotFound",
     "RequestTimeout",
+    "RolloutInProgress",
     "TenantExists",
     "TooLarge",
     "TooManyRequests",
@@ -133,6 +137,20 @@ class TenantExists(AlreadyExists):
     """``create_tenant`` or ``clone_tenant`` named a tenant that exists (possibly soft-deleted)."""
 
     code = "tenant_exists"
+
+
+class RolloutInProgress(AlreadyExists):
+    """The key is under a running rollout: direct writes (and a second rollout) wait until it
+    completes or is rolled back. ``details["rollout"]`` names it."""
+
+    code = "rollout_in_progress"
+
+
+class InvalidTransition(AlreadyExists):
+    """The rollout's state does not allow this (advance a completed one, resume a running
+    one, report on a finished one)."""
+
+    code = "invalid_transition"
 
 
 class Gone(ConfhubError):
@@ -303,6 +321,8 @@ _BY_CODE: dict[str, type[ConfhubError]] = {
         NotFound,
         AlreadyExists,
         TenantExists,
+        RolloutInProgress,
+        InvalidTransition,
         Gone,
         RequestTimeout,
         VersionConflict,

@@ -10,9 +10,17 @@ How it never misses a change: it reads the tenant's revision R first, then resol
 resolve, so whatever the interleaving, the last resolve sees the latest state.
 
 A value the model refuses is not applied: ``value`` keeps the last good one, ``error`` says
-why and the ``on_error`` callbacks hear of it. A remote live value also keeps its last good
-value in a small cache file, and starts from it (with a warning) when the server cannot be
-reached, catching up once it can.
+why and the ``on_error`` callbacks hear of it.
+
+Staged rollouts (DESIGN.md section 8): when the tenant has an identity and the value it
+resolves holds a staged value of a running rollout, the live value reports on it: ``applied``
+once the model accepted it and every ``on_change`` callback returned, ``failed`` when the model
+refused it or a callback raised. ``report_health(ok=False, reason=...)`` adds the app's own
+verdict. A staged value refused at start is reported and waited out (the rollout rolls back
+by itself) for up to ``STAGED_WAIT`` seconds before the refusal is raised.
+
+A remote live value also keeps its last good value in a small cache file, and starts from it
+(with a warning) when the server cannot be reached, catching up once it can.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +45,7 @@ __all__ = ["Live"]
 logger = logging.getLogger("confhub.live")
 
 T = TypeVar("T")
+STAGED_WAIT = 5.0
 MISSING: Any = object()
 """No default: a missing key is an error."""
 
@@ -63,6 +73,11 @@ class _Source(Protocol):
               key: str | None = None, env: str | None = None,
               since: int | None = None) -> Any: ...
 
+    @property
+    def identity(self) -> Any: ...
+
+    def report(self, rollout_id: str, status: str, reason: str | None = None) -> None: ...
+
 
 class Live(Generic[T]):
     """The current resolved value of one key in one env, typed by ``model`` when given."""
@@ -75,6 +90,9 @@ class Live(Generic[T]):
         self.env = env
         self.error: Exception | None = None
         self.revision = 0
+        self.rollouts: tuple[str, ...] = ()  # rollouts whose staged values ``value`` holds
+        self._resolved_rollouts: tuple[str, ...] = ()
+        self._reported: set[tuple[str, str]] = set()
         self._source = source
         self._model = model
         self._default = default
@@ -109,6 +127,24 @@ class Live(Generic[T]):
         self._apply(self._resolve())
         return self.value
 
+    def report_health(self, ok: bool = True, reason: str | None = None) -> list[str]:
+        """Tell the rollouts whose staged values this value holds how the app is doing
+        (``ok=False`` counts as a failure in their health gate); returns their ids."""
+        status = "healthy" if ok else "unhealthy"
+        for rollout_id in self.rollouts:
+            self._report(rollout_id, status, reason, once=False)
+        return list(self.rollouts)
+
+    def _report(self, rollout_id: str, status: str, reason: str | None, *,
+                once: bool = True) -> None:
+        if once and (rollout_id, status) in self._reported:
+            return
+        self._reported.add((rollout_id, status))
+        try:
+            self._source.report(rollout_id, status, reason)
+        except ConfhubError as exc:  # a finished rollout, an unreachable server: not ours
+            logger.info("could not report %s on rollout %s: %s", status, rollout_id, exc)
+
     def close(self) -> None:
         self._closed = True
         self._handle.stop()
@@ -133,7 +169,7 @@ class Live(Generic[T]):
             warnings.warn(f"confhub unreachable ({exc}); {self.namespace}/{self.key} starts "
                           f"from its cached value of revision {self.revision} and will catch "
                           "up when the server is back", UserWarning, stacklevel=4)
-        value = self._typed(raw)  # a value the model refuses at start is an error
+        value = self._first_typed(raw)  # a value the model refuses at start is an error
         self._write_cache(raw)
         return value
 
@@ -176,14 +212,37 @@ class Live(Generic[T]):
             logger.warning("could not re-list %s/%s: %s", self.namespace, self.key, exc)
             return
         self._apply(raw, revision)
+    def _first_typed(self, raw: Any) -> T:
+        """The first value; a refused staged value is reported, then waited out."""
+        deadline = time.monotonic() + STAGED_WAIT
+        while True:
+            staged = self._resolved_rollouts
+            try:
+                value = self._typed(raw)
+            except InvalidValue as exc:
+                if not staged or time.monotonic() > deadline:
+                    raise
+                for rollout_id in staged:
+                    self._report(rollout_id, "failed", str(exc))
+                time.sleep(0.1)
+                self.revision = self._source.revision
+                raw = self._resolve()
+                continue
+            self.rollouts = staged
+            for rollout_id in staged:
+                self._report(rollout_id, "applied", None)
+            return value
 
     def _resolve(self) -> Any:
         try:
-            return thaw(self._source.resolve(self.namespace, self.key, env=self.env).value)
+            resolved = self._source.resolve(self.namespace, self.key, env=self.env)
         except NotFound:
             if self._default is MISSING:
                 raise
+            self._resolved_rollouts = ()
             return self._default
+        self._resolved_rollouts = tuple(resolved.rollouts)
+        return thaw(resolved.value)
 
     def _typed(self, raw: Any) -> T:
         if self._model is None:
@@ -211,6 +270,7 @@ class Live(Generic[T]):
         self._apply(raw, change.revision)
 
     def _apply(self, raw: Any, revision: int | None = None) -> None:
+        staged = self._resolved_rollouts
         with self._lock:
             try:
                 new = self._typed(raw)
@@ -219,14 +279,25 @@ class Live(Generic[T]):
                 logger.warning("refused a new value: %s", exc)
                 for on_error in list(self._on_error):
                     _safely(on_error, exc)
+                for rollout_id in staged:
+                    self._report(rollout_id, "failed", str(exc))
                 return
             old, self.value, self.error = self.value, new, None
+            self.rollouts = staged
             if revision is not None:
                 self.revision = max(self.revision, revision)
             self._write_cache(raw)
+        failures = []
         if old != new:
             for callback in list(self._on_change):
-                _safely(callback, old, new)
+                problem = _safely(callback, old, new)
+                if problem is not None:
+                    failures.append(problem)
+        for rollout_id in staged:
+            if failures:
+                self._report(rollout_id, "failed", "; ".join(failures))
+            else:
+                self._report(rollout_id, "applied", None)
 
     def _read_cache(self) -> tuple[int, Any] | None:
         if self._cache_file is None:
@@ -260,8 +331,12 @@ def default_cache_file(url: str, tenant: str, namespace: str, key: str, env: str
     return root / "live" / digest / f"{namespace}.{key}.json"
 
 
-def _safely(callback: Callable[..., object], *args: Any) -> None:
+def _safely(callback: Callable[..., object], *args: Any) -> str | None:
+    """Run a callback; what went wrong (for the rollout's health gate), or None."""
     try:
         callback(*args)
-    except Exception:
+    except Exception as exc:
         logger.exception("live value callback %r failed", callback)
+        name = getattr(callback, "__qualname__", repr(callback))
+        return f"on_change callback {name} raised {type(exc).__name__}: {exc}"
+    return None

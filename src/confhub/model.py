@@ -252,15 +252,19 @@ class Entry:
     updated_by: str | None
     secret: bool = False
     warnings: tuple[ValidationIssue, ...] = field(default=(), compare=False)
+    rollout: str | None = None  # the running rollout whose staged value this is (section 8)
 
     def to_dict(self) -> dict[str, Any]:
         """The Entry JSON of DESIGN.md (RFC 3339 UTC timestamps); ``warnings`` (the schema
-        rules of severity warning the write broke) only when there are some."""
+        rules of severity warning the write broke) only when there are some, ``rollout``
+        only on a staged value."""
         data = _record_dict(self)
         if self.warnings:
             data["warnings"] = [w.to_dict() for w in self.warnings]
         else:
             del data["warnings"]
+        if self.rollout is None:
+            del data["rollout"]
         return data
 
 
@@ -343,9 +347,16 @@ class Resolved:
     value: Any
     sources: Mapping[str, str]
     versions: Mapping[str, int]
+    rollouts: tuple[str, ...] = ()  # running rollouts whose staged layers it merged
 
     def to_dict(self) -> dict[str, Any]:
-        return _record_dict(self)
+        """``rollouts`` only when a staged value took part."""
+        data = _record_dict(self)
+        if self.rollouts:
+            data["rollouts"] = list(self.rollouts)
+        else:
+            del data["rollouts"]
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from .model import Change, WatchEvent, check_name
 
 __all__ = [
     "AsyncWatch", "Broadcaster", "SharedPages", "Subscription", "WatchFilter", "WatchHandle",
-    "deliver",
+    "deliver", "group_by_revision",
 ]
 
 logger = logging.getLogger("confhub.watch")
@@ -101,12 +101,16 @@ class Subscription:
     """
 
     __slots__ = ("tenant", "filter", "position", "backfill_to", "_pending", "_passed", "_lock",
-                 "wake", "error")
+                 "wake", "error", "lens")
 
     def __init__(self, tenant: str, filter: WatchFilter, position: int, backfill_to: int,
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None],
+                 lens: Callable[[WatchEvent], WatchEvent] | None = None) -> None:
         self.tenant = tenant
         self.filter = filter
+        # What this watcher's identity sees of a revision (staged rollout values), applied
+        # before the filter, the same way live and from storage: see hub/rollouts.py.
+        self.lens = lens
         self.position = position
         self.backfill_to = backfill_to
         self._pending: deque[WatchEvent] = deque()
@@ -128,7 +132,7 @@ class Subscription:
 
     def offer(self, event: WatchEvent) -> bool:
         """Queue a published revision; True if the consumer should be woken."""
-        selected = self.filter.select(event)
+        selected = self.filter.select(event if self.lens is None else self.lens(event))
         with self._lock:
             if len(self._pending) >= MAX_PENDING:
                 # Too far behind: forget the queue and read this stretch from storage.
@@ -176,7 +180,7 @@ class Subscription:
             if event.revision > stop:
                 break  # newer revisions arrive through the queue
             last = event.revision
-            selected = self.filter.select(event)
+            selected = self.filter.select(event if self.lens is None else self.lens(event))
             if selected is not None:
                 events.append(selected)
         with self._lock:

@@ -23,6 +23,7 @@ from . import (
     flags,
     history,
     operations,
+    rollouts,
     schemas,
     security,
     serve,
@@ -99,7 +100,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for module in (entries, edit, history, watch, txn, backup, snapshots, tenants, schemas, admin,
-                   security, serve, flags, bench, operations):
+                   security, serve, flags, bench, operations, rollouts):
         module.register(app)
     return app
 

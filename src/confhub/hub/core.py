@@ -17,8 +17,9 @@ updated after the commit is durable, in feed order.
 ``Hub`` (one concern per module).
 
 May import: ``confhub.store.base``, ``confhub.watch``, ``confhub.secrets``, ``confhub.model``,
-``confhub.errors``, ``confhub.audit`` and the hub's lower modules (cache, rows, credentials,
-sealing, schemas). Never a module that builds on it (reads, txn, feed, ...).
+``confhub.errors``, ``confhub.audit``, ``confhub.identity`` and the hub's lower modules (cache,
+rows, credentials, sealing, schemas, rollouts, consumers, gate). Never a module that builds on
+it (reads, txn, feed, staging, ...).
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ from typing import Any, TypeVar
 
 from ..audit import current_actor
 from ..errors import ConfhubError, Gone, NotFound, TenantExists, Unavailable
+from ..identity import Identity
 from ..model import DEFAULT_TENANT, Entry, ValidationIssue, now_micros
 from ..secrets import KeyRing, Vault
 from ..store.base import AuditRow, SchemaRow, Store, VersionRow, WriteTxn
 from ..watch import Broadcaster, Subscription, WatchFilter
 from .cache import EMPTY_VIEW, Cache, TenantView, change_from_row
+from .consumers import ConsumerBook
 from .credentials import StoreKeys, TokenCache
+from .gate import Gatekeeper
+from .rollouts import EMPTY_OVERLAY, ROLLOUT_NS, Overlay, RolloutBook
 from .rows import change_audit, check_since, feed_order
 from .schemas import RestartFlags, validate_appended
 
@@ -65,6 +70,9 @@ class Core:
         self.watchers = Broadcaster()
         self.restart_flags = RestartFlags(store)
         self.cache = Cache(store, on_revision=self._publish, on_evict=self._tenant_gone)
+        self.rollouts = RolloutBook(self.cache, store)
+        self.consumers = ConsumerBook(store)
+        self.gate = Gatekeeper(store, self.consumers, self.rollouts.tick)
         self._closed = threading.Event()
         try:
             if store.tenant(DEFAULT_TENANT) is None:
@@ -100,8 +108,12 @@ class Core:
         if self._closed.is_set():
             return
         self._closed.set()
+        self.gate.close()
         self.watchers.end(None, Unavailable("the hub was closed"))
         self._follower.join(timeout=5)
+        # Storage may be gone: the registry is a record of sightings, not of data.
+        with contextlib.suppress(ConfhubError):
+            self.consumers.flush(force=True)
         self.store.close()
 
     # ------------------------------------------------------------------ reads and watchers
@@ -119,26 +131,32 @@ class Core:
 
     def _publish(self, tenant: str, revision: int, rows: list[VersionRow],
                  before: list[Entry | None]) -> None:
+        self.rollouts.applied(tenant, rows, before)
         self.watchers.publish(tenant, revision, lambda: [
             self.restart_flags.flag(change_from_row(row), old.value if old else None)
             for row, old in zip(rows, before, strict=True)])
 
     def _tenant_gone(self, tenant: str, error: ConfhubError | None = None) -> None:
+        self.rollouts.forget(tenant)
         self.watchers.end(tenant, error or NotFound(f"tenant {tenant!r} was deleted",
                                                     tenant=tenant))
 
     def subscribe(self, tenant: str, filter: WatchFilter, since: int | None,
-                  wake: Callable[[], None]) -> Subscription:
-        """Register a watcher of ``tenant`` starting after ``since`` (None: from now)."""
+                  wake: Callable[[], None], identity: Identity | None = None
+                  ) -> Subscription:
+        """Register a watcher of ``tenant`` starting after ``since`` (None: from now); with
+        an ``identity`` it sees what that consumer sees (staged rollout values)."""
         if since is not None:
             check_since(since)
+        lens = self.rollouts.lens(tenant, identity) if identity is not None else None
         while True:
             view = self.view(tenant)  # loads the tenant outside the lock if needed
             with self.cache.lock:
                 if not view.valid:
                     continue  # deleted or reloaded meanwhile: look again
                 position = view.revision if since is None else since
-                subscription = Subscription(tenant, filter, position, view.revision, wake)
+                subscription = Subscription(tenant, filter, position, view.revision, wake,
+                                            lens)
                 self.watchers.add(subscription)
                 break
         if since is not None and since < view.revision:
@@ -165,8 +183,8 @@ class Core:
     # ------------------------------------------------------------------ writes
 
     def commit(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
-               dry_run: bool = False, warnings: list[ValidationIssue] | None = None
-               ) -> tuple[T, int, list[VersionRow]]:
+               dry_run: bool = False, warnings: list[ValidationIssue] | None = None,
+               rollout: str | None = None) -> tuple[T, int, list[VersionRow]]:
         """Run ``fn`` in one store transaction; apply the commit to the cache once durable.
 
         Every write of every kind comes through here, so this is where values are validated:
@@ -174,6 +192,8 @@ class Core:
         (resolved per env) against its namespace's schema, inside the same transaction and
         lock, so a refused write changes nothing and no schema change can slip in between.
         The write's warnings (rules of severity warning it broke) go to ``warnings``.
+        A key staged by a running rollout refuses every write (RolloutInProgress) except
+        the one completing that ``rollout``.
         """
         appended: list[VersionRow] = []
         sink: list[ValidationIssue] = warnings if warnings is not None else []
@@ -182,11 +202,13 @@ class Core:
             recording = _Recording(txn, appended)
             result = fn(recording)
             if appended:
+                self.rollouts.guard(recording, appended, rollout)
                 sink.extend(validate_appended(recording, appended, self.vault))
             if dry_run:
                 raise _DryRun((result, txn.revision))
             for row in appended:  # in the same transaction: no change goes unaudited
-                txn.append_audit(change_audit(row))
+                if row.namespace != ROLLOUT_NS:  # a transition audits itself, by name
+                    txn.append_audit(change_audit(row))
             return result, txn.revision
 
         try:
@@ -253,6 +275,9 @@ class _Recording:
     def schema(self, scope: str, namespace: str) -> SchemaRow | None:
         return self._txn.schema(scope, namespace)
 
+    def index_rollout(self, rollout_id: str, state: str) -> None:
+        self._txn.index_rollout(rollout_id, state)
+
     def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
         # Asked for by every op (x-secret fields) and by validation: once per namespace is
         # enough, as schema writes take the tenant's lock, which this transaction holds.
@@ -275,9 +300,14 @@ class TenantPart:
     (the tenant deleted or reloaded), so a read of one key is two dict lookups.
     """
 
-    def __init__(self, core: Core, name: str) -> None:
+    def __init__(self, core: Core, name: str, identity: Identity | None = None) -> None:
         self._core = core
         self.name = name
+        self.identity = identity  # the consumer reading (None: anonymous)
+        # A consumer's staged entries, as of the rollouts' stamp (see Reads.get).
+        self._stamp = -1
+        self._stamped_view: TenantView = EMPTY_VIEW
+        self._staged_now: Overlay = EMPTY_OVERLAY
         self._cached_view: TenantView = EMPTY_VIEW
 
     @property

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..errors import NotFound
 from ..model import Change, check_wait
-from ..watch import AsyncWatch, WatchFilter, WatchHandle
+from ..watch import AsyncWatch, Subscription, WatchFilter, WatchHandle, group_by_revision
 from .cache import change_from_row
 from .core import TenantPart
 from .rows import check_limit, check_since
@@ -41,6 +41,17 @@ class Feed(TenantPart):
         limit = check_limit(limit)
         if wait is not None:
             self._wait_for_change(since, check_wait(wait))
+        changes = self._raw_changes(since, limit)
+        if self.identity is None:
+            return changes
+        # A consumer's feed: what its identity sees of each revision (hub/rollouts.py).
+        self._core.consumers.seen(self.name, self.identity, since)
+        lens = self._core.rollouts.lens(self.name, self.identity)
+        return [c for event in group_by_revision(self.name, changes)
+                for c in lens(event).changes]
+
+    def _raw_changes(self, since: int, limit: int) -> builtins.list[Change]:
+        """The feed as everyone sees it (watchers apply their identity's lens themselves)."""
         self._core.check_retained(self.name, since)
         return [change_from_row(r) for r in self._core.store.changes(self.name, since, limit)]
 
@@ -65,9 +76,25 @@ class Feed(TenantPart):
         arrived = threading.Event()
         core = self._core
         subscription = core.subscribe(self.name, WatchFilter.of(namespace, key, env), since,
-                                      arrived.set)
+                                      arrived.set, self.identity)
         return WatchHandle(subscription, self._feed, arrived, callback,
-                           lambda: core.watchers.remove(subscription))
+                           self._unsubscriber(subscription))
+
+    def _unsubscriber(self, subscription: Subscription) -> Callable[[], None]:
+        """Remove the watcher; a consumer's watch also counts it as connected until then."""
+        core, identity = self._core, self.identity
+        if identity is None:
+            return lambda: core.watchers.remove(subscription)
+        core.consumers.connect(self.name, identity, subscription.position)
+        done: builtins.list[bool] = []
+
+        def remove() -> None:
+            core.watchers.remove(subscription)
+            if not done:
+                done.append(True)
+                core.consumers.disconnect(self.name, identity)
+
+        return remove
 
     def watch_events(self, namespace: str | None = None, key: str | None = None,
                      env: str | None = None, since: int | None = None) -> AsyncWatch:
@@ -75,8 +102,17 @@ class Feed(TenantPart):
         form the HTTP stream sends). ``await w.start()`` subscribes and raises early."""
         watch_filter = WatchFilter.of(namespace, key, env)
         core = self._core
-        return AsyncWatch(lambda wake: core.subscribe(self.name, watch_filter, since, wake),
-                          self._feed, core.watchers.remove, core.watchers.pages)
+        removers: dict[int, Callable[[], None]] = {}
+
+        def subscribe(wake: Callable[[], None]) -> Subscription:
+            subscription = core.subscribe(self.name, watch_filter, since, wake, self.identity)
+            removers[id(subscription)] = self._unsubscriber(subscription)
+            return subscription
+
+        def remove(subscription: Subscription) -> None:
+            removers.pop(id(subscription), lambda: core.watchers.remove(subscription))()
+
+        return AsyncWatch(subscribe, self._feed, remove, core.watchers.pages)
 
     async def watch_async(self, namespace: str | None = None, key: str | None = None,
                           env: str | None = None, since: int | None = None
@@ -90,7 +126,7 @@ class Feed(TenantPart):
     def _feed(self, since: int, limit: int) -> builtins.list[Change]:
         """The feed as watchers get it: restart-required changes flagged, as when live."""
         flags, flagged = self._core.restart_flags, []
-        for change in self.changes(since, limit):
+        for change in self._raw_changes(check_since(since), check_limit(limit)):
             if change.version > 1 and flags.paths(change):
                 row = self._core.store.version(self.name, change.env, change.namespace,
                                                change.key, change.version - 1)

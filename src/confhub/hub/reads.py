@@ -6,7 +6,8 @@ tenant's cached view; a read of several entries takes the cache lock so it sees 
 transactions, never half of one.
 
 May import: ``confhub.layering``, ``confhub.secrets``, ``confhub.validation``,
-``confhub.model``, ``confhub.errors`` and the hub's ``core``, ``cache``, ``rows`` and ``sealing``.
+``confhub.model``, ``confhub.errors`` and the hub's ``core``, ``cache``, ``rows``, ``sealing``
+and ``rollouts`` (a consumer's staged values: see hub/rollouts.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from ..layering import diff as json_diff
 from ..layering import merge_patch, resolve_layers
 from ..model import BASE_ENV, Entry, Resolved, Version, check_name, freeze, thaw
 from ..validation import as_model
-from .cache import entry_from_row
+from .cache import TenantView, entry_from_row
 from .core import TenantPart
+from .rollouts import ROLLOUT_NS, Overlay
 from .rows import check_address, check_limit, check_version, version_from_row, where
 from .sealing import require_key
 
@@ -44,10 +46,44 @@ class Reads(TenantPart):
         if reveal:
             return self._reveal(self._get_slow(namespace, key, env, version))
         if version is None:
-            entry = self._cached_view.entries.get((env, namespace, key))
+            view = self._cached_view
+            if self.identity is not None and view.valid:
+                # A consumer: its staged entries first. Inline, as this is the hot read path:
+                # the overlay is looked up again only when the rollouts' stamp moved (a
+                # transition, or the gate's clock, which also paces the registry's notes).
+                if self._stamp != self._core.rollouts.stamp or self._stamped_view is not view:
+                    self._staged_now = self._overlay(view)
+                staged = self._staged_now.get((env, namespace, key)) if self._staged_now \
+                    else None
+                if staged is not None:
+                    if staged[0] is None:
+                        raise NotFound(
+                            f"{where(env, namespace, key)} not found in tenant {self.name!r} "
+                            f"(deleted by rollout {staged[1]!r})", tenant=self.name, env=env,
+                            namespace=namespace, key=key, rollout=staged[1])
+                    return staged[0]
+            entry = view.entries.get((env, namespace, key))
             if entry is not None:
                 return entry
+            if self.identity is not None and not view.valid:
+                view = self._view
+                staged = self._overlay(view).get((env, namespace, key))
+                if staged is not None and staged[0] is not None:
+                    return staged[0]
         return self._get_slow(namespace, key, env, version)
+
+    def _overlay(self, view: TenantView | None = None) -> Overlay:
+        """What this consumer sees instead of the committed values; notes the read in the
+        consumer registry (at most once a second per tenant object)."""
+        identity = self.identity
+        assert identity is not None
+        if view is None:
+            view = self._view
+        book = self._core.rollouts
+        if self._stamp != book.stamp:
+            self._core.consumers.seen(self.name, identity, view.revision)
+        self._stamp, self._stamped_view = book.stamp, view
+        return book.overlay(self.name, view, identity)
 
     def _reveal(self, entry: Entry) -> Entry:
         if not entry.secret:
@@ -97,6 +133,13 @@ class Reads(TenantPart):
         view = self._view
         with self._core.cache.lock:
             bucket = view.by_namespace.get((env, namespace), {}).copy()
+        if self.identity is not None:
+            for (e, ns, k), (entry, _) in self._overlay().items():
+                if (e, ns) == (env, namespace):
+                    if entry is None:
+                        bucket.pop(k, None)
+                    else:
+                        bucket[k] = entry
         keys = sorted(k for k in bucket if prefix is None or k.startswith(prefix))
         return [bucket[k] for k in keys]
 
@@ -105,7 +148,7 @@ class Reads(TenantPart):
         view = self._view
         with self._core.cache.lock:
             return sorted({ns for (e, ns), bucket in view.by_namespace.items()
-                           if bucket and (env is None or e == env)})
+                           if bucket and (env is None or e == env) and ns != ROLLOUT_NS})
 
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         """Live keys per namespace (summed over envs unless ``env`` is given)."""
@@ -113,7 +156,7 @@ class Reads(TenantPart):
         view = self._view
         with self._core.cache.lock:
             for (e, ns), bucket in view.by_namespace.items():
-                if env is None or e == env:
+                if (env is None or e == env) and ns != ROLLOUT_NS:
                     counts[ns] = counts.get(ns, 0) + len(bucket)
         return dict(sorted(counts.items()))
 
@@ -121,7 +164,8 @@ class Reads(TenantPart):
         """Env layers that hold at least one live key."""
         view = self._view
         with self._core.cache.lock:
-            return sorted({e for (e, _), bucket in view.by_namespace.items() if bucket})
+            return sorted({e for (e, ns), bucket in view.by_namespace.items()
+                           if bucket and ns != ROLLOUT_NS})
 
     def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
         """The ``base`` layer deep-merged with ``env``'s layer (see :mod:`confhub.layering`)."""
@@ -131,6 +175,18 @@ class Reads(TenantPart):
         with self._core.cache.lock:  # both layers from the same revision
             found = [(layer, entry) for layer in layers
                      if (entry := view.entries.get((layer, namespace, key))) is not None]
+        rollouts: builtins.list[str] = []
+        if self.identity is not None:
+            staged = self._overlay()
+            if any((layer, namespace, key) in staged for layer in layers):
+                found = []
+                for layer in layers:
+                    committed = view.entries.get((layer, namespace, key))
+                    entry, rollout = staged.get((layer, namespace, key), (committed, None))
+                    if rollout is not None and rollout not in rollouts:
+                        rollouts.append(rollout)
+                    if entry is not None:
+                        found.append((layer, entry))
         if not found:
             raise NotFound(f"{namespace}/{key} has no value in "
                            f"{' or '.join(repr(layer) for layer in layers)} in tenant "
@@ -142,7 +198,8 @@ class Reads(TenantPart):
         value, sources = resolve_layers(values)
         return Resolved(tenant=self.name, env=env, namespace=namespace, key=key,
                         value=freeze(value), sources=sources,
-                        versions={layer: entry.version for layer, entry in found})
+                        versions={layer: entry.version for layer, entry in found},
+                        rollouts=tuple(rollouts))
 
     def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
                   ) -> M:

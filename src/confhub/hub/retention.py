@@ -130,10 +130,14 @@ class Retention(HubPart):
         return [_policy(r) for r in self._core.store.retention_policies(tenant)]
 
     def protected_by_rollouts(self, tenant: str) -> dict[Address, frozenset[int]]:
-        """Versions a running staged rollout still needs, per key — the hook issue 14
-        (staged rollouts) fills in. A rollout's staged values are not versions yet and the
-        committed current versions are never removed, so today nothing more is needed."""
-        return {}
+        """Versions a running or paused staged rollout still needs, per key: the version each
+        staged op was based on (its diff and its compare-and-set at completion read it)."""
+        needed: dict[Address, set[int]] = {}
+        for rollout in self._core.rollouts.active(tenant, self._core.view(tenant)):
+            for op in rollout.ops:
+                if op.base_version >= 1:
+                    needed.setdefault(op.address, set()).add(op.base_version)
+        return {address: frozenset(versions) for address, versions in needed.items()}
 
     def compact(self, tenant: str | None = None, *, vacuum: bool = False,
                 now: int | None = None) -> dict[str, Any]:

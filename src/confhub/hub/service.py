@@ -29,6 +29,7 @@ from .backup import Backup
 from .core import Core
 from .retention import Retention
 from .security import Security
+from .tenant import Tenant
 from .tenants import TenantAdmin
 from .transfer import Transfer
 
@@ -43,6 +44,8 @@ class Hub(TenantAdmin, Transfer, Security, Retention, Backup):
     def __init__(self, store: Store, *, max_value_bytes: int = MAX_VALUE_BYTES,
                  keyring: KeyRing | None = None) -> None:
         self._core = Core(store, max_value_bytes=max_value_bytes, keyring=keyring)
+        core = self._core
+        core.gate.start(lambda name: Tenant(core, name).rollouts)
 
     @property
     def backend(self) -> str:
@@ -64,6 +67,14 @@ class Hub(TenantAdmin, Transfer, Security, Retention, Backup):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def rollout_stats(self) -> dict[str, Any]:
+        """For ``/metrics``: rollouts of every tenant by state, and consumers seen in the
+        last five minutes (all tenants)."""
+        by_state = dict.fromkeys(("running", "paused", "completed", "rolled_back"), 0)
+        for _, _, state in self._core.store.rollout_index():
+            by_state[state] = by_state.get(state, 0) + 1
+        return {"rollouts": by_state, "consumers": self._core.consumers.recent_count()}
 
     def cached_entry(self, tenant: str, env: str, namespace: str, key: str) -> Entry | None:
         """The current entry if it is in memory, else None; never touches storage, so an

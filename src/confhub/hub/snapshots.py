@@ -6,7 +6,7 @@ state at the target revision with the current one and writes, in one transaction
 that did not exist then.
 
 May import: ``confhub.model``, ``confhub.errors``, ``confhub.store.base`` and the hub's
-``core``, ``cache``, ``rows``.
+``core``, ``cache``, ``rows``, ``rollouts`` (whose records a restore leaves alone).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ..model import Change, Snapshot, check_name, utc_from_micros
 from ..store.base import WriteTxn
 from .cache import change_from_row
 from .core import TenantPart
+from .rollouts import ROLLOUT_NS
 from .rows import born, meta, new_row
 
 
@@ -76,6 +77,8 @@ class Snapshots(TenantPart):
             wanted = {(r.env, r.namespace, r.key): r for r in txn.state_at(target, namespace)}
             now = {(r.env, r.namespace, r.key): r for r in txn.current_rows(namespace)}
             for address in sorted(set(wanted) | set(now)):
+                if address[1] == ROLLOUT_NS:
+                    continue  # rollout records are history, not state to go back to
                 old, cur = wanted.get(address), now.get(address)
                 next_version = cur.version + 1 if cur is not None else 1
                 cur_live = cur is not None and not cur.deleted

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidRequest, NotFound
+from ..identity import Identity
 from ..layering import merge_patch
 from ..model import (
     BASE_ENV,
@@ -28,6 +29,7 @@ from ..model import (
 )
 from ..store.base import VersionRow, WriteTxn
 from .core import HubPart
+from .rollouts import ROLLOUT_NS
 from .rows import meta, new_row, tenant_info
 from .tenant import Tenant
 
@@ -35,9 +37,13 @@ from .tenant import Tenant
 class TenantAdmin(HubPart):
     """Tenants of one hub (part of :class:`confhub.Hub`)."""
 
-    def tenant(self, name: str = DEFAULT_TENANT) -> Tenant:
-        """The API of one tenant (nothing is read until you call a method)."""
-        return Tenant(self._core, check_name("tenant", name))
+    def tenant(self, name: str = DEFAULT_TENANT, *, client_id: str | None = None,
+               labels: Mapping[str, str] | str | None = None) -> Tenant:
+        """The API of one tenant (nothing is read until you call a method). With
+        ``client_id`` and/or ``labels`` (alone: a generated client id kept in the cache
+        directory) this process reads it as a consumer: the staged values of the rollouts
+        whose cohort it is in (DESIGN.md section 8)."""
+        return Tenant(self._core, check_name("tenant", name), Identity.of(client_id, labels))
 
     def tenants(self, include_deleted: bool = False) -> list[TenantInfo]:
         return [tenant_info(row) for row in self._core.store.tenants(include_deleted)]
@@ -86,7 +92,7 @@ class TenantAdmin(HubPart):
         row = self._core.store.tenant(template)
         if row is None or row.deleted_at is not None:
             raise NotFound(f"template tenant {template!r} does not exist", tenant=template)
-        return list(self._core.store.current_rows(template))
+        return [r for r in self._core.store.current_rows(template) if r.namespace != ROLLOUT_NS]
 
     def _check_overrides(self, overrides: Mapping[str, Mapping[str, Any]] | None
                          ) -> dict[tuple[str, str], Any]:

@@ -32,6 +32,7 @@ from ..errors import InvalidRequest, NotFound
 from ..model import DEFAULT_TENANT, OPS, check_name, encode_value, now_micros, utc_from_micros
 from ..store.base import VersionRow, WriteTxn
 from .core import HubPart
+from .rollouts import ROLLOUT_NS
 from .rows import born, imported_row, meta, new_row, tenant_info
 from .sealing import require_key, revealed_row, seal_import, shown_row
 
@@ -209,14 +210,18 @@ class Transfer(HubPart):
             "tenant": tenant,
             "revision": info.revision,
             "exported_at": utc_from_micros(now_micros()).isoformat(),
-            "entries": [entry_item(shown(row)) for row in core.store.current_rows(tenant)],
+            "entries": [entry_item(shown(row)) for row in core.store.current_rows(tenant)
+                        if row.namespace != ROLLOUT_NS],
             "snapshots": [{"label": label, "revision": rev,
                            "created_at": utc_from_micros(created).isoformat()}
                           for label, rev, created in core.store.snapshots(tenant)],
         }
         if include_history:
             rows = core.store.changes(tenant, 0, 1 << 62)
-            document["history"] = [history_item(shown(row)) for row in rows]
+            # Rollouts are how a change was delivered, not configuration: their outcome is
+            # in the ordinary versions (which carry the rollout id).
+            document["history"] = [history_item(shown(row)) for row in rows
+                                   if row.namespace != ROLLOUT_NS]
         return document
 
     def import_(self, tenant: str, data: Mapping[str, Any], overwrite_existing: bool = False,

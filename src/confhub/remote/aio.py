@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ..identity import Identity
 from ..model import (
     BASE_ENV,
     DEFAULT_TENANT,
@@ -68,8 +69,11 @@ class AsyncRemoteHub(_HubPlans):
             await asyncio.sleep(self.backoff * (4 ** attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def tenant(self, name: str = DEFAULT_TENANT) -> AsyncRemoteTenant:
-        return AsyncRemoteTenant(self, check_name("tenant", name))
+    def tenant(self, name: str = DEFAULT_TENANT, *, client_id: str | None = None,
+               labels: Mapping[str, str] | str | None = None) -> AsyncRemoteTenant:
+        """One tenant; with ``client_id`` and/or ``labels`` read as that consumer."""
+        return AsyncRemoteTenant(self, check_name("tenant", name),
+                                 Identity.of(client_id, labels))
 
     async def tenants(self, include_deleted: bool = False) -> list[TenantInfo]:
         return await self._run(self._tenants(include_deleted))
@@ -127,23 +131,33 @@ class AsyncRemoteHub(_HubPlans):
 class AsyncRemoteTenant(_Watching, _TenantPlans):
     """One tenant of an :class:`AsyncRemoteHub`."""
 
-    def __init__(self, hub: AsyncRemoteHub, name: str) -> None:
+    def __init__(self, hub: AsyncRemoteHub, name: str, identity: Identity | None = None
+                 ) -> None:
         self._hub = hub
         self.name = name
+        self.identity = identity
+        self._identity_headers = identity.headers() if identity is not None else {}
+
+    async def _run(self, call: _Call[T]) -> T:
+        """Run a plan as this tenant's consumer (its identity headers on every request)."""
+        if self._identity_headers:
+            call.headers.update(self._identity_headers)
+        return await self._hub._run(call)
 
     def _stream_source(self) -> tuple[str, dict[str, str], str]:
-        return self._hub.url, watch_headers(self._hub._client), self.name
+        return (self._hub.url, {**watch_headers(self._hub._client), **self._identity_headers},
+                self.name)
 
     async def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
                   version: int | None = None) -> Entry:
-        return await self._hub._run(self._get(namespace, key, env, version))
+        return await self._run(self._get(namespace, key, env, version))
 
     async def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
                    ) -> builtins.list[Entry]:
         out: builtins.list[Entry] = []
         cursor: str | None = None
         while True:
-            page = await self._hub._run(self._list_page(namespace, env, prefix, cursor))
+            page = await self._run(self._list_page(namespace, env, prefix, cursor))
             out.extend(entry_from_json(d) for d in page["items"])
             cursor = page.get("next_cursor")
             if not cursor:
@@ -153,28 +167,28 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
         return list(await self.namespace_counts(env=env))
 
     async def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
-        return await self._hub._run(self._namespace_counts(env))
+        return await self._run(self._namespace_counts(env))
 
     async def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
-        return await self._hub._run(self._resolve(namespace, key, env))
+        return await self._run(self._resolve(namespace, key, env))
 
     async def history(self, namespace: str, key: str, *, env: str = BASE_ENV,
                       limit: int = 50, before: int | None = None) -> builtins.list[Version]:
-        return await self._hub._run(self._history(namespace, key, env, limit, before))
+        return await self._run(self._history(namespace, key, env, limit, before))
 
     async def diff(self, namespace: str, key: str, from_version: int, to_version: int, *,
                    env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
-        return await self._hub._run(self._diff(namespace, key, from_version, to_version, env))
+        return await self._run(self._diff(namespace, key, from_version, to_version, env))
 
     async def changes(self, since: int = 0, limit: int = 1000, *,
                       wait: float | None = None) -> builtins.list[Change]:
-        return await self._hub._run(self._changes(since, limit, wait))
+        return await self._run(self._changes(since, limit, wait))
 
     async def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
                   expected_version: int | None = None, reason: str | None = None,
                   author: str | None = None, metadata: Mapping[str, Any] | None = None,
                   dry_run: bool = False, request_id: str | None = None) -> Entry:
-        return await self._hub._run(self._set(namespace, key, value, env, expected_version,
+        return await self._run(self._set(namespace, key, value, env, expected_version,
                                               reason, author, metadata, dry_run, request_id))
 
     async def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
@@ -182,7 +196,7 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
                     author: str | None = None, metadata: Mapping[str, Any] | None = None,
                     json_patch: bool = False, dry_run: bool = False,
                     request_id: str | None = None) -> Entry:
-        return await self._hub._run(self._patch(namespace, key, patch, env, expected_version,
+        return await self._run(self._patch(namespace, key, patch, env, expected_version,
                                                 reason, author, metadata, json_patch, dry_run,
                                                 request_id))
 
@@ -190,7 +204,7 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
                      expected_version: int | None = None, reason: str | None = None,
                      author: str | None = None, metadata: Mapping[str, Any] | None = None,
                      dry_run: bool = False, request_id: str | None = None) -> Version:
-        return await self._hub._run(self._delete(namespace, key, env, expected_version,
+        return await self._run(self._delete(namespace, key, env, expected_version,
                                                  reason, author, metadata, dry_run,
                                                  request_id))
 
@@ -199,7 +213,7 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
                        reason: str | None = None, author: str | None = None,
                        metadata: Mapping[str, Any] | None = None, dry_run: bool = False,
                        request_id: str | None = None) -> Entry:
-        return await self._hub._run(self._rollback(namespace, key, to_version, env,
+        return await self._run(self._rollback(namespace, key, to_version, env,
                                                    expected_version, reason, author,
                                                    metadata, dry_run, request_id))
 
@@ -209,53 +223,53 @@ class AsyncRemoteTenant(_Watching, _TenantPlans):
         return AsyncRemoteTransaction(self, reason, author, metadata, dry_run)
 
     async def snapshot(self, label: str) -> Snapshot:
-        return await self._hub._run(self._snapshot(label))
+        return await self._run(self._snapshot(label))
 
     async def snapshots(self) -> builtins.list[Snapshot]:
-        return await self._hub._run(self._snapshots())
+        return await self._run(self._snapshots())
 
     async def restore(self, snapshot: str | None = None, *, revision: int | None = None,
                       namespace: str | None = None, reason: str | None = None,
                       author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
-        return await self._hub._run(self._restore(snapshot, revision, namespace, reason,
+        return await self._run(self._restore(snapshot, revision, namespace, reason,
                                                   author, dry_run))
 
     async def validate(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV
                  ) -> ValidationReport:
-        return await self._hub._run(self._validate(namespace, key, value, env))
+        return await self._run(self._validate(namespace, key, value, env))
 
     async def set_schema(self, namespace: str, schema: Any,
                    rules: Sequence[Mapping[str, Any]] | None = None, *,
                    key_pattern: str | None = None, all_tenants: bool = False,
                    reason: str | None = None, author: str | None = None,
                    dry_run: bool = False) -> Schema:
-        return await self._hub._run(self._set_schema(namespace, schema, rules, key_pattern,
+        return await self._run(self._set_schema(namespace, schema, rules, key_pattern,
                                                all_tenants, reason, author, dry_run))
 
     async def get_schema(self, namespace: str, *, version: int | None = None,
                    all_tenants: bool = False) -> Schema:
-        return await self._hub._run(self._get_schema(namespace, version, all_tenants))
+        return await self._run(self._get_schema(namespace, version, all_tenants))
 
     async def schemas(self, *, all_tenants: bool = False) -> builtins.list[Schema]:
-        return await self._hub._run(self._schemas(all_tenants))
+        return await self._run(self._schemas(all_tenants))
 
     async def schema_history(self, namespace: str, *, all_tenants: bool = False, limit: int = 50
                        ) -> builtins.list[Schema]:
-        return await self._hub._run(self._schema_history(namespace, all_tenants, limit))
+        return await self._run(self._schema_history(namespace, all_tenants, limit))
 
     async def delete_schema(self, namespace: str, *, all_tenants: bool = False,
                       reason: str | None = None, author: str | None = None) -> Schema:
-        return await self._hub._run(self._delete_schema(namespace, all_tenants, reason, author))
+        return await self._run(self._delete_schema(namespace, all_tenants, reason, author))
 
     async def rollback_schema(self, namespace: str, to_version: int, *, all_tenants: bool = False,
                         reason: str | None = None, author: str | None = None,
                         dry_run: bool = False) -> Schema:
-        return await self._hub._run(self._rollback_schema(namespace, to_version, all_tenants,
+        return await self._run(self._rollback_schema(namespace, to_version, all_tenants,
                                                     reason, author, dry_run))
 
     async def schema_annotations(self, namespace: str, key: str
                            ) -> dict[str, builtins.list[str]]:
-        return await self._hub._run(self._schema_annotations(namespace, key))
+        return await self._run(self._schema_annotations(namespace, key))
 
     async def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
                   ) -> M:

@@ -16,6 +16,7 @@ import httpx
 
 from ..audit import AuditEvent
 from ..errors import InvalidRequest
+from ..identity import Consumer, Identity
 from ..live import MISSING, Live, default_cache_file
 from ..model import (
     BASE_ENV,
@@ -35,6 +36,7 @@ from ..model import (
 from ..tokens import TokenInfo
 from ..validation import as_model
 from .plans import _Call, _HubPlans, _pages, _TenantPlans, _TxnOps
+from .rollouts import RemoteRollouts
 from .transport import _client_args, _decode, _health, _should_retry, _transport_error
 from .watch import RemoteWatchHandle, _Watching, watch_headers
 from .wire import entry_from_json
@@ -77,8 +79,11 @@ class RemoteHub(_HubPlans):
 
     # ------------------------------------------------------------------ hub API
 
-    def tenant(self, name: str = DEFAULT_TENANT) -> RemoteTenant:
-        return RemoteTenant(self, check_name("tenant", name))
+    def tenant(self, name: str = DEFAULT_TENANT, *, client_id: str | None = None,
+               labels: Mapping[str, str] | str | None = None) -> RemoteTenant:
+        """One tenant; with ``client_id`` and/or ``labels`` this process reads it as a
+        consumer (staged rollout values for its cohort; see DESIGN.md section 8)."""
+        return RemoteTenant(self, check_name("tenant", name), Identity.of(client_id, labels))
 
     def tenants(self, include_deleted: bool = False) -> list[TenantInfo]:
         return self._run(self._tenants(include_deleted))
@@ -203,12 +208,33 @@ class RemoteHub(_HubPlans):
 class RemoteTenant(_Watching, _TenantPlans):
     """One tenant of a remote hub; the methods of the embedded ``Tenant``."""
 
-    def __init__(self, hub: RemoteHub, name: str) -> None:
+    def __init__(self, hub: RemoteHub, name: str, identity: Identity | None = None) -> None:
         self._hub = hub
         self.name = name
+        self.identity = identity
+        self._identity_headers = identity.headers() if identity is not None else {}
+        self.rollouts = RemoteRollouts(self)
+
+    def _run(self, call: _Call[T]) -> T:
+        """Run a plan as this tenant's consumer (its identity headers on every request)."""
+        if self._identity_headers:
+            call.headers.update(self._identity_headers)
+        return self._hub._run(call)
 
     def _stream_source(self) -> tuple[str, dict[str, str], str]:
-        return self._hub.url, watch_headers(self._hub._client), self.name
+        return (self._hub.url, {**watch_headers(self._hub._client), **self._identity_headers},
+                self.name)
+
+    def report(self, rollout_id: str, status: str, reason: str | None = None) -> None:
+        """Report on a running rollout as this consumer (see ``rollouts.report``)."""
+        self.rollouts.report(rollout_id, status, reason)
+
+    def report_health(self, ok: bool = True, reason: str | None = None) -> list[str]:
+        """Report this consumer's health to every running rollout whose cohort it is in."""
+        return self.rollouts.report_health(ok, reason)
+
+    def consumers(self, client_id: str | None = None) -> builtins.list[Consumer]:
+        return self.rollouts.consumers(client_id)
 
     def __repr__(self) -> str:
         return f"<confhub.RemoteTenant {self.name!r} on {self._hub.url}>"
@@ -218,33 +244,33 @@ class RemoteTenant(_Watching, _TenantPlans):
         call = self._get(namespace, key, env, version)
         if reveal:
             call.params["reveal"] = True
-        return self._hub._run(call)
+        return self._run(call)
 
     def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
              ) -> builtins.list[Entry]:
         return [entry_from_json(d) for d in _pages(
-            lambda cursor: self._hub._run(self._list_page(namespace, env, prefix, cursor)))]
+            lambda cursor: self._run(self._list_page(namespace, env, prefix, cursor)))]
 
     def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
         return list(self.namespace_counts(env=env))
 
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
-        return self._hub._run(self._namespace_counts(env))
+        return self._run(self._namespace_counts(env))
 
     def resolve(self, namespace: str, key: str, *, env: str = BASE_ENV) -> Resolved:
-        return self._hub._run(self._resolve(namespace, key, env))
+        return self._run(self._resolve(namespace, key, env))
 
     def history(self, namespace: str, key: str, *, env: str = BASE_ENV, limit: int = 50,
                 before: int | None = None) -> builtins.list[Version]:
-        return self._hub._run(self._history(namespace, key, env, limit, before))
+        return self._run(self._history(namespace, key, env, limit, before))
 
     def diff(self, namespace: str, key: str, from_version: int, to_version: int, *,
              env: str = BASE_ENV) -> builtins.list[dict[str, Any]]:
-        return self._hub._run(self._diff(namespace, key, from_version, to_version, env))
+        return self._run(self._diff(namespace, key, from_version, to_version, env))
 
     def changes(self, since: int = 0, limit: int = 1000, *,
                 wait: float | None = None) -> builtins.list[Change]:
-        return self._hub._run(self._changes(since, limit, wait))
+        return self._run(self._changes(since, limit, wait))
 
     def watch(self, callback: Callable[[Change], object], namespace: str | None = None,
               key: str | None = None, env: str | None = None,
@@ -269,7 +295,7 @@ class RemoteTenant(_Watching, _TenantPlans):
 
     @property
     def revision(self) -> int:
-        return self._hub._run(self._revision())
+        return self._run(self._revision())
 
     def set(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV,
             expected_version: int | None = None, reason: str | None = None,
@@ -283,14 +309,14 @@ class RemoteTenant(_Watching, _TenantPlans):
                 raise InvalidRequest("over HTTP, secret=True (the whole value) is supported; "
                                      "mark fields secret with x-secret in the schema")
             call.params["secret"] = True
-        return self._hub._run(call)
+        return self._run(call)
 
     def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
               expected_version: int | None = None, reason: str | None = None,
               author: str | None = None, metadata: Mapping[str, Any] | None = None,
               json_patch: bool = False, dry_run: bool = False,
               request_id: str | None = None) -> Entry:
-        return self._hub._run(self._patch(namespace, key, patch, env, expected_version,
+        return self._run(self._patch(namespace, key, patch, env, expected_version,
                                           reason, author, metadata, json_patch, dry_run,
                                           request_id))
 
@@ -298,14 +324,14 @@ class RemoteTenant(_Watching, _TenantPlans):
                expected_version: int | None = None, reason: str | None = None,
                author: str | None = None, metadata: Mapping[str, Any] | None = None,
                dry_run: bool = False, request_id: str | None = None) -> Version:
-        return self._hub._run(self._delete(namespace, key, env, expected_version, reason,
+        return self._run(self._delete(namespace, key, env, expected_version, reason,
                                            author, metadata, dry_run, request_id))
 
     def rollback(self, namespace: str, key: str, to_version: int, *, env: str = BASE_ENV,
                  expected_version: int | None = None, reason: str | None = None,
                  author: str | None = None, metadata: Mapping[str, Any] | None = None,
                  dry_run: bool = False, request_id: str | None = None) -> Entry:
-        return self._hub._run(self._rollback(namespace, key, to_version, env,
+        return self._run(self._rollback(namespace, key, to_version, env,
                                              expected_version, reason, author, metadata,
                                              dry_run, request_id))
 
@@ -315,53 +341,53 @@ class RemoteTenant(_Watching, _TenantPlans):
         return RemoteTransaction(self, reason, author, metadata, dry_run)
 
     def snapshot(self, label: str) -> Snapshot:
-        return self._hub._run(self._snapshot(label))
+        return self._run(self._snapshot(label))
 
     def snapshots(self) -> builtins.list[Snapshot]:
-        return self._hub._run(self._snapshots())
+        return self._run(self._snapshots())
 
     def restore(self, snapshot: str | None = None, *, revision: int | None = None,
                 namespace: str | None = None, reason: str | None = None,
                 author: str | None = None, dry_run: bool = False) -> builtins.list[Change]:
-        return self._hub._run(self._restore(snapshot, revision, namespace, reason, author,
+        return self._run(self._restore(snapshot, revision, namespace, reason, author,
                                             dry_run))
 
     def validate(self, namespace: str, key: str, value: Any, *, env: str = BASE_ENV
                  ) -> ValidationReport:
-        return self._hub._run(self._validate(namespace, key, value, env))
+        return self._run(self._validate(namespace, key, value, env))
 
     def set_schema(self, namespace: str, schema: Any,
                    rules: Sequence[Mapping[str, Any]] | None = None, *,
                    key_pattern: str | None = None, all_tenants: bool = False,
                    reason: str | None = None, author: str | None = None,
                    dry_run: bool = False) -> Schema:
-        return self._hub._run(self._set_schema(namespace, schema, rules, key_pattern,
+        return self._run(self._set_schema(namespace, schema, rules, key_pattern,
                                                all_tenants, reason, author, dry_run))
 
     def get_schema(self, namespace: str, *, version: int | None = None,
                    all_tenants: bool = False) -> Schema:
-        return self._hub._run(self._get_schema(namespace, version, all_tenants))
+        return self._run(self._get_schema(namespace, version, all_tenants))
 
     def schemas(self, *, all_tenants: bool = False) -> builtins.list[Schema]:
-        return self._hub._run(self._schemas(all_tenants))
+        return self._run(self._schemas(all_tenants))
 
     def schema_history(self, namespace: str, *, all_tenants: bool = False, limit: int = 50
                        ) -> builtins.list[Schema]:
-        return self._hub._run(self._schema_history(namespace, all_tenants, limit))
+        return self._run(self._schema_history(namespace, all_tenants, limit))
 
     def delete_schema(self, namespace: str, *, all_tenants: bool = False,
                       reason: str | None = None, author: str | None = None) -> Schema:
-        return self._hub._run(self._delete_schema(namespace, all_tenants, reason, author))
+        return self._run(self._delete_schema(namespace, all_tenants, reason, author))
 
     def rollback_schema(self, namespace: str, to_version: int, *, all_tenants: bool = False,
                         reason: str | None = None, author: str | None = None,
                         dry_run: bool = False) -> Schema:
-        return self._hub._run(self._rollback_schema(namespace, to_version, all_tenants,
+        return self._run(self._rollback_schema(namespace, to_version, all_tenants,
                                                     reason, author, dry_run))
 
     def schema_annotations(self, namespace: str, key: str
                            ) -> dict[str, builtins.list[str]]:
-        return self._hub._run(self._schema_annotations(namespace, key))
+        return self._run(self._schema_annotations(namespace, key))
 
     def get_typed(self, namespace: str, key: str, model: type[M], *, env: str = BASE_ENV
                   ) -> M:

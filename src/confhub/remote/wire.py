@@ -49,6 +49,7 @@ def entry_from_json(d: Mapping[str, Any]) -> Entry:
         created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
         updated_by=d.get("updated_by"), secret=bool(d.get("secret", False)),
         warnings=tuple(ValidationIssue.from_dict(w) for w in d.get("warnings") or ()),
+        rollout=d.get("rollout"),
     )
 
 
@@ -88,7 +89,7 @@ def change_from_json(d: Mapping[str, Any]) -> Change:
 def resolved_from_json(d: Mapping[str, Any]) -> Resolved:
     return Resolved(tenant=d["tenant"], env=d["env"], namespace=d["namespace"], key=d["key"],
                     value=freeze(d["value"]), sources=dict(d["sources"]),
-                    versions=dict(d["versions"]))
+                    versions=dict(d["versions"]), rollouts=tuple(d.get("rollouts") or ()))
 
 
 def snapshot_from_json(d: Mapping[str, Any]) -> Snapshot:

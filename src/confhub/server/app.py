@@ -40,6 +40,7 @@ from .routes import (
     maintenance,
     ofrep,
     ops,
+    rollouts,
     security,
     simple,
     snapshots,
@@ -149,7 +150,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
     app.openapi = openapi  # type: ignore[method-assign]
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
-                   transfer, ops, validation, maintenance, security):
+                   transfer, ops, validation, maintenance, rollouts, security):
         app.include_router(module.router)
     inner: Any = app
     if fast_paths:

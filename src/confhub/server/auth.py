@@ -125,6 +125,14 @@ POLICY: tuple[Rule, ...] = (
     Rule("GET", _T + "/schemas/{namespace}", "viewer", namespace=_NS),
     Rule("PUT", _T + "/schemas/{namespace}", "admin", namespace=_NS),
     Rule("POST", _T + "/validate", "viewer"),
+    # staged rollouts and consumers (issue 14)
+    Rule("GET", _T + "/rollouts", "viewer"),
+    Rule("POST", _T + "/rollouts", "editor", namespace=BODY),
+    Rule("GET", _T + "/rollouts/{rollout_id}", "viewer"),
+    Rule("POST", _T + "/rollouts/{rollout_id}/{action}", "editor"),
+    Rule("GET", _T + "/consumers", "viewer"),
+    Rule("GET", _T + "/consumers/{client_id}", "viewer"),
+    Rule("GET POST", _T + "/consumers/{client_id}/reports", "viewer"),
     # security
     Rule("GET", _T + "/audit", "admin"),
     Rule("GET POST", "/v1/tokens", AUTHENTICATED, tenant=None),  # admin of the token's tenant

@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from ..errors import InvalidRequest
+from ..identity import CLIENT_HEADER, LABELS_HEADER, Identity
 from .lifecycle import Lifecycle
 from .responses import EntryBytes
 
 __all__ = [
-    "ServerState", "author_of", "call", "hub_of", "metadata_of", "reason_of", "request_id_of",
-    "state_of",
+    "ServerState", "author_of", "call", "hub_of", "identity_of", "metadata_of", "reason_of",
+    "request_id_of", "state_of", "tenant_of",
 ]
 
 T = TypeVar("T")
@@ -102,3 +103,23 @@ def metadata_of(request: Request) -> dict[str, Any] | None:
         raise InvalidRequest("the X-Confhub-Metadata header must be a JSON object, like "
                              '{"ticket": "OPS-1"}', header="X-Confhub-Metadata")
     return value
+
+
+def identity_of(request: Request) -> Identity | None:
+    """The consumer reading, from ``X-Confhub-Client`` / ``X-Confhub-Labels`` (or
+    ``?client_id=`` and ``?labels=`` for readers that cannot set headers); None: anonymous.
+    A header without a client id is ignored: the server never invents one."""
+    client = _header_text(request, CLIENT_HEADER) or request.query_params.get("client_id")
+    if not client:
+        return None
+    labels = _header_text(request, LABELS_HEADER) or request.query_params.get("labels")
+    return Identity.of(client, labels or {})
+
+
+def tenant_of(request: Request, tenant: str) -> Any:
+    """``hub.tenant(tenant)`` as the consumer the request names (see ``identity_of``)."""
+    identity = identity_of(request)
+    hub = hub_of(request)
+    if identity is None:
+        return hub.tenant(tenant)
+    return hub.tenant(tenant, client_id=identity.client_id, labels=identity.label_map)

@@ -216,6 +216,14 @@ class _StoreCollector(Collector):
             revision.add_metric([info.id], info.revision)
             compacted.add_metric([info.id], getattr(info, "compacted_revision", 0))
         families += [revision, compacted]
+        rollout_stats = self._hub.rollout_stats()
+        by_state = GaugeMetricFamily("confhub_rollouts", "Rollouts by state (all tenants)",
+                                     labels=["state"])
+        for state, count in rollout_stats["rollouts"].items():
+            by_state.add_metric([state], count)
+        families.append(by_state)
+        gauge("confhub_consumers", "Consumers seen in the last five minutes (all tenants)",
+              rollout_stats["consumers"])
         cache_size: Callable[[], int] | None = getattr(self._hub, "cache_size", None)
         if cache_size is not None:
             gauge("confhub_cache_entries", "Entries in the answering worker's cache",

@@ -110,6 +110,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "updated_by": entry.updated_by,
         "secret": entry.secret,
         **({"warnings": [w.to_dict() for w in entry.warnings]} if entry.warnings else {}),
+        **({"rollout": entry.rollout} if entry.rollout is not None else {}),
     }
 
 
@@ -121,7 +122,7 @@ class EntryBytes:
         self._max = max_items
 
     def encode(self, entry: Entry) -> bytes:
-        if entry.warnings:  # a write's own answer, not the shared cached entry
+        if entry.warnings or entry.rollout is not None:  # not the shared cached entry
             return dumps(entry_json(entry))
         k = (entry.tenant, entry.env, entry.namespace, entry.key)
         hit = self._items.get(k)

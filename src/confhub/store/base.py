@@ -20,6 +20,11 @@ The data model every backend keeps::
     schemas   (scope, namespace, version) -> document, deleted, created_at, author, reason,
               rollback_of   (scope: a tenant id, or "*" for every tenant; latest version rules)
 
+    rollouts  (tenant, id) -> state, updated_at: an index of rollouts (schema 5); the rollout
+              itself is a versioned document in the tenant's reserved namespace ``.rollouts``
+    consumers (tenant, client_id) -> labels, first_seen, last_seen, revision (schema 5)
+    reports   (tenant, rollout_id, client_id) -> status, reason, step, at: the latest (schema 5)
+
 Worked example of a key's life (tenant revision on the left)::
 
     rev 1  put    models/a  -> version 1            current(a) = 1
@@ -36,13 +41,16 @@ order (writers of one tenant are serialised), so a reader never sees R+1 before 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "ALL_TENANTS",
     "AuditRow",
+    "ConsumerRow",
     "DataKeyRow",
+    "ReportRow",
     "RetentionRow",
     "SchemaRow",
     "SchemaTxn",
@@ -161,6 +169,31 @@ class SchemaRow:
     rollback_of: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerRow:
+    """A consumer seen in a tenant; ``labels`` is JSON text of an object of strings."""
+
+    tenant: str
+    client_id: str
+    labels: str
+    first_seen: int
+    last_seen: int
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """A consumer's latest report on a rollout: applied, failed, healthy or unhealthy."""
+
+    tenant: str
+    rollout_id: str
+    client_id: str
+    status: str
+    step: int
+    at: int
+    reason: str | None = None
+
+
 class WriteTxn(Protocol):
     """One open write transaction on one tenant, holding that tenant's write lock.
 
@@ -206,6 +239,10 @@ class WriteTxn(Protocol):
     def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
         """In one query, the latest schema version of ``namespace`` in this tenant's scope and
         in ALL_TENANTS (each absent when it never had one; tombstones included)."""
+
+    def index_rollout(self, rollout_id: str, state: str) -> None:
+        """Record the rollout's state in the rollouts index (kept iff the transaction
+        commits); does not move the revision."""
 
 
 class SchemaTxn(Protocol):
@@ -291,6 +328,20 @@ class StoreReader(Protocol):
         """The latest version of every namespace's schema in ``scope`` (tombstones included),
         sorted by namespace."""
 
+    def rollout_index(self, states: Sequence[str] | None = None
+                      ) -> list[tuple[str, str, str]]:
+        """``(tenant, rollout_id, state)`` of indexed rollouts (in ``states`` when given),
+        sorted by tenant and id."""
+
+    def consumers(self, tenant: str, *, seen_since: int | None = None) -> list[ConsumerRow]:
+        """Consumers of ``tenant`` (last seen at or after ``seen_since``), by client id."""
+
+    def consumer(self, tenant: str, client_id: str) -> ConsumerRow | None: ...
+
+    def reports(self, tenant: str, *, rollout_id: str | None = None,
+                client_id: str | None = None) -> list[ReportRow]:
+        """Latest reports, newest first (of one rollout and/or one consumer when given)."""
+
     def wait_for_commit(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for a commit by any process; True if one may have
         happened (false positives are fine, false negatives are bounded by ``timeout``)."""
@@ -341,6 +392,18 @@ class StoreWriter(Protocol):
     def append_audit(self, rows: Sequence[AuditRow]) -> None:
         """Append audit rows outside any tenant transaction (reveals, token management,
         login failures)."""
+
+    def touch_consumers(self, rows: Sequence[ConsumerRow]) -> None:
+        """Upsert consumers in one transaction: labels replaced, ``last_seen`` and
+        ``revision`` only ever move forward, ``first_seen`` kept. Moves no revision."""
+
+    def add_report(self, row: ReportRow) -> None:
+        """Replace the consumer's report on that rollout. Moves no revision."""
+
+    def leading(self, name: str) -> AbstractContextManager[bool]:
+        """``with store.leading("rollouts") as leader:`` -- True while this process holds the
+        database-wide lock ``name`` (PostgreSQL: a session advisory lock), False when another
+        process holds it. Never blocks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ def statements(script: str) -> list[str]:
 def migrate(conn: Any, backend: str, *, placeholder: str = "?") -> int:
     """Apply pending migrations on ``conn`` (already inside a locked transaction)."""
     conn.execute("CREATE TABLE IF NOT EXISTS confhub_schema (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM confhub_schema").fetchone()
-    current = row[0] or 0
+    applied = {row[0] for row in conn.execute("SELECT version FROM confhub_schema").fetchall()}
+    current = max(applied, default=0)
     files = migration_files(backend)
     latest = files[-1][0] if files else 0
     if current > latest:
@@ -42,7 +42,9 @@ def migrate(conn: Any, backend: str, *, placeholder: str = "?") -> int:
             schema_version=current, supported=latest,
         )
     for number, script in files:
-        if number > current:
+        # By number, not "above the highest": migrations are independent of each other, so
+        # one numbered below a newer one that is already applied still runs.
+        if number not in applied:
             for statement in statements(script):
                 conn.execute(statement)
             conn.execute(f"INSERT INTO confhub_schema (version) VALUES ({placeholder})", (number,))

@@ -36,7 +36,9 @@ PROBE_INTERVAL = 0.5  # seconds between two connection probes while the database
 CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout is whole seconds)
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
           "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
-          "confhub_audit", "confhub_retention")
+          "confhub_audit", "confhub_retention", "confhub_rollouts", "confhub_consumers",
+          "confhub_rollout_reports")
+LEADER_LOCK = 8014  # first key of the advisory locks of ``leading`` (8011-8013 are taken)
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
@@ -174,6 +176,21 @@ class PostgresStore(SqlStore):
             "FROM unnest(%s::text[]) AS t", (list(TABLES),)
         ).fetchone()
         return int(row[0])
+
+    @contextmanager
+    def leading(self, name: str) -> Iterator[bool]:
+        """A session advisory lock, held on one pooled connection for the block; if this
+        process dies PostgreSQL releases it with the session, so another server takes over."""
+        with self._translated(), self._pool.connection() as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                               (LEADER_LOCK, name)).fetchone()
+            got = bool(row and row[0])
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))",
+                                 (LEADER_LOCK, name))
 
     def ping(self) -> float:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ placeholders; PostgreSQL's driver gets ``%s`` (no statement here contains a lite
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from .base import (
     VersionRow,
 )
 from .maintenance import Maintenance
+from .rollouts import TENANT_TABLES, RolloutSql
 from .sql_txn import (
     AUDIT_COLUMNS,
     FEED_ORDER,
@@ -44,11 +46,18 @@ from .sql_txn import (
 
 T = TypeVar("T")
 
-class SqlStore(Maintenance):
+
+class SqlStore(Maintenance, RolloutSql):
     """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
 
     backend = "sql"
     placeholder = "?"
+    _local_leaders: dict[str, threading.Lock]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SqlStore:
+        store = super().__new__(cls)
+        store._local_leaders = {}
+        return store
 
     # ------------------------------------------------------------------ backend hooks
 
@@ -244,8 +253,11 @@ class SqlStore(Maintenance):
         raise NotImplementedError
 
     def stats(self) -> dict[str, Any]:
+        # substr, not LIKE: no literal % in our SQL; the reserved ".rollouts" namespace
+        # (rollout records, see hub/rollouts.py) is not configuration
         live = ("FROM confhub_current c JOIN confhub_tenants t ON t.id = c.tenant "
-                "WHERE NOT c.deleted AND t.deleted_at IS NULL")
+                "WHERE NOT c.deleted AND t.deleted_at IS NULL "
+                "AND substr(c.namespace, 1, 1) <> '.'")
         with self._reading() as conn:
             per_ns = conn.execute(
                 f"SELECT c.namespace, COUNT(*) {live} GROUP BY c.namespace ORDER BY c.namespace"
@@ -329,7 +341,7 @@ class SqlStore(Maintenance):
             if row is None:
                 raise _missing_tenant(tenant, deleted=False)
             for table in ("confhub_current", "confhub_versions", "confhub_snapshots",
-                          "confhub_retention"):
+                          "confhub_retention", *TENANT_TABLES):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
             # A tenant re-created under the same name must not inherit the old tokens.
             conn.execute(self.q("UPDATE confhub_tokens SET revoked_at = ? WHERE tenant = ? "

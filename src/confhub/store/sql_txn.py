@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..model import now_micros
 from .base import ALL_TENANTS, AuditRow, SchemaRow, TenantRow, TokenRow, VersionRow
 from .maintenance import version_checksum
+from .rollouts import index_rollout
 
 if TYPE_CHECKING:
     from .sql import SqlStore
@@ -171,6 +172,9 @@ class SqlWriteTxn:
             "WHERE w.scope = s.scope AND w.namespace = s.namespace)"),
             (namespace, self.tenant, ALL_TENANTS))
         return [schema_row(r) for r in rows]
+
+    def index_rollout(self, rollout_id: str, state: str) -> None:
+        index_rollout(self._store, self._conn, self.tenant, rollout_id, state, self.now)
 
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(

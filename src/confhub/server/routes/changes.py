@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...model import MAX_WAIT
-from ..deps import call, hub_of
+from ..deps import call, tenant_of
 from ..responses import json_response
 from ..schemas import MAX_INT, ChangePage, errors
 from .configs import Name
@@ -30,7 +30,7 @@ async def changes(request: Request, tenant: Name,
                   since: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
                   wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT)] = None) -> Response:
-    cfg = hub_of(request).tenant(tenant)
+    cfg = tenant_of(request, tenant)
     items = await call(cfg.changes, since=since, limit=limit)
     if not items and wait:
         async with cfg.watch_events(since=since) as stream:

@@ -17,7 +17,16 @@ from ...errors import InvalidRequest, NotFound, VersionConflict
 from ...layering import diff as json_diff
 from ...model import BASE_ENV, Entry, thaw
 from ..body import JSON, JSON_PATCH, MERGE_PATCH, json_body, media_type, read_json
-from ..deps import author_of, call, hub_of, metadata_of, reason_of, request_id_of, state_of
+from ..deps import (
+    author_of,
+    call,
+    hub_of,
+    metadata_of,
+    reason_of,
+    request_id_of,
+    state_of,
+    tenant_of,
+)
 from ..responses import dumps, entry_etag, json_response, parse_version_tag
 from ..schemas import (
     MAX_INT,
@@ -61,7 +70,7 @@ JSON_PATCH_SCHEMA: dict[str, Any] = {
 async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
                      env: str | None = None, version: int | None = None,
                      resolved: bool = False, reveal: bool = False) -> Response:
-    cfg = hub_of(request).tenant(tenant)  # checks the name only; no I/O
+    cfg = tenant_of(request, tenant)  # checks the names only; no I/O
     if resolved and version is not None:
         # A version numbers one layer's history; a resolved value merges two layers.
         raise InvalidRequest("?version= reads an old version of one layer and cannot be "
@@ -77,6 +86,10 @@ async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
     state = state_of(request)
     cached: Entry | None = (state.lookup(tenant, env or BASE_ENV, namespace, key)
                             if version is None else None)
+    if cached is not None and cfg.identity is not None:
+        # A consumer may see a staged value; its tenant is in memory (the lookup hit), so
+        # asking the hub is a few dict lookups, safe on the event loop.
+        cached = cfg.get(namespace, key, env=env or BASE_ENV)
     # not cached (or an old version): the hub may need storage, so a worker thread asks it
     entry: Entry = cached if cached is not None else await call(
         cfg.get, namespace, key, env=env or BASE_ENV, version=version)
@@ -231,7 +244,7 @@ async def delete_entry(request: Request, tenant: str, namespace: str, key: str, 
 async def list_entries(request: Request, tenant: str, namespace: str, *, env: str | None,
                        resolved: bool, prefix: str | None, limit: int,
                        cursor: str | None) -> Response:
-    cfg = hub_of(request).tenant(tenant)
+    cfg = tenant_of(request, tenant)
     env = env or BASE_ENV
     if resolved:
         items: list[dict[str, Any]] = await call(_resolved_list, cfg, namespace, env, prefix)

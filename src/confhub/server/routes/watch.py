@@ -29,7 +29,7 @@ from ...errors import ConfhubError, InvalidRequest, Unavailable
 from ...model import WatchEvent
 from ...watch import AsyncWatch
 from ..auth import watch_slot
-from ..deps import hub_of, state_of
+from ..deps import state_of, tenant_of
 from ..lifecycle import Lifecycle
 from ..responses import dumps
 from ..schemas import MAX_INT, NAME_PATTERN, errors
@@ -66,7 +66,7 @@ async def watch(request: Request, tenant: Name,
     slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
     slot.__enter__()
     try:
-        stream = hub_of(request).tenant(tenant).watch_events(namespace, key, env, since=start)
+        stream = tenant_of(request, tenant).watch_events(namespace, key, env, since=start)
         await stream.start()  # a missing tenant or removed history: an error, not a stream
     except BaseException:
         slot.__exit__(None, None, None)

@@ -1,0 +1,1 @@
+"""Staged rollout tests (a package, so module names never collide with other folders)."""
