@@ -19,6 +19,7 @@ own mapping table::
     │   ├── RolloutInProgress          409  rollout_in_progress exit 4
     │   └── InvalidTransition          409  invalid_transition exit 4
     ├── Gone                           410  gone            exit 3
+    ├── RequestTimeout                 408  request_timeout exit 1
     ├── VersionConflict                412  version_conflict exit 4
     ├── TooLarge                       413  too_large       exit 2
     ├── ValidationFailed               422  validation_failed exit 5
@@ -48,6 +49,7 @@ __all__ = [
     "MissingVariable",
     "NotFound",
     "PlanRefused",
+    "RequestTimeout",
     "RolloutInProgress",
     "TenantExists",
     "TooLarge",
@@ -241,6 +243,14 @@ class ValidationFailed(ConfhubError):
         return list(self.report.errors)
 
 
+class RequestTimeout(ConfhubError):
+    """The client took too long to send its request (headers or body); the server stopped
+    waiting so a stalled client cannot hold it."""
+
+    http_status = 408
+    code = "request_timeout"
+
+
 class TooManyRequests(ConfhubError):
     """A per-token limit was hit (requests per second, open watch streams); retry after
     ``retry_after`` seconds."""
@@ -345,6 +355,7 @@ _BY_CODE: dict[str, type[ConfhubError]] = {
         RolloutInProgress,
         InvalidTransition,
         Gone,
+        RequestTimeout,
         VersionConflict,
         TooLarge,
         ValidationFailed,

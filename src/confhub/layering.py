@@ -23,7 +23,7 @@ import jsonpatch
 
 from .model import thaw
 
-__all__ = ["diff", "merge_patch", "resolve_layers"]
+__all__ = ["diff", "merge_patch", "patch_failure", "resolve_layers"]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -76,3 +76,45 @@ def diff(old: Any, new: Any) -> list[dict[str, Any]]:
     """The RFC 6902 JSON Patch that turns ``old`` into ``new``."""
     ops: list[dict[str, Any]] = jsonpatch.make_patch(thaw(old), thaw(new)).patch
     return ops
+
+
+_PYTHON_TYPES = {"int": "number", "float": "number", "str": "string", "dict": "object",
+                 "list": "array", "bool": "boolean", "NoneType": "null"}
+
+
+def patch_failure(document: Any, patch: Sequence[Any], error: Exception) -> str:
+    """Why a JSON Patch (RFC 6902) did not apply, in JSON's words: the jsonpatch library's
+    messages speak Python (``1 (<class 'int'>) is not equal to tested value x``).
+
+    Worked example: ``[{"op": "test", "path": "/a", "value": "x"}]`` on ``{"a": 1}`` gives
+    ``op 0 (test /a) failed: the value there is 1, not "x"``.
+    """
+    import json
+
+    import jsonpointer
+
+    current = thaw(document)
+    for index, op in enumerate(patch):
+        try:
+            current = jsonpatch.apply_patch(current, [op])
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            kind = op.get("op") if isinstance(op, dict) else None
+            path = op.get("path") if isinstance(op, dict) else None
+            label = f"op {index} ({kind} {path})"
+            if isinstance(exc, jsonpatch.JsonPatchTestFailed):
+                try:
+                    actual = jsonpointer.resolve_pointer(current, str(path))
+                except jsonpointer.JsonPointerException:
+                    return f"{label} failed: nothing is at {path}"
+                return (f"{label} failed: the value there is "
+                        f"{json.dumps(actual, ensure_ascii=False)[:200]}, not "
+                        f"{json.dumps(op.get('value'), ensure_ascii=False)[:200]}")
+            return f"{label} failed: {_json_words(str(exc))}"
+    return _json_words(str(error))
+
+
+def _json_words(message: str) -> str:
+    import re
+
+    return re.sub(r"<class '(\w+)'>",
+                  lambda m: _PYTHON_TYPES.get(m.group(1), m.group(1)), message)

@@ -60,6 +60,10 @@ DEFAULT_TENANT = "default"
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_WAIT = 300.0  # seconds a long poll may hold an empty answer
+# Audit fields travel with every version, history page and watch event: keep them short.
+MAX_REASON_CHARS = 1000
+MAX_AUTHOR_CHARS = 200
+MAX_METADATA_BYTES = 16 * 1024
 
 Op = Literal["put", "patch", "delete", "rollback", "restore", "import"]
 OPS: tuple[str, ...] = ("put", "patch", "delete", "rollback", "restore", "import")

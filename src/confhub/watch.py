@@ -34,24 +34,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .bell import LoopBell
+from .catchup import FEED_PAGE, Feed, SharedPages, catchup_slots, group_by_revision
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
-__all__ = ["AsyncWatch", "Broadcaster", "Subscription", "WatchFilter", "WatchHandle", "deliver",
-           "group_by_revision"]
+__all__ = [
+    "AsyncWatch", "Broadcaster", "SharedPages", "Subscription", "WatchFilter", "WatchHandle",
+    "deliver", "group_by_revision",
+]
 
 logger = logging.getLogger("confhub.watch")
 
 MAX_PENDING = 1024
-FEED_PAGE = 1000
 
-Feed = Callable[[int, int], Sequence[Change]]
-"""``feed(since, limit)``: the tenant's changes after ``since`` (raises Gone/NotFound)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +153,12 @@ class Subscription:
 
     # ---------------------------------------------------------------- consumer side
 
-    def take(self, feed: Feed) -> list[WatchEvent]:
+    def take(self, feed: Feed, pages: SharedPages | None = None) -> list[WatchEvent]:
         """The next events for the consumer, oldest first; [] when there is nothing yet.
 
-        While catching up this reads storage (call it off the event loop); when synced it
-        only pops the queue.
+        While catching up this reads storage (call it off the event loop), through ``pages``
+        when given, so watchers catching up over the same range share what they read; when
+        synced it only pops the queue.
         """
         with self._lock:
             if self.error is not None:
@@ -171,10 +172,11 @@ class Subscription:
                                     queued[-1].revision if queued else 0)
                 return queued
             start, stop = self.position, self.backfill_to
-        changes = feed(start, FEED_PAGE)
+        page = (pages.events(self.tenant, start, feed) if pages is not None
+                else group_by_revision(self.tenant, feed(start, FEED_PAGE)))
         events: list[WatchEvent] = []
         last = stop
-        for event in group_by_revision(self.tenant, changes):
+        for event in page:
             if event.revision > stop:
                 break  # newer revisions arrive through the queue
             last = event.revision
@@ -186,26 +188,14 @@ class Subscription:
         return events
 
 
-def group_by_revision(tenant: str, changes: Iterable[Change]) -> list[WatchEvent]:
-    """Feed rows (in revision order) as one event per revision."""
-    events: list[WatchEvent] = []
-    batch: list[Change] = []
-    for change in changes:
-        if batch and change.revision != batch[0].revision:
-            events.append(WatchEvent(tenant, batch[0].revision, tuple(batch)))
-            batch = []
-        batch.append(change)
-    if batch:
-        events.append(WatchEvent(tenant, batch[0].revision, tuple(batch)))
-    return events
-
-
 class Broadcaster:
-    """The subscriptions of one hub, by tenant; the hub's cache publishes to it in order."""
+    """The subscriptions of one hub, by tenant; the hub's cache publishes to it in order.
+    ``pages`` are the feed pages its catching-up watchers share."""
 
     def __init__(self) -> None:
         self._by_tenant: dict[str, list[Subscription]] = {}
         self._lock = threading.Lock()
+        self.pages = SharedPages()
 
     def add(self, subscription: Subscription) -> None:
         """Register (call under the cache lock, with ``position``/``backfill_to`` set)."""
@@ -237,6 +227,7 @@ class Broadcaster:
 
     def end(self, tenant: str | None, error: ConfhubError) -> None:
         """End the subscriptions of ``tenant`` (all tenants: None) with ``error``."""
+        self.pages.forget(tenant)
         with self._lock:
             if tenant is None:
                 ended = [s for subs in self._by_tenant.values() for s in subs]
@@ -246,51 +237,6 @@ class Broadcaster:
         for sub in ended:
             sub.fail(error)
             sub.wake()
-
-
-class LoopBell:
-    """Wakes asyncio consumers from the publishing thread with one call per loop and burst.
-
-    A thousand watchers on one server would otherwise cost a thousand
-    ``call_soon_threadsafe`` calls (each a write to the loop's self-pipe) per revision.
-    """
-
-    _bells: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopBell] = (
-        weakref.WeakKeyDictionary())
-    _bells_lock = threading.Lock()
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ringing: list[asyncio.Event] = []
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopBell:
-        with cls._bells_lock:
-            bell = cls._bells.get(loop)
-            if bell is None:
-                bell = cls._bells[loop] = LoopBell(loop)
-            return bell
-
-    def waker(self, flag: asyncio.Event) -> Callable[[], None]:
-        def ring() -> None:
-            with self._lock:
-                first = not self._ringing
-                self._ringing.append(flag)
-            if first:
-                try:
-                    self._loop.call_soon_threadsafe(self._flush)
-                except RuntimeError:  # the loop is closed: nobody is listening any more
-                    with self._lock:
-                        self._ringing.clear()
-
-        return ring
-
-    def _flush(self) -> None:
-        with self._lock:
-            flags, self._ringing = self._ringing, []
-        for flag in flags:
-            flag.set()
 
 
 # --------------------------------------------------------------------------- consumers
@@ -405,13 +351,16 @@ class AsyncWatch:
     """
 
     def __init__(self, subscribe: Callable[[Callable[[], None]], Subscription], feed: Feed,
-                 remove: Callable[[Subscription], None]) -> None:
+                 remove: Callable[[Subscription], None],
+                 pages: SharedPages | None = None) -> None:
         self._subscribe = subscribe
         self._feed = feed
         self._remove = remove
+        self._pages = pages
         self._sub: Subscription | None = None
         self._flag: asyncio.Event | None = None
         self._ready: deque[WatchEvent] = deque()
+        self._interrupted = False
 
     @property
     def revision(self) -> int:
@@ -428,11 +377,18 @@ class AsyncWatch:
     def __aiter__(self) -> AsyncWatch:
         return self
 
-    def ready(self) -> list[WatchEvent]:
-        """The events already waiting, without waiting for more."""
-        events = list(self._ready)
-        self._ready.clear()
-        return events
+    @property
+    def waiting(self) -> int:
+        """How many events are already waiting to be taken."""
+        return len(self._ready)
+
+    def ready(self, limit: int | None = None) -> list[WatchEvent]:
+        """The events already waiting (at most ``limit``), without waiting for more."""
+        if limit is None or limit >= len(self._ready):
+            events = list(self._ready)
+            self._ready.clear()
+            return events
+        return [self._ready.popleft() for _ in range(limit)]
 
     async def __anext__(self) -> WatchEvent:
         event = await self.get()
@@ -451,10 +407,15 @@ class AsyncWatch:
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while not self._ready:
+            if self._interrupted:
+                return None
             self._flag.clear()
             try:
                 if sub.catching_up or sub.error is not None:
-                    events = await asyncio.to_thread(sub.take, self._feed)
+                    # Few storage reads at once, whatever the number of watchers catching
+                    # up: the storage threads stay free for other requests.
+                    async with catchup_slots(loop):
+                        events = await asyncio.to_thread(sub.take, self._feed, self._pages)
                 else:
                     events = sub.take(self._feed)
             except ConfhubError as exc:
@@ -485,6 +446,13 @@ class AsyncWatch:
         await self.start()
         assert self._sub is not None
         return self._sub
+
+    def interrupt(self) -> None:
+        """Make a waiting ``get`` (and every later one) return None at once: whoever reads
+        this watch is ending it (the server stops, the client hung up)."""
+        self._interrupted = True
+        if self._flag is not None:
+            self._flag.set()
 
     def close(self) -> None:
         if self._sub is not None:

@@ -55,6 +55,9 @@ def db(tmp_path: Path) -> str:
 def target(request: pytest.FixtureRequest, db: str) -> Iterator[dict[str, str]]:
     """The environment that points the CLI at a fresh local database or a fresh server."""
     if request.param == "db":
+        import confhub
+
+        confhub.open(db).close()  # a fresh, empty store (read commands refuse a missing file)
         yield {"CONFHUB_DB": db}
         return
     from confhub.server.testing import threaded_server

@@ -32,7 +32,7 @@ def test_error_json_body_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_error_for_people_has_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    Output(json=False).error(VersionConflict("stale [x]", current_version=3))
+    Output(json=False, command="set").error(VersionConflict("stale [x]", current_version=3))
     err = capsys.readouterr().err
     assert "error: stale [x]" in err and "--expected-version 3" in err
 

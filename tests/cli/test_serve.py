@@ -41,6 +41,15 @@ def test_options_are_passed_on(calls: list[dict[str, Any]]) -> None:
                         "heartbeat": 15.0}
 
 
+def test_hardening_options_are_passed_on(calls: list[dict[str, Any]]) -> None:
+    result = CliRunner().invoke(app, ["serve", "--cors-origin", "http://localhost:3000",
+                                      "--cors-origin", "https://app.example.com",
+                                      "--client-timeout", "5", "--max-connections", "500"])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["cors_origins"] == ["http://localhost:3000", "https://app.example.com"]
+    assert calls[0]["client_timeout"] == 5.0 and calls[0]["max_connections"] == 500
+
+
 def test_unknown_server_is_a_usage_error(calls: list[dict[str, Any]]) -> None:
     assert CliRunner().invoke(app, ["serve", "--server", "gunicorn"]).exit_code == 2
     assert calls == []

@@ -136,3 +136,18 @@ def test_a_running_open_server_closes_when_the_first_token_is_created(tmp_path: 
             time.sleep(0.05)
         assert httpx.get(url + "/v1/tenants",
                          headers={"authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_an_open_server_refuses_to_make_the_first_token_over_http(tmp_path: Path) -> None:
+    """DESIGN section 7: the first token is made on the database; anonymous POST /v1/tokens
+    would otherwise switch auth on for everyone with a token only its maker holds."""
+    db = tmp_path / "c.db"
+    with live_server(db) as url:
+        r = httpx.post(url + "/v1/tokens", json={"role": "superadmin"})
+        assert r.status_code == 403
+        assert "confhub token create --superadmin --db" in r.json()["error"]["message"]
+        r = httpx.post(url + "/v1/tokens", json={"tenant": "default", "role": "viewer"})
+        assert r.status_code == 403
+        assert httpx.get(url + "/v1/tenants").status_code == 200  # still open
+    with confhub.open(str(db)) as hub:
+        assert hub.tokens() == []

@@ -57,6 +57,7 @@ def test_outage_answers_503_and_recovers(flaky: tuple[httpx.Client, OutageStore]
     outage.down = True
     r = http.put("/config/models/a", json=2)
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+    assert int(r.headers["retry-after"]) >= 1  # any 503 says when to come back
     assert http.get("/readyz").status_code == 503
     assert http.get("/healthz").status_code == 200  # alive, just not ready
     assert http.get("/v1/tenants/default/configs/models/a/history").status_code == 503

@@ -8,7 +8,7 @@ the errors' own (``ConfhubError.exit_code``): 0 ok, 1 error, 2 usage, 3 not foun
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -70,8 +70,28 @@ def _root(
     """Root options only; every real option belongs to a command."""
 
 
+def _no_flag_metavar() -> None:
+    """Flags take no value, so help must not show one: typer prints ``<bool>`` beside every
+    ``--json`` and ``--dry-run`` (as if ``--json <bool>`` were the syntax). Options that take
+    a value keep theirs."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_confhub_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._confhub_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 def build_app() -> typer.Typer:
     """The app with every command registered (``app`` below is the one the script runs)."""
+    _no_flag_metavar()
     app = typer.Typer(
         name="confhub",
         help=_HELP,

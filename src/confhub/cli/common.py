@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import getpass
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import typer
 import confhub
 from confhub.audit import Actor, acting_as
 
-from ..errors import ConfhubError, InvalidRequest
+from ..errors import ConfhubError, InvalidRequest, NotFound
 from ..model import DEFAULT_TENANT
 from .output import Output
 
@@ -47,6 +48,7 @@ __all__ = [
     "UrlOpt",
     "WriteMeta",
     "db_target",
+    "is_remote",
     "session",
     "split_address",
     "target",
@@ -183,6 +185,13 @@ def db_target(db: str) -> str:
     return "sqlite:///" + db
 
 
+def is_remote(hub: Any) -> bool:
+    """Is ``hub`` a server reached over HTTP (``--url``) rather than a local database?"""
+    from ..remote import RemoteHub
+
+    return isinstance(hub, RemoteHub)
+
+
 def split_address(address: str) -> tuple[str, str]:
     """``NAMESPACE/KEY`` -> (namespace, key); anything else is a usage error (exit 2)."""
     namespace, sep, key = address.partition("/")
@@ -253,8 +262,39 @@ def target(cmd: typer.Context) -> tuple[str, str | None]:
         if typed_db and _typed(cmd, "url"):
             raise InvalidRequest("give --url or --db, not both")
         if not typed_db:
-            return url, params.get("token")
+            return check_url(url), params.get("token")
     return db_target(db), None
+
+
+def check_url(url: str) -> str:
+    """A server URL must say its scheme: ``127.0.0.1:8011`` alone would otherwise be taken
+    for a file name, and a new SQLite database of that name created."""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"--url {url!r} has no scheme; write it as http://{url} (or "
+                             "https://...)", url=url)
+    return url
+
+
+# Commands that only read: on a SQLite file that does not exist they refuse instead of
+# creating an empty database (a typo in --db would otherwise read nothing and say so calmly).
+READ_ONLY = frozenset({"get", "ls", "list", "show", "history", "diff", "changes", "export",
+                       "watch", "audit", "stats", "health", "validate", "plan", "drift"})
+
+
+def _missing_sqlite(where: str) -> str | None:
+    """The path of a SQLite target whose file does not exist (None otherwise)."""
+    if not where.startswith("sqlite:///"):
+        return None
+    path = where[len("sqlite:///"):]  # sqlite:////abs/file -> /abs/file
+    return None if not path or os.path.exists(path) else path
+
+
+def exit_code_of(error: ConfhubError) -> int:
+    """The error's exit code, except that a missing master key is the setup's fault, not a
+    usage error: the command was right, the machine lacks a key (1, not 2)."""
+    if error.details.get("reason") == "no_master_key":
+        return 1
+    return error.exit_code
 
 
 def _typed(cmd: typer.Context, name: str) -> bool:
@@ -276,10 +316,14 @@ def session(cmd: typer.Context) -> Iterator[Context]:
     """
     json = bool(cmd.params.get("json"))
     tenant = cmd.params.get("tenant") or DEFAULT_TENANT
-    out = Output(json=json)
+    out = Output(json=json, command=cmd.info_name)
     hub = None
     try:
         where, token = target(cmd)
+        missing = _missing_sqlite(where) if cmd.info_name in READ_ONLY else None
+        if missing is not None:
+            raise NotFound(f"no database at {os.path.abspath(missing)} (nothing was created); "
+                           "check --db / CONFHUB_DB, or write something first", path=missing)
         hub = confhub.open(where, token=token)
         # On a local database the audit log names the OS user (a server names the token).
         with acting_as(Actor(name=None if token else f"local:{_os_user() or 'unknown'}",
@@ -287,7 +331,7 @@ def session(cmd: typer.Context) -> Iterator[Context]:
             yield Context(hub=hub, tenant_name=tenant, out=out)
     except ConfhubError as error:
         out.error(error)
-        raise typer.Exit(error.exit_code) from None
+        raise typer.Exit(exit_code_of(error)) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:

@@ -8,6 +8,7 @@ markup, wrapping or colour codes can slip into it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -61,17 +62,26 @@ def short_time(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+PIPE_WIDTH = 10_000  # columns of a table printed to a pipe or file (no wrapping)
+
+
 class Output:
     """Prints one command's result in the mode the user chose."""
 
-    def __init__(self, *, json: bool) -> None:
+    def __init__(self, *, json: bool, command: str | None = None) -> None:
         self.json = json
+        self.command = command  # the command's name, for hints that name its options
 
     # Consoles are made on first use, inside the command, so they bind to the sys.stdout/err
     # of that invocation (CliRunner swaps them per run).
     @cached_property
     def console(self) -> Console:
-        return Console(soft_wrap=False, highlight=False)
+        console = Console(soft_wrap=False, highlight=False)
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            # Piped (``confhub changes | cat``): rich would wrap tables at 80 columns and split
+            # names and dates; a pipe has no width, so give each row the line it needs.
+            console = Console(soft_wrap=False, highlight=False, width=PIPE_WIDTH)
+        return console
 
     @cached_property
     def err(self) -> Console:
@@ -149,7 +159,7 @@ class Output:
                     self.err.print(f"  [yellow]![/yellow] {escape(str(issue.get('message')))}")
         else:
             self.err.print(f"[bold red]error:[/bold red] {escape(error.message)}")
-        hint = _hint(error)
+        hint = _hint(error, self.command)
         if hint:
             self.err.print(f"[dim]{escape(hint)}[/dim]")
 
@@ -168,14 +178,24 @@ class Output:
             yield lambda text: status.update(text)
 
 
-def _hint(error: ConfhubError) -> str | None:
-    """One line telling the user what to do next, for the errors that have an obvious next step."""
+def _hint(error: ConfhubError, command: str | None = None) -> str | None:
+    """One line telling the user what to do next, for the errors that have an obvious next
+    step; it names only options the failed ``command`` has."""
     code = error.code
     if code == "version_conflict":
         current = error.details.get("current_version")
-        if current is not None:
+        if current is None:
+            return None
+        if command == "edit":
+            return (f"someone changed it while you edited (now version {current}); run "
+                    "confhub edit again to start from their version")
+        if command in ("txn", "apply"):
+            return (f"the current version is {current}; re-read the key and set that "
+                    f'"expected_version" in the transaction, or leave it out')
+        if command in ("set", "patch", "delete", "rollback"):
             return (f"the current version is {current}; re-read the key and retry with "
                     f"--expected-version {current}")
+        return f"the current version is {current}; re-read the key and retry"
     if code == "unauthorized":
         return "pass a token with --token or CONFHUB_TOKEN"
     if code == "unavailable":

@@ -7,6 +7,7 @@ Later tokens can be made over HTTP by an admin (``--url`` with ``--token``).
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,8 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InvalidRequest
+from ..model import DEFAULT_TENANT
 from ..secrets import KeyRing, generate_master_key
-from .common import DEFAULT_DB, DbOpt, JsonOpt, session, target_options
+from .common import DEFAULT_DB, DbOpt, JsonOpt, is_remote, session, target_options
 from .output import dumps, short_time
 
 __all__ = ["register"]
@@ -135,7 +137,8 @@ def audit(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
         "--tenant", "-t", metavar="TENANT",
-        help="Only this tenant (required over --url) \\[default: every tenant].")] = None,
+        help="Only this tenant \\[default: every tenant; over --url, where the log is read "
+             "per tenant: CONFHUB_TENANT or default].")] = None,
     action: Annotated[str | None, typer.Option(
         "--action", metavar="ACTION", help="config.put, secret.reveal, token.create, ...")
     ] = None,
@@ -159,6 +162,8 @@ def audit(
       $ confhub audit --tenant acme --since 2026-01-01 --jsonl > audit.jsonl
     """
     with session(cmd) as ctx:
+        if tenant is None and is_remote(ctx.hub):  # a server reads the log per tenant
+            tenant = os.environ.get("CONFHUB_TENANT") or DEFAULT_TENANT
         events = ctx.hub.audit(tenant, after=after, limit=limit, action=action, actor=actor,
                                target=target, since=_utc(since), until=_utc(until))
         if jsonl:
@@ -179,14 +184,19 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 @keys_app.command("generate")
-def keys_generate() -> None:
+def keys_generate(json: JsonOpt = False) -> None:
     """Print a new master key (32 random bytes, base64url) for CONFHUB_MASTER_KEY.
 
     [b]Examples[/b]
 
       $ confhub keys generate > /etc/confhub/master.key && chmod 600 /etc/confhub/master.key
+      $ confhub keys generate --json
     """
-    sys.stdout.write(generate_master_key() + "\n")
+    key = generate_master_key()
+    if json:
+        sys.stdout.write(dumps({"key": key}, indent=None) + "\n")
+    else:
+        sys.stdout.write(key + "\n")
 
 
 @keys_app.command("rotate")

@@ -48,6 +48,18 @@ def serve(
     max_watchers: Annotated[int | None, typer.Option(
         "--max-watchers", metavar="N", min=0,
         help="Open watch streams per token \\[default: 10].")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", metavar="ORIGIN",
+        help="Browser origin allowed to call the API and watch (repeatable; none by "
+             "default), e.g. https://app.example.com.")] = None,
+    client_timeout: Annotated[float | None, typer.Option(
+        "--client-timeout", metavar="SECONDS", min=0.1,
+        help="A client slower than this to send its headers, or its body, is cut off (408) "
+             "\\[default: 30].")] = None,
+    max_connections: Annotated[int | None, typer.Option(
+        "--max-connections", metavar="N", min=32,
+        help="Open connections per worker, idle watch streams included; watch streams may "
+             "take all but a tenth, kept for other requests \\[default: 10000].")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL",
                                            help="Server log level.")] = "info",
     log_format: Annotated[str | None, typer.Option(
@@ -72,6 +84,7 @@ def serve(
       $ confhub serve
       $ confhub serve --db /var/lib/confhub/config.db --port 9000 --workers 2
       $ confhub serve --db postgresql://confhub@db/confhub --server uvicorn
+      $ confhub serve --cors-origin http://localhost:3000
     """
     if log_format is not None and log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
@@ -86,8 +99,11 @@ def serve(
         raise typer.Exit(1) from None
     options: dict[str, Any] = {"insecure": insecure, "log_level": log_level,
                                "heartbeat": heartbeat}
+    if cors_origin:
+        options["cors_origins"] = cors_origin
     for name, given in (("key_file", key_file), ("rate_limit", rate_limit),
-                        ("max_watchers", max_watchers), ("log_format", log_format),
+                        ("max_watchers", max_watchers), ("client_timeout", client_timeout),
+                        ("max_connections", max_connections), ("log_format", log_format),
                         ("compact_interval", compact_interval)):
         if given is not None:  # otherwise run() keeps its defaults
             options[name] = given

@@ -112,7 +112,7 @@ class Feed(TenantPart):
         def remove(subscription: Subscription) -> None:
             removers.pop(id(subscription), lambda: core.watchers.remove(subscription))()
 
-        return AsyncWatch(subscribe, self._feed, remove)
+        return AsyncWatch(subscribe, self._feed, remove, core.watchers.pages)
 
     async def watch_async(self, namespace: str | None = None, key: str | None = None,
                           env: str | None = None, since: int | None = None

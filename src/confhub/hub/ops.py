@@ -29,7 +29,7 @@ import jsonpatch
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
-from ..layering import merge_patch
+from ..layering import merge_patch, patch_failure
 from ..model import encode_value
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
@@ -124,7 +124,8 @@ def _append_patch(txn: WriteTxn, op: Op, meta: Meta, next_version: int, cur: Ver
                 raise InvalidRequest(f"JSON Patch does not apply to {at} (a value with "
                                      "secrets; details withheld)", tenant=txn.tenant,
                                      namespace=op.namespace, key=op.key) from None
-            raise InvalidRequest(f"JSON Patch does not apply to {at}: {exc}",
+            raise InvalidRequest(f"JSON Patch does not apply to {at}: "
+                                 f"{patch_failure(current, op.value, exc)}",
                                  tenant=txn.tenant, namespace=op.namespace, key=op.key) from exc
     text = encode_value(new, max_bytes=max_bytes, where=f"patched value of {at}")
     paths = (*paths, *schema_secrets(txn, op.namespace, op.key, new))
@@ -144,8 +145,9 @@ def _append_rollback(txn: WriteTxn, op: Op, meta: Meta, next_version: int,
                        f"{txn.tenant!r} (latest is {cur.version})", tenant=txn.tenant,
                        namespace=op.namespace, key=op.key, version=op.to_version)
     if target.deleted:
-        raise InvalidRequest(f"version {op.to_version} of {at} is a deletion; use delete() "
-                             "to delete the key", version=op.to_version)
+        raise InvalidRequest(f"version {op.to_version} of {at} is a deletion, and a rollback "
+                             "writes a value; to remove the key, delete it",
+                             version=op.to_version)
     txn.append(new_row(txn, op.env, op.namespace, op.key, next_version, "rollback",
                        target.value, False, meta, rollback_of=op.to_version,
                        secret=target.secret, born=born(cur)))

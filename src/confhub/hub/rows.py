@@ -19,7 +19,17 @@ from typing import Any
 
 from ..audit import current_actor
 from ..errors import InvalidRequest
-from ..model import BASE_ENV, TenantInfo, Version, check_name, encode_value, utc_from_micros
+from ..model import (
+    BASE_ENV,
+    MAX_AUTHOR_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_REASON_CHARS,
+    TenantInfo,
+    Version,
+    check_name,
+    encode_value,
+    utc_from_micros,
+)
 from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
 from .cache import change_from_row
 
@@ -38,9 +48,18 @@ class Meta:
 
 def meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | None,
          request_id: str | None = None) -> Meta:
-    text = encode_value(dict(metadata), where="metadata") if metadata else None
+    _check_length("reason", reason, MAX_REASON_CHARS)
+    _check_length("author", author, MAX_AUTHOR_CHARS)
+    text = (encode_value(dict(metadata), where="metadata", max_bytes=MAX_METADATA_BYTES)
+            if metadata else None)
     return Meta(reason=reason, author=author, metadata=text,
                 request_id=request_id or uuid.uuid4().hex)
+
+
+def _check_length(field: str, text: str | None, limit: int) -> None:
+    if text is not None and len(text) > limit:
+        raise InvalidRequest(f"the {field} is {len(text)} characters long; at most {limit} "
+                             "are kept with each change", field=field, limit=limit)
 
 
 def new_row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op: str,

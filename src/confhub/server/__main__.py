@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .serve import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, run
+from .serve import (
+    DEFAULT_CLIENT_TIMEOUT,
+    DEFAULT_DB,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PORT,
+    run,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="event loop (auto: uvloop when installed)")
     parser.add_argument("--heartbeat", type=float, default=15.0,
                         help="keep-alive interval of idle watch streams, in seconds")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="browser origin allowed cross-origin access (repeatable)")
+    parser.add_argument("--client-timeout", type=float, default=DEFAULT_CLIENT_TIMEOUT,
+                        help="seconds a client may take to send headers, then body (408)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help="open connections per worker (watch streams included)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text",
                         help="one line per request (at log level info): text or json")
     parser.add_argument("--compact-interval", type=float, default=300.0,
@@ -35,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     run(args.db, args.host, args.port, args.workers, args.server, insecure=args.insecure,
         log_level=args.log_level, loop=args.loop, heartbeat=args.heartbeat,
         key_file=args.key_file, rate_limit=args.rate_limit, max_watchers=args.max_watchers,
-        log_format=args.log_format, compact_interval=args.compact_interval)
+        cors_origins=args.cors_origin, client_timeout=args.client_timeout,
+        max_connections=args.max_connections, log_format=args.log_format,
+        compact_interval=args.compact_interval)
 
 
 if __name__ == "__main__":

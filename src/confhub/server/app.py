@@ -4,6 +4,8 @@ The app is built around a hub it is given (no globals, no I/O at import): ``serv
 the hub from its settings, tests may pass any hub. Layers, outermost first::
 
     RequestLayer  request id, metrics of every answer (Prometheus), the access log
+    CORS          browser origins allowed by ``serve --cors-origin`` (absent by default)
+    BodyDeadline  408 for a request body that does not arrive in time (server/timeouts.py)
     AuthLayer     the access policy (server/auth.py): token, rate, role, tenant, namespace
     HeadBody      HEAD answered like GET, body dropped (servers differ on this)
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
@@ -15,17 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.middleware.cors import CORSMiddleware
 
 from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
 from .fastpath import FastReads, FastWrites
+from .lifecycle import on_stop_signal
 from .metrics import Metrics
+from .openapi import document
 from .requestlog import AccessLog, RequestLayer
 from .routes import (
     changes,
@@ -44,9 +50,16 @@ from .routes import (
     validation,
     watch,
 )
+from .timeouts import BodyDeadline
 from .ui import create_ui
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_CLIENT_TIMEOUT", "DOCS_ASSETS", "create_app"]
+
+DOCS_ASSETS = "/docs-assets"  # where /docs and /redoc find their scripts (packaged)
+DEFAULT_CLIENT_TIMEOUT = 30.0  # seconds a request's headers, and then its body, may take
+# What a browser script on an allowed origin may read of an answer besides the basics.
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id", "X-Confhub-Revision",
+                        "X-Confhub-Warnings"]
 
 DESCRIPTION = """\
 Versioned, multi-tenant configuration store. Errors always have the body
@@ -56,7 +69,9 @@ entry); writes accept `If-Match: "N"` and `If-None-Match: *` for compare-and-set
 
 
 class HeadBody:
-    """Drop the body of answers to HEAD (Content-Length stays that of the GET)."""
+    """HEAD is GET without the body (RFC 9110 9.3.2): routed as GET, answered with the GET's
+    status and headers (Content-Length included) and an empty body, sent at once — so even a
+    watch stream's HEAD ends right after its headers."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -65,29 +80,47 @@ class HeadBody:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        finished = False
 
         async def send_wrapper(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body" and message.get("body"):
-                message = {**message, "body": b""}
-            await send(message)
+            nonlocal finished
+            if finished:
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                finished = True
 
-        await self.app(scope, receive, send_wrapper)
+        await self.app({**scope, "method": "GET"}, receive, send_wrapper)
 
 
 def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                heartbeat: float = 15.0, limits: Limits | None = None,
-               access_log: AccessLog | None = None,
+               cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
+               max_watch_streams: int = 0, access_log: AccessLog | None = None,
                compact_interval: float | None = None) -> Any:
     """Build the ASGI app serving ``hub``; ``close_hub`` closes it at shutdown (``serve``);
     ``heartbeat`` is how often (seconds) an idle watch stream sends a keep-alive; ``limits``
     are the per-token abuse limits (``auth.Limits``); the auth layer wraps everything, the
-    fast paths included; ``access_log`` writes one line per request (None: no log);
-    ``compact_interval`` (seconds) runs retention in the background (None: never)."""
+    fast paths included. ``cors_origins`` are the browser origins allowed to call the API
+    (none: no cross-origin access); ``client_timeout`` is how long a request body may take
+    to arrive (408 after); ``max_watch_streams`` caps the open watch streams of this app (0:
+    no cap; ``serve`` derives it from its connection limit, keeping a reserve for the rest);
+    ``access_log`` writes one line per request (None: no log); ``compact_interval``
+    (seconds) runs retention in the background (None: never).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="confhub-storage")
         asyncio.get_running_loop().set_default_executor(executor)
+        # SIGTERM ends the watch streams first: the server waits for open connections.
+        undo_signal_hook = on_stop_signal(state.lifecycle.stop)
+        try:
+            yield
+        finally:
+            undo_signal_hook()
+            state.lifecycle.stop()
         stop_compaction = hub.compact_in_background(compact_interval) if compact_interval \
             else None
         try:
@@ -99,13 +132,23 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
             if close_hub:
                 hub.close()
 
-    app = FastAPI(title="confhub", version=_version(), description=DESCRIPTION,
-                  lifespan=lifespan)
+    # FastAPIOffline: /docs and /redoc load their scripts from the package, not a CDN.
+    app: FastAPI = FastAPIOffline(title="confhub", version=_version(), description=DESCRIPTION,
+                                  lifespan=lifespan, static_url=DOCS_ASSETS)
     state = ServerState(hub, hub.cached_entry, heartbeat=heartbeat)
+    state.lifecycle.capacity = max_watch_streams
     metrics = Metrics(hub)
     app.state.confhub = state
     app.state.metrics = metrics
     install_error_handlers(app)
+    generated_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:  # FastAPI's document, corrected (server/openapi.py)
+        if app.openapi_schema is None:
+            app.openapi_schema = document(generated_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # Most used first: FastAPI tries routes in order.
     for module in (simple, configs, ofrep, history, tenants, txn, changes, watch, snapshots,
                    transfer, ops, validation, maintenance, rollouts, security):
@@ -117,8 +160,13 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                           on_hit=metrics.fast_hits.inc)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
-    return _Outer(RequestLayer(AuthLayer(HeadBody(inner), guard), metrics, access_log), app,
-                  ui=create_ui(hub, guard))
+    outer: Any = BodyDeadline(AuthLayer(HeadBody(inner), guard), client_timeout)
+    if cors_origins:  # outside auth: a preflight carries no token
+        outer = CORSMiddleware(outer, allow_origins=list(cors_origins), allow_methods=[
+            "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"], allow_headers=["*"],
+            expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
+    return _Outer(RequestLayer(outer, metrics, access_log), app,
+                  ui=create_ui(hub, guard, state.lifecycle))
 
 
 class _Outer:

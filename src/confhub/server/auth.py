@@ -85,6 +85,7 @@ POLICY: tuple[Rule, ...] = (
     Rule("GET", "/docs", PUBLIC, tenant=None),
     Rule("GET", "/docs/oauth2-redirect", PUBLIC, tenant=None),
     Rule("GET", "/redoc", PUBLIC, tenant=None),
+    Rule("GET", "/docs-assets/{file}", PUBLIC, tenant=None),  # scripts of /docs, /redoc
     # whole-store figures name every tenant's namespaces
     Rule("GET", "/v1/stats", "superadmin", tenant=None),
     # tenants

@@ -100,25 +100,26 @@ def _reject_constant(name: str) -> Any:
     raise InvalidRequest(f"{name} is not valid JSON")
 
 
-def parse_json(data: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, bounded nesting. Raises InvalidRequest."""
+def parse_json(data: bytes, where: str = "request body") -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, bounded nesting. Raises InvalidRequest naming
+    ``where`` the JSON came from (the body, a header)."""
     if not data.strip():
-        raise InvalidRequest("request body is empty; send a JSON value")
+        raise InvalidRequest(f"{where} is empty; send a JSON value")
     if _nesting(data) > MAX_NESTING:
-        raise InvalidRequest(f"request body nests deeper than {MAX_NESTING} levels")
+        raise InvalidRequest(f"{where} nests deeper than {MAX_NESTING} levels")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"request body is not UTF-8: {exc.reason} at byte {exc.start}") \
+        raise InvalidRequest(f"{where} is not UTF-8: {exc.reason} at byte {exc.start}") \
             from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
-            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
-        raise InvalidRequest("request body nests too deeply") from None
+        raise InvalidRequest(f"{where} nests too deeply") from None
 
 
 async def read_json(request: Request, *, allowed: tuple[str, ...] = (JSON,),

@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from ..errors import InvalidRequest
 from ..identity import CLIENT_HEADER, LABELS_HEADER, Identity
+from .lifecycle import Lifecycle
 from .responses import EntryBytes
 
 __all__ = [
@@ -34,7 +35,8 @@ STORAGE_THREADS = 32
 
 class ServerState:
     """Per-app state (no module globals): the hub, its non-blocking cache lookup
-    (``lookup(tenant, env, namespace, key) -> Entry | None``) and the entry encoding cache."""
+    (``lookup(tenant, env, namespace, key) -> Entry | None``), the entry encoding cache, and
+    the lifecycle (is the server stopping; its open watch streams)."""
 
     def __init__(self, hub: Any,
                  lookup: Callable[[str, str, str, str], Any] | None = None, *,
@@ -43,6 +45,7 @@ class ServerState:
         self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
+        self.lifecycle = Lifecycle()
 
 
 def state_of(request: Request) -> ServerState:
@@ -92,9 +95,13 @@ def metadata_of(request: Request) -> dict[str, Any] | None:
         return None
     from .body import parse_json
 
-    value = parse_json(raw.encode("utf-8"))
+    try:
+        value = parse_json(raw.encode("utf-8"), where="the X-Confhub-Metadata header")
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, header="X-Confhub-Metadata") from None
     if not isinstance(value, dict):
-        raise InvalidRequest("X-Confhub-Metadata must be a JSON object")
+        raise InvalidRequest("the X-Confhub-Metadata header must be a JSON object, like "
+                             '{"ticket": "OPS-1"}', header="X-Confhub-Metadata")
     return value
 
 

@@ -39,6 +39,7 @@ _STATUS_CODES: dict[int, str] = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    408: "request_timeout",
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "already_exists",
@@ -82,14 +83,40 @@ def error_response(status: int, code: str, message: str,
 
 
 def confhub_error_response(exc: ConfhubError) -> Response:
-    return error_response(exc.http_status, exc.code, exc.message, exc.details)
+    headers = None
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int) and exc.http_status in (429, 503):
+        headers = {"retry-after": str(retry_after)}
+    elif exc.http_status == 503:  # storage trouble (a full disk, a lock): worth a retry
+        headers = {"retry-after": "1"}
+    elif exc.http_status == 408:  # the rest of a stalled body is not worth waiting for
+        headers = {"connection": "close"}
+    return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
 
+
+
+# Patterns in the user's words (pydantic would say "String should match pattern '^[0-9a-f]...'").
+_PATTERN_WORDS = {
+    r"^[0-9a-f]{12}$": "a token id is 12 hexadecimal digits, like 3f2a9c01b7de",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$":
+        "a name is 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        words = _PATTERN_WORDS.get(str(pattern))
+        value = error.get("input")
+        if words:
+            return f"{value!r} is not valid: {words}" if isinstance(value, str) else words
+    return str(error.get("msg", ""))
 
 
 def _request_validation(errors: list[Any]) -> dict[str, Any]:
     # FastAPI's error entries may hold the raw input and exception objects; keep what helps.
     cleaned = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": _message(e),
          "type": str(e.get("type", ""))}
         for e in errors if isinstance(e, dict)
     ]
@@ -140,6 +167,21 @@ def response_for(exc: Exception, method: str = "", path: str = "") -> Response:
     return confhub_error_response(error)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette's 405 names only the first
+    route's, as each method is a route of its own here)."""
+    from starlette.routing import Match
+
+    methods = []
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    if "GET" in methods:  # HEAD is answered wherever GET is (app.HeadBody)
+        methods.insert(methods.index("GET") + 1, "HEAD")
+    return methods
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; called once by ``create_app``."""
 
@@ -153,6 +195,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route for {request.method} {request.url.path}"
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+            headers["allow"] = ", ".join(allowed)
+            message = (f"{request.method} is not allowed on {request.url.path}; use "
+                       f"{', '.join(allowed)}")
+            details = {"allowed": allowed}
+            return error_response(405, code, message, details, headers=headers)
         return error_response(exc.status_code, code, message, headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..model import MAX_AUTHOR_CHARS, MAX_REASON_CHARS
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_INT = 2**62  # larger query integers would overflow SQLite's 64-bit integers
 
@@ -124,7 +126,8 @@ class TxnOp(BaseModel):
     namespace: Name
     key: Name
     env: Name | None = None
-    value: Any = Field(default=None, description="put: the value; patch: the patch")
+    value: Any = Field(default=None, description="put: the value; patch: the patch (both "
+                       "required; null is a value)")
     expected_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     json_patch: bool = Field(default=False, description="patch: RFC 6902 instead of RFC 7386")
     to_version: int | None = Field(default=None, ge=1, le=MAX_INT, description="rollback")
@@ -132,8 +135,8 @@ class TxnOp(BaseModel):
 
 class TxnIn(BaseModel):
     ops: list[TxnOp]
-    reason: str | None = None
-    author: str | None = None
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] | None = None
+    author: Annotated[str, Field(max_length=MAX_AUTHOR_CHARS)] | None = None
     metadata: dict[str, Any] | None = None
     dry_run: bool = False
 

@@ -12,15 +12,20 @@ docs/benchmarks.md); ``server="uvicorn"`` is kept as the pure-Python alternative
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import ipaddress
+import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 __all__ = ["DEFAULT_DB", "DEFAULT_HOST", "DEFAULT_PORT", "app_factory", "is_loopback", "run"]
 
@@ -33,6 +38,18 @@ _ENV_HEARTBEAT = "CONFHUB_SERVE_HEARTBEAT"
 DEFAULT_HEARTBEAT = 15.0
 _ENV_RATE = "CONFHUB_SERVE_RATE_LIMIT"
 _ENV_WATCHERS = "CONFHUB_SERVE_MAX_WATCHERS"
+_ENV_CORS = "CONFHUB_SERVE_CORS_ORIGINS"  # JSON list
+_ENV_CLIENT_TIMEOUT = "CONFHUB_SERVE_CLIENT_TIMEOUT"
+_ENV_MAX_CONNECTIONS = "CONFHUB_SERVE_MAX_CONNECTIONS"
+DEFAULT_CLIENT_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 10_000
+
+
+def watch_capacity(max_connections: int) -> int:
+    """The watch streams one worker holds at most: its connection limit less a reserve
+    (a tenth, at least 16) so health checks and ordinary requests still get in when idle
+    watchers have taken all they may."""
+    return max(1, max_connections - max(16, max_connections // 10))
 _ENV_LOG_FORMAT = "CONFHUB_SERVE_LOG_FORMAT"  # text | json | off (issue 13)
 _ENV_COMPACT = "CONFHUB_SERVE_COMPACT_INTERVAL"  # seconds between compactions, 0: never
 DEFAULT_COMPACT_INTERVAL = 300.0
@@ -70,10 +87,33 @@ def app_factory() -> Any:
     limits = Limits(rate=float(os.environ.get(_ENV_RATE) or defaults.rate),
                     burst=max(int(2 * float(os.environ.get(_ENV_RATE) or defaults.rate)), 1),
                     watchers=int(os.environ.get(_ENV_WATCHERS) or defaults.watchers))
+    connections = int(os.environ.get(_ENV_MAX_CONNECTIONS) or DEFAULT_MAX_CONNECTIONS)
+    _raise_file_limit(connections)
     return create_app(hub, close_hub=True, heartbeat=heartbeat, limits=limits,
+                      cors_origins=json.loads(os.environ.get(_ENV_CORS) or "[]"),
+                      client_timeout=float(os.environ.get(_ENV_CLIENT_TIMEOUT)
+                                           or DEFAULT_CLIENT_TIMEOUT),
+                      max_watch_streams=watch_capacity(connections),
                       access_log=_access_log(),
                       compact_interval=float(os.environ.get(_ENV_COMPACT)
                                              or DEFAULT_COMPACT_INTERVAL) or None)
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit (often 1,024) towards the
+    hard one so the connection limit, not the descriptor limit, is what bounds us."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit to %d", target)
 
 
 def _access_log() -> Any:
@@ -98,8 +138,9 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         insecure: bool = False, log_level: str = "info", loop: str = "auto",
         heartbeat: float = DEFAULT_HEARTBEAT, key_file: str | None = None,
         rate_limit: float | None = None, max_watchers: int | None = None,
-        log_format: str = "text", compact_interval: float = DEFAULT_COMPACT_INTERVAL
-        ) -> None:
+        cors_origins: Sequence[str] = (), client_timeout: float = DEFAULT_CLIENT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS, log_format: str = "text",
+        compact_interval: float = DEFAULT_COMPACT_INTERVAL) -> None:
     """Serve ``db`` on ``host:port`` until interrupted.
 
     Per DESIGN.md section 7: once the database holds a token, every request needs one. A
@@ -108,9 +149,16 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     ``CONFHUB_MASTER_KEY``). ``rate_limit`` (requests/s per token, 0: off) and
     ``max_watchers`` (watch streams per token) override the defaults of ``auth.Limits``.
     ``loop`` is the event loop ("auto" takes uvloop when it is installed, "asyncio" forces
-    the standard one). ``log_format`` (text or json) is the form of the one line logged per
-    request at log level info or debug. ``compact_interval``: seconds between background
-    compactions applying the retention policies (0: never).
+    the standard one). ``cors_origins`` are the browser origins allowed cross-origin access
+    (none by default); ``client_timeout`` cuts off a client slower than that (seconds) to
+    send its headers or its body (408); ``max_connections`` is each worker's limit of open
+    connections, of which watch streams may take all but a reserve. ``log_format`` (text or
+    json) is the form of the one line logged per request at log level info or debug.
+    ``compact_interval``: seconds between background compactions applying the retention
+    policies (0: never).
+
+    A port already in use is refused (granian would otherwise share it with the other
+    process, and requests would alternate between two servers).
     """
     if workers < 1:
         raise SystemExit("confhub: --workers must be at least 1")
@@ -118,6 +166,13 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         raise SystemExit("confhub: --heartbeat must be between 0.05 and 3600 seconds")
     if log_format not in ("text", "json"):
         raise SystemExit("confhub: --log-format must be text or json")
+    if client_timeout < 0.1:
+        raise SystemExit("confhub: --client-timeout must be at least 0.1 seconds")
+    if max_connections < 32:
+        raise SystemExit("confhub: --max-connections must be at least 32")
+    for origin in cors_origins:
+        _check_origin(origin)
+    _check_port_free(host, port)
     url = _storage_url(db)
     os.environ[_ENV_LOG_FORMAT] = log_format if log_level in ("debug", "info") else "off"
     if compact_interval < 0:
@@ -138,6 +193,9 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
         )
     os.environ[_ENV_URL] = url
     os.environ[_ENV_HEARTBEAT] = str(heartbeat)
+    os.environ[_ENV_CORS] = json.dumps(list(cors_origins))
+    os.environ[_ENV_CLIENT_TIMEOUT] = str(client_timeout)
+    os.environ[_ENV_MAX_CONNECTIONS] = str(max_connections)
     print(f"confhub: serving {url} on http://{host}:{port} with {workers} {server} worker(s)",
           file=sys.stderr)
     if has_tokens:
@@ -147,14 +205,17 @@ def run(db: str = DEFAULT_DB, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
               f"reach {host}:{port} can read and change every config", file=sys.stderr)
     print(f"confhub: secrets: {keys or 'no master key (writing secrets is refused)'}",
           file=sys.stderr)
+    if cors_origins:
+        print(f"confhub: cross-origin access allowed for {', '.join(cors_origins)}",
+              file=sys.stderr)
     _check_storage(url)
     if server not in ("granian", "uvicorn"):
         raise SystemExit(f"confhub: unknown server {server!r}; use granian or uvicorn")
     with _metrics_dir():
         if server == "granian":
-            _run_granian(host, port, workers, log_level, loop)
+            _run_granian(host, port, workers, log_level, loop, client_timeout, max_connections)
         else:
-            _run_uvicorn(host, port, workers, log_level, loop)
+            _run_uvicorn(host, port, workers, log_level, loop, max_connections)
 
 
 _METRICS_PREFIX = "confhub-metrics-"
@@ -235,21 +296,64 @@ def _check_storage(url: str) -> None:
         raise SystemExit(f"confhub: cannot open {url}: {exc}") from None
 
 
-def _run_granian(host: str, port: int, workers: int, log_level: str, loop: str) -> None:
+def _check_origin(origin: str) -> None:
+    parts = urlsplit(origin)
+    if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc
+                          or parts.path not in ("", "/") or parts.query):
+        raise SystemExit(f"confhub: --cors-origin {origin!r} is not an origin; give scheme, "
+                         "host and port, e.g. https://app.example.com or http://localhost:3000")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on. A plain bind (without SO_REUSEPORT, which
+    granian sets) fails on Linux whenever any socket listens there; SO_REUSEADDR still lets
+    a restarted server take its port back from connections in TIME_WAIT."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SystemExit(f"confhub: port {port} on {host} is already in use (another "
+                                 "confhub serve?); stop that process or pick another --port"
+                                 ) from None
+            raise SystemExit(f"confhub: cannot listen on {host}:{port}: {exc.strerror}"
+                             ) from None
+
+
+def _run_granian(host: str, port: int, workers: int, log_level: str, loop: str,
+                 client_timeout: float, max_connections: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     Granian(
         "confhub.server.serve:app_factory", factory=True, address=host, port=port,
         workers=workers, interface=Interfaces.ASGI, log_level=LogLevels(log_level),
         respawn_failed_workers=True, loop=Loops(loop),
+        # In-flight requests per worker (granian stops accepting past it): idle watch
+        # streams count, so it is sized for thousands; the app keeps a reserve (above).
+        backpressure=max_connections, backlog=max(2048, min(max_connections, 65535)),
+        http1_settings=HTTP1Settings(header_read_timeout=int(client_timeout * 1000)),
     ).serve()
 
 
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str, loop: str) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, loop: str,
+                 max_connections: int) -> None:
     import uvicorn
 
+    # uvicorn re-raises the SIGTERM it handled once it has stopped, which would make a clean
+    # stop look like a kill (exit status -15): a stop asked for is a success.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run("confhub.server.serve:app_factory", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, access_log=False,
-                loop="auto" if loop == "auto" else loop)
+                loop="auto" if loop == "auto" else loop, limit_concurrency=max_connections,
+                backlog=max(2048, min(max_connections, 65535)), timeout_graceful_shutdown=5)
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)

@@ -15,12 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["free_port", "live_server", "serve_in_thread", "threaded_server"]
+__all__ = [
+    "ServerProcess", "free_port", "live_server", "serve_in_thread", "server_process",
+    "threaded_server",
+]
 
 import httpx
 
@@ -31,14 +34,52 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+STOP_TIMEOUT = 10.0  # seconds a stopped server may take; DESIGN promises "a few"
+
+
+class ServerProcess:
+    """A running ``python -m confhub.server``: its URL, its process, its log."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: IO[bytes]) -> None:
+        self.proc = proc
+        self.url = url
+        self._log = log
+
+    def log(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, then the exit status; RuntimeError if it is still running after
+        ``timeout`` seconds (it is killed then), because a server told to stop, stops."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"server on {self.url} still running {timeout:g}s after "
+                               f"SIGTERM: {self.log()[-2000:]}") from None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
 @contextmanager
-def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
-                timeout: float = 30.0, heartbeat: float | None = None,
-                port: int | None = None) -> Iterator[str]:
-    """Start a server on ``db``; yield its base URL once ``/healthz`` answers."""
+def server_process(db: Path | str, *, workers: int = 1, server: str = "granian",
+                   timeout: float = 30.0, heartbeat: float | None = None,
+                   port: int | None = None, options: Sequence[str] = (),
+                   env: dict[str, str] | None = None,
+                   stop_timeout: float = STOP_TIMEOUT) -> Iterator[ServerProcess]:
+    """Start a server on ``db`` (``options``: more command-line options); yield it once
+    ``/healthz`` answers. Leaving the block stops it and fails unless it exits cleanly
+    (status 0) within ``stop_timeout`` seconds."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "confhub.server", "--db", str(db), "--port", str(port),
-           "--workers", str(workers), "--server", server, "--log-level", "warning"]
+           "--workers", str(workers), "--server", server, "--log-level", "warning", *options]
     if heartbeat is not None:
         cmd += ["--heartbeat", str(heartbeat)]
     # The log sits next to a SQLite file; a database URL gets one in the temp directory.
@@ -47,19 +88,35 @@ def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
     with log_path.open("w+b") as log:
         # Its own process group: the server's worker processes go with it, whatever happens.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                                 start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
+        running = ServerProcess(proc, f"http://127.0.0.1:{port}", log)
         try:
-            _wait_ready(proc, url, log, timeout)
-            yield url
-        finally:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _wait_ready(proc, running.url, log, timeout)
+        except BaseException:
+            running.kill()
+            raise
+        try:
+            yield running
+        except BaseException:
+            running.kill()
+            raise
+        status = running.stop(stop_timeout)
+        running.kill()  # worker processes left behind, if any
+        if status != 0:
+            raise RuntimeError(f"server on {running.url} exited with {status} when told to "
+                               f"stop: {running.log()[-2000:]}")
+
+
+@contextmanager
+def live_server(db: Path | str, *, workers: int = 1, server: str = "granian",
+                timeout: float = 30.0, heartbeat: float | None = None,
+                port: int | None = None, options: Sequence[str] = ()) -> Iterator[str]:
+    """Start a server on ``db``; yield its base URL once ``/healthz`` answers. Stopping it
+    at the end fails unless it exits promptly and cleanly."""
+    with server_process(db, workers=workers, server=server, timeout=timeout,
+                        heartbeat=heartbeat, port=port, options=options) as running:
+        yield running.url
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: IO[bytes],

@@ -5,6 +5,13 @@ revisions commit in order and a reader never sees revision R+1 before R. Every c
 ``NOTIFY confhub_commits`` inside its transaction (delivered only if it commits); other processes
 LISTEN and catch up from the change feed, which stays the source of truth when a notification is
 missed. Durability is PostgreSQL's own: a write is acknowledged after COMMIT returns.
+
+Outages fail fast. Waiting for the pool to hand out a connection while PostgreSQL is down
+would hold every request for the pool's whole timeout (as long as a client's own timeout), so
+callers would see hangs instead of 503. So the store remembers that the database went away
+(a connection error, or no connection within ``FAST_FAIL`` seconds while a direct connect is
+refused) and, until a probe connects again, answers ``Unavailable`` at once: one caller
+probes (at most every ``PROBE_INTERVAL``), the others do not wait for it.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from .migrate import migrate
 from .sql import SqlStore
 
 CHANNEL = "confhub_commits"
+FAST_FAIL = 1.0  # seconds to wait for a pooled connection before asking if the server is up
+PROBE_INTERVAL = 0.5  # seconds between two connection probes while the database is down
+CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout is whole seconds)
 TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_snapshots",
           "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
           "confhub_audit", "confhub_retention", "confhub_rollouts", "confhub_consumers",
@@ -31,17 +41,9 @@ TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_sna
 LEADER_LOCK = 8014  # first key of the advisory locks of ``leading`` (8011-8013 are taken)
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except ConfhubError:
-        raise
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-        raise Unavailable(f"PostgreSQL is unavailable: {exc}", backend="postgres") from exc
-    except psycopg.errors.SerializationFailure as exc:
-        raise Unavailable(f"PostgreSQL transaction conflict, retry: {exc}",
-                          backend="postgres") from exc
+def _unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(f"PostgreSQL is unavailable: {_first_line(exc)}", backend="postgres",
+                       retry_after=1)
 
 
 class PostgresStore(SqlStore):
@@ -51,12 +53,23 @@ class PostgresStore(SqlStore):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
                  timeout: float = 10.0) -> None:
         self.dsn = dsn
+        self._timeout = timeout
         self._listen_lock = threading.Lock()
         self._listener: psycopg.Connection[Any] | None = None
-        with _translated():
+        self._down: str | None = None  # why the database is unreachable, None while it is up
+        self._probe_lock = threading.Lock()
+        self._last_probe = 0.0
+        try:
+            # One direct connect first: a wrong or missing database fails in one clear line
+            # at once, instead of the pool's retries for ``timeout`` seconds.
+            psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}",
+                              backend="postgres") from None
+        with self._translated():
             self._pool = psycopg_pool.ConnectionPool(
                 dsn, min_size=min_size, max_size=max_size, timeout=timeout,
-                kwargs={"autocommit": True}, open=False,
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}, open=False,
             )
             self._pool.open(wait=True, timeout=timeout)
             with self._writing_raw() as conn:
@@ -65,18 +78,73 @@ class PostgresStore(SqlStore):
             self.backfill_checksums()
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfhubError:
+            raise
+        except psycopg.errors.SerializationFailure as exc:
+            raise Unavailable(f"PostgreSQL transaction conflict, retry: {exc}",
+                              backend="postgres", retry_after=1) from exc
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            if isinstance(exc, psycopg_pool.PoolTimeout) or _lost_connection(exc):
+                self._down = _first_line(exc)
+            raise _unavailable(exc) from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection, or Unavailable at once while the database is down."""
+        if self._down is not None:
+            self._probe()
+        try:
+            conn = self._pool.getconn(timeout=min(FAST_FAIL, self._timeout))
+        except psycopg_pool.PoolTimeout:
+            # Busy, or down? A direct connect tells: refused means down (fail now).
+            self._probe(force=True)
+            conn = self._pool.getconn(timeout=max(self._timeout - FAST_FAIL, 0.1))
+        try:
+            with conn:  # what pool.connection() does: commit or roll back, never close
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _probe(self, *, force: bool = False) -> None:
+        """While down: one caller tries a direct connect (at most every PROBE_INTERVAL);
+        everyone else, and a failed probe, get Unavailable without waiting."""
+        reason = self._down or "no connection within the pool's wait"
+        if not self._probe_lock.acquire(blocking=False):
+            raise Unavailable(f"PostgreSQL is unavailable: {reason}", backend="postgres",
+                              retry_after=1)
+        try:
+            now = time.monotonic()
+            if not force and now - self._last_probe < PROBE_INTERVAL:
+                raise Unavailable(f"PostgreSQL is unavailable: {reason}", backend="postgres",
+                                  retry_after=1)
+            self._last_probe = now
+            try:
+                psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT).close()
+            except psycopg.OperationalError as exc:
+                self._down = _first_line(exc)
+                raise _unavailable(exc) from None
+            if self._down is not None:
+                self._down = None
+                self._pool.check()  # drop the connections the outage broke
+        finally:
+            self._probe_lock.release()
+
+    @contextmanager
     def _writing_raw(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             yield conn
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
-        with _translated(), self._pool.connection() as conn:
+        with self._translated(), self._connection() as conn:
             yield conn
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
-        with _translated(), self._writing_raw() as conn:
+        with self._translated(), self._writing_raw() as conn:
             yield conn
 
     def _lock_tenant_sql(self) -> str:
@@ -113,7 +181,7 @@ class PostgresStore(SqlStore):
     def leading(self, name: str) -> Iterator[bool]:
         """A session advisory lock, held on one pooled connection for the block; if this
         process dies PostgreSQL releases it with the session, so another server takes over."""
-        with _translated(), self._pool.connection() as conn:
+        with self._translated(), self._pool.connection() as conn:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                (LEADER_LOCK, name)).fetchone()
             got = bool(row and row[0])
@@ -132,10 +200,11 @@ class PostgresStore(SqlStore):
 
     def wait_for_commit(self, timeout: float) -> bool:
         """Wait for a NOTIFY from any process's commit; reconnects the listener as needed."""
-        with self._listen_lock, _translated():
+        with self._listen_lock, self._translated():
             try:
                 if self._listener is None or self._listener.closed:
-                    self._listener = psycopg.connect(self.dsn, autocommit=True)
+                    self._listener = psycopg.connect(self.dsn, autocommit=True,
+                                                     connect_timeout=CONNECT_TIMEOUT)
                     self._listener.execute(f"LISTEN {CHANNEL}")
                     return True  # we may have missed commits while not listening
                 for _ in self._listener.notifies(timeout=timeout, stop_after=1):
@@ -152,7 +221,7 @@ class PostgresStore(SqlStore):
         the OS; ``VACUUM FULL`` would, under an exclusive lock). ``full``: VACUUM ANALYZE now."""
         before = self.stats()["storage_size_mb"]
         if full:
-            with _translated(), self._pool.connection() as conn:  # autocommit: VACUUM needs it
+            with self._reading() as conn:  # autocommit: VACUUM needs it
                 conn.execute("VACUUM ANALYZE confhub_versions")
         return {"method": "vacuum analyze" if full else "autovacuum",
                 "size_mb_before": before, "size_mb_after": self.stats()["storage_size_mb"]}
@@ -163,3 +232,16 @@ class PostgresStore(SqlStore):
                 self._listener.close()
                 self._listener = None
         self._pool.close()
+
+
+def _first_line(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _lost_connection(exc: psycopg.OperationalError) -> bool:
+    """An error that means the server cannot be reached (not, say, a statement timeout)."""
+    if isinstance(exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith("08")

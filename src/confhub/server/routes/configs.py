@@ -43,7 +43,8 @@ from ..schemas import (
 router = APIRouter(tags=["configs"])
 
 Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=128)]
-EnvQ = Annotated[str | None, Query(description="env layer (default `base`)", max_length=128)]
+EnvQ = Annotated[str | None, Query(description="env layer (default `base`)", max_length=128,
+                                   pattern=NAME_PATTERN)]
 LimitQ = Annotated[int, Query(ge=1, le=10_000)]
 VersionQ = Annotated[int | None, Query(ge=1, le=MAX_INT, description="an old version")]
 
@@ -70,6 +71,11 @@ async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
                      env: str | None = None, version: int | None = None,
                      resolved: bool = False, reveal: bool = False) -> Response:
     cfg = tenant_of(request, tenant)  # checks the names only; no I/O
+    if resolved and version is not None:
+        # A version numbers one layer's history; a resolved value merges two layers.
+        raise InvalidRequest("?version= reads an old version of one layer and cannot be "
+                             "combined with ?resolved=true (the merge of base and the env); "
+                             "drop one of them", parameter="version")
     if reveal:  # decrypts and audits; the policy requires editor (server/auth.py)
         revealed: Entry = await call(cfg.get, namespace, key, env=env or BASE_ENV,
                                      version=version, reveal=True)
@@ -91,11 +97,16 @@ async def read_entry(request: Request, tenant: str, namespace: str, key: str, *,
     return json_response(None, body=body, request=request, etag=entry_etag(entry.version))
 
 
-def expected_version_of(request: Request) -> int | None:
+Expected = int | tuple[int, ...] | None
+
+
+def expected_version_of(request: Request) -> Expected:
     """Translate conditional headers into the hub's ``expected_version`` (None = no check).
 
-    ``If-Match: *`` (must exist) is returned as -1 and resolved by the caller against the
-    current version, which keeps it a compare-and-set.
+    ``If-Match: *`` (must exist) is returned as -1, and an ``If-Match`` list as the tuple of
+    versions it names; the caller resolves either against the current version
+    (:func:`_resolve_precondition`), which keeps the write a compare-and-set. If-Match
+    compares strongly (RFC 9110 13.1.1): a weak tag (``W/"5"``) never matches.
     """
     if_match = request.headers.get("if-match")
     if_none = request.headers.get("if-none-match")
@@ -105,24 +116,43 @@ def expected_version_of(request: Request) -> int | None:
         if if_none.strip() != "*":
             raise InvalidRequest('on writes, If-None-Match only accepts "*" (must not exist)')
         return 0
-    if if_match is not None:
-        return -1 if if_match.strip() == "*" else parse_version_tag(if_match)
-    return None
+    if if_match is None:
+        return None
+    if if_match.strip() == "*":
+        return -1
+    versions: list[int] = []
+    for tag in if_match.split(","):
+        if tag.strip().startswith("W/"):
+            parse_version_tag(tag.strip()[2:])  # well-formed, but weak: it matches nothing
+            continue
+        versions.append(parse_version_tag(tag))
+    if len(versions) == 1 and "W/" not in if_match:
+        return versions[0]
+    return tuple(versions)
 
 
-def _resolve_star(cfg: Any, namespace: str, key: str, env: str,
-                  expected: int | None) -> int | None:
-    """``If-Match: *`` becomes "the version it has now" (VersionConflict if it has none)."""
-    if expected != -1:
+def _resolve_precondition(cfg: Any, namespace: str, key: str, env: str,
+                          expected: Expected) -> int | None:
+    """``If-Match: *`` or a list of tags becomes "the version it has now" if that satisfies
+    it (VersionConflict if not): ``"1", "5"`` on version 5 writes with expected_version=5."""
+    if expected is None or isinstance(expected, int) and expected >= 0:
         return expected
     try:
-        version: int = cfg.get(namespace, key, env=env).version
+        current: int = cfg.get(namespace, key, env=env).version
     except NotFound:
-        raise VersionConflict(
-            f"{namespace}/{key} does not exist (If-Match: *)",
-            current_version=0, expected_version=None,
-        ) from None
-    return version
+        current = 0
+    if expected == -1:
+        if current == 0:
+            raise VersionConflict(f"{namespace}/{key} does not exist (If-Match: *)",
+                                  current_version=0, expected_version=None)
+        return current
+    assert isinstance(expected, tuple)
+    if current == 0 or current not in expected:
+        wanted = ", ".join(f'"{v}"' for v in expected) or "only weak tags, which never match"
+        raise VersionConflict(f"{namespace}/{key} is at version {current}; If-Match asked for "
+                              f"{wanted}", current_version=current,
+                              expected_version=list(expected))
+    return current
 
 
 def write_options(request: Request) -> dict[str, Any]:
@@ -146,11 +176,11 @@ def _dry_run_answer(cfg: Any, namespace: str, key: str, env: str, result: Any) -
 
 
 def _write(cfg: Any, method: str, namespace: str, key: str, args: tuple[Any, ...],
-           env: str, expected: int | None, dry_run: bool, options: dict[str, Any]) -> Any:
+           env: str, expected: Expected, dry_run: bool, options: dict[str, Any]) -> Any:
     """One blocking write, run in a worker thread; returns the hub's result, or the encoded
     dry-run answer."""
-    expected = _resolve_star(cfg, namespace, key, env, expected)
-    result = getattr(cfg, method)(namespace, key, *args, env=env, expected_version=expected,
+    version = _resolve_precondition(cfg, namespace, key, env, expected)
+    result = getattr(cfg, method)(namespace, key, *args, env=env, expected_version=version,
                                   dry_run=dry_run, **options)
     if dry_run:
         return _dry_run_answer(cfg, namespace, key, env, result)

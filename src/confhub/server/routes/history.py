@@ -50,8 +50,8 @@ async def key_history(request: Request, tenant: str, namespace: str, key: str, *
             responses={200: {"model": DiffOut}, **errors(404)},
             summary="JSON Patch (RFC 6902) from one version to another")
 async def diff(request: Request, tenant: Name, namespace: Name, key: Name,
-               from_: Annotated[int, Query(alias="from", ge=0, le=MAX_INT)],
-               to: Annotated[int, Query(ge=0, le=MAX_INT)], env: EnvQ = None) -> Response:
+               from_: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
+               to: Annotated[int, Query(ge=1, le=MAX_INT)], env: EnvQ = None) -> Response:
     cfg = hub_of(request).tenant(tenant)
     patch = await call(cfg.diff, namespace, key, from_, to, env=env or BASE_ENV)
     return json_response({"from_version": from_, "to_version": to, "patch": list(patch)},

@@ -92,6 +92,12 @@ def _visible_token(request: Request, info: Any) -> Any:
              openapi_extra=json_body(TokenIn.model_json_schema()),
              summary="Create a token (admin of its tenant); the answer holds it once")
 async def create_token(request: Request) -> Response:
+    if not getattr(hub_of(request), "auth_enabled", False):
+        # An open server: anyone could mint the first token and lock everyone else out.
+        raise Forbidden("no token exists yet, and the first one is made on the database, not "
+                        "over HTTP: run `confhub token create --superadmin --db DATABASE` "
+                        "where the database is (the server picks it up)",
+                        required="database access")
     body = await read_model(request, TokenIn)
     principal = principal_of(request)
     if not principal.superadmin:

@@ -32,6 +32,12 @@ async def transaction(request: Request, tenant: Name) -> Response:
         raise InvalidRequest("a transaction needs at least one op")
     if len(body.ops) > MAX_OPS:
         raise InvalidRequest(f"a transaction holds at most {MAX_OPS} ops", limit=MAX_OPS)
+    for index, op in enumerate(body.ops):
+        if op.op in ("put", "patch") and "value" not in op.model_fields_set:
+            # A missing value is not null: storing null by accident loses the config.
+            raise InvalidRequest(f"op {index} ({op.op} {op.namespace}/{op.key}) has no "
+                                 '"value"; send "value": null to store null on purpose',
+                                 op=index)
     require_namespaces(request, [op.namespace for op in body.ops])
     cfg = hub_of(request).tenant(tenant)
     result = await call(run_txn, cfg, body, reason_of(request, body.reason),

@@ -6,7 +6,8 @@ The stream, in order::
     id: R+k            data: {"revision", "changes": [...]}  one per committed revision
     event: progress    id: P   data: {"revision": P}        when idle and revisions passed by
     : ping                                                   keep-alive comment for proxies
-    event: error       data: {"error": {...}}               the stream ends (tenant deleted...)
+    event: error       data: {"error": {...}}               the stream ends (tenant deleted,
+                                                             server stopping: unavailable)
 
 Every ``id`` is a revision the client has fully seen, so reconnecting with ``Last-Event-ID``
 (browsers do it by themselves) resumes exactly after it: nothing lost, nothing twice. A start
@@ -15,35 +16,38 @@ revision older than retention keeps answers ``410 Gone`` before the stream opens
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import ConfhubError, InvalidRequest
+from ...errors import ConfhubError, InvalidRequest, Unavailable
 from ...model import WatchEvent
 from ...watch import AsyncWatch
 from ..auth import watch_slot
 from ..deps import state_of, tenant_of
+from ..lifecycle import Lifecycle
 from ..responses import dumps
-from ..schemas import MAX_INT, errors
+from ..schemas import MAX_INT, NAME_PATTERN, errors
 from .configs import Name
 
 router = APIRouter(tags=["watch"])
 
-OptName = Annotated[str | None, Query(max_length=128)]
+OptName = Annotated[str | None, Query(max_length=128, pattern=NAME_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 PING = b": ping\n\n"  # a comment: keeps proxies from closing an idle stream
+CHUNK_BYTES = 64 * 1024  # what one write of a stream carries at most (plus one event)
 
 
 @router.get(
     "/v1/tenants/{tenant}/watch", response_model=None,
     responses={200: {"content": {"text/event-stream": {}},
                      "description": "server-sent events, one per committed revision"},
-               **errors(400, 404, 410)},
+               **errors(400, 404, 410, 429, 503)},
     summary="Stream changes as server-sent events; resume with Last-Event-ID")
 async def watch(request: Request, tenant: Name,
                 since: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
@@ -51,6 +55,14 @@ async def watch(request: Request, tenant: Name,
                 last_event_id: Annotated[str | None, Header(max_length=32)] = None
                 ) -> Response:
     start = _resume_point(last_event_id, since)
+    lifecycle = state_of(request).lifecycle
+    if lifecycle.stopping:
+        raise Unavailable("the server is shutting down; connect to another instance",
+                          retry_after=1)
+    if lifecycle.full:  # the rest of the connection limit stays free for other requests
+        raise Unavailable(f"this server holds its maximum of {lifecycle.capacity} watch "
+                          "streams (serve --max-connections); retry later or elsewhere",
+                          retry_after=5, limit=lifecycle.capacity)
     slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
     slot.__enter__()
     try:
@@ -62,12 +74,13 @@ async def watch(request: Request, tenant: Name,
     heartbeat = state_of(request).heartbeat
     metrics = request.app.state.metrics
     metrics.watch_streams.inc()
-    release = _Release(stream, slot, metrics)
-    events = _events(stream, heartbeat, metrics, release)
+    lifecycle.add(stream.interrupt)
+    release = _Release(stream, slot, metrics, lifecycle)
+    events = _events(stream, heartbeat, metrics, release, lifecycle)
     # A client gone before the stream starts leaves the generator unstarted, and an unstarted
     # generator runs no ``finally``: release when it is collected too.
     weakref.finalize(events, release)
-    return EventStream(events)
+    return EventStream(events, stream.interrupt)
 
 
 def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
@@ -84,68 +97,98 @@ SLOW_BATCH = 100  # revisions waiting at once: the stream had fallen behind
 
 
 class EventStream(Response):
-    """A server-sent event stream in one task per connection.
+    """A server-sent event stream, and a listener for the client hanging up.
 
-    Starlette's StreamingResponse (and sse-starlette's on top of it) runs a second task per
-    connection to notice a client that hangs up; here the stream itself notices, when a write
-    fails — at the latest at the next keep-alive — which halves the tasks and memory a thousand
-    idle watchers cost.
+    Neither granian nor uvicorn fails a write to a client that has gone (they drop it), so a
+    stream cannot learn it from its keep-alives: it listens for the ASGI ``http.disconnect``
+    message instead, and then interrupts the watch, which ends the stream and frees its slot
+    and its subscription at once.
     """
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], interrupt: Callable[[], None]) -> None:
         # Not Response.__init__: that would declare a Content-Length of 0 for a missing body.
         self.status_code = 200
         self.background = None
         self.init_headers(SSE_HEADERS)
         self._chunks = chunks
+        self._interrupt = interrupt
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": self.raw_headers})
+        gone = False
+
+        def hung_up(listener: asyncio.Future[None]) -> None:
+            nonlocal gone
+            if not listener.cancelled():
+                gone = True
+                self._interrupt()
+
+        listener = asyncio.ensure_future(_disconnected(receive))
+        listener.add_done_callback(hung_up)
         chunks = self._chunks
         try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": self.raw_headers})
             async for chunk in chunks:
+                if gone:
+                    break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not gone:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:  # noqa: BLE001 - the client is gone (each server words it its way)
             pass
         finally:
+            listener.cancel()
             await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return when the client has hung up (the request's own body is read and dropped)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class _Release:
     """Unsubscribe, free the watcher slot, count the stream closed: exactly once."""
 
-    def __init__(self, stream: AsyncWatch, slot: Any, metrics: Any) -> None:
-        self._parts: tuple[AsyncWatch, Any, Any] | None = (stream, slot, metrics)
+    def __init__(self, stream: AsyncWatch, slot: Any, metrics: Any,
+                 lifecycle: Lifecycle) -> None:
+        self._parts: tuple[AsyncWatch, Any, Any, Lifecycle] | None = (
+            stream, slot, metrics, lifecycle)
 
     def __call__(self) -> None:
         parts, self._parts = self._parts, None
         if parts is not None:
-            stream, slot, metrics = parts
+            stream, slot, metrics, lifecycle = parts
+            lifecycle.discard(stream.interrupt)
             stream.close()
             metrics.watch_streams.dec()
             slot.__exit__(None, None, None)
 
 
 async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
-                  release: _Release) -> AsyncIterator[bytes]:
+                  release: _Release, lifecycle: Lifecycle) -> AsyncIterator[bytes]:
     """The stream's bytes. Events that are already waiting go out in one chunk (a watcher
-    that fell behind catches up in few writes); an idle stream pings every ``heartbeat``."""
+    that fell behind catches up in few writes); an idle stream pings every ``heartbeat``;
+    a stopping server sends ``event: error`` (``unavailable``) and ends it."""
     sent = stream.revision
     try:
         yield _marker("ready", sent)
         while True:
             event = await stream.get(timeout=heartbeat)
             if event is not None:
-                batch = [event, *stream.ready()]
-                yield b"".join(map(_encoded, batch))
-                metrics.watch_events.inc(len(batch))
-                if len(batch) > SLOW_BATCH:
+                chunk, count, sent = _chunk(event, stream)
+                yield chunk
+                metrics.watch_events.inc(count)
+                if count + stream.waiting > SLOW_BATCH:
                     metrics.slow_watchers.inc()
-                sent = batch[-1].revision
+            elif lifecycle.stopping:
+                raise Unavailable("the server is shutting down; reconnect (to another "
+                                  "instance) with Last-Event-ID to resume", retry_after=1,
+                                  revision=sent)
             elif stream.revision > sent:  # filtered-out revisions passed: move the resume point
                 sent = stream.revision
                 yield _marker("progress", sent)
@@ -155,6 +198,24 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
         yield sse_event(dumps(exc.to_dict()), event="error")
     finally:
         release()
+
+
+def _chunk(first: WatchEvent, stream: AsyncWatch) -> tuple[bytes, int, int]:
+    """``first`` and the events already waiting after it, up to about CHUNK_BYTES: (the
+    bytes, how many events, the last revision). A stream catching up writes pages of
+    history in pieces of bounded size, each sent only when the client has taken the one
+    before (the server's send waits on the socket), so an unread stream holds little."""
+    parts = [_encoded(first)]
+    size, last = len(parts[0]), first.revision
+    while size < CHUNK_BYTES:
+        more = stream.ready(1)
+        if not more:
+            break
+        encoded = _encoded(more[0])
+        parts.append(encoded)
+        size += len(encoded)
+        last = more[0].revision
+    return b"".join(parts), len(parts), last
 
 
 def sse_event(data: bytes, *, event: str | None = None, id: int | None = None) -> bytes:
@@ -174,11 +235,14 @@ def _marker(kind: str, revision: int) -> bytes:
 
 
 class _EncodedEvents:
-    """The SSE bytes of the last few events, so a thousand streams encode a revision once
-    (a filter that keeps every change hands all of them the very same event object)."""
+    """The SSE bytes of recent events, so a thousand streams encode a revision once (a filter
+    that keeps every change hands all of them the very same event object, and watchers
+    catching up share pages of events: watch.SharedPages). Bounded in count and in bytes."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 2048, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._items: dict[int, tuple[WatchEvent, bytes]] = {}
 
     def __call__(self, event: WatchEvent) -> bytes:
@@ -188,9 +252,13 @@ class _EncodedEvents:
         data = {"revision": event.revision,
                 "changes": [change.to_dict() for change in event.changes]}
         encoded = sse_event(dumps(data), id=event.revision)
-        if len(self._items) >= self._size:
-            self._items.pop(next(iter(self._items)))
+        if len(encoded) > self._max_bytes // 8:
+            return encoded  # a huge one is not kept
+        while self._items and (len(self._items) >= self._size
+                               or self._bytes + len(encoded) > self._max_bytes):
+            self._bytes -= len(self._items.pop(next(iter(self._items)))[1])
         self._items[id(event)] = (event, encoded)
+        self._bytes += len(encoded)
         return encoded
 
 

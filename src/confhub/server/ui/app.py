@@ -47,9 +47,10 @@ Handler = Callable[[Request, "UI", Session], Awaitable[Response]]
 class UI:
     """What every page needs: the hub, the API's guard (rate limits, watcher slots), templates."""
 
-    def __init__(self, hub: Any, guard: Any | None) -> None:
+    def __init__(self, hub: Any, guard: Any | None, lifecycle: Any | None = None) -> None:
         self.hub = hub
         self.guard = guard
+        self.lifecycle = lifecycle  # the server's: live streams end when it stops
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         env = self.templates.env
         env.filters["highlight"] = render.highlight
@@ -102,10 +103,10 @@ def error_page(ui: UI, request: Request, session: Session, exc: ConfhubError) ->
                    tenant=request.path_params.get("tenant"))
 
 
-def create_ui(hub: Any, guard: Any | None = None) -> Starlette:
+def create_ui(hub: Any, guard: Any | None = None, lifecycle: Any | None = None) -> Starlette:
     from .pages import audit, browse, compare, edit, history, live, login, rollouts
 
-    ui = UI(hub, guard)
+    ui = UI(hub, guard, lifecycle)
     routes: list[BaseRoute] = [
         Mount("/ui/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

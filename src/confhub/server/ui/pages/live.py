@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ....errors import ConfhubError, InvalidRequest
+from ....errors import ConfhubError, InvalidRequest, Unavailable
 from ....model import WatchEvent, check_name
 from ...routes.watch import EventStream
 from ..render import line_diff
@@ -52,6 +52,9 @@ async def events(request: Request, ui: UI, session: Session) -> Response:
         if value is not None:
             check_name(kind, value)
     cfg = await open_tenant(ui, session, name, namespace=namespace if namespace else "")
+    lifecycle = ui.lifecycle
+    if lifecycle is not None and lifecycle.stopping:
+        raise Unavailable("the server is stopping; reconnect to another one", retry_after=1)
     slot = (ui.guard.watch_slot(session.principal) if ui.guard is not None
             and session.auth_enabled else nullcontext())
     slot.__enter__()
@@ -62,17 +65,21 @@ async def events(request: Request, ui: UI, session: Session) -> Response:
         slot.__exit__(None, None, None)
         raise
     released = False
+    if lifecycle is not None:
+        lifecycle.add(stream.interrupt)
 
     def release() -> None:
         nonlocal released
         if not released:
             released = True
+            if lifecycle is not None:
+                lifecycle.discard(stream.interrupt)
             stream.close()
             slot.__exit__(None, None, None)
 
-    chunks = _chunks(stream, session, name, release)
+    chunks = _chunks(stream, session, name, release, lifecycle)
     weakref.finalize(chunks, release)
-    return EventStream(chunks)
+    return EventStream(chunks, stream.interrupt)
 
 
 def _event(event: WatchEvent, session: Session, tenant: str) -> bytes:
@@ -84,11 +91,14 @@ def _event(event: WatchEvent, session: Session, tenant: str) -> bytes:
 
 
 async def _chunks(stream: Any, session: Session, tenant: str,
-                  release: Any) -> AsyncIterator[bytes]:
+                  release: Any, lifecycle: Any | None) -> AsyncIterator[bytes]:
     try:
         yield f"event: ready\nid: {stream.revision}\ndata: {{}}\n\n".encode()
         while True:
             event = await stream.get(timeout=HEARTBEAT)
+            if event is None and lifecycle is not None and lifecycle.stopping:
+                raise Unavailable("the server is stopping; reconnect to another one",
+                                  retry_after=1)
             if event is None:
                 yield b": ping\n\n"
                 continue
