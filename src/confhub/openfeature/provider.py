@@ -3,13 +3,20 @@
     from openfeature import api
     from confhub.openfeature import ConfhubProvider
 
-    api.set_provider(ConfhubProvider(confhub.open("http://localhost:8011"), tenant="acme"))
+    api.set_provider(ConfhubProvider(confhub.open("http://localhost:8011"), tenant="acme",
+                                     client_id="checkout-7"))
     client = api.get_client()
     client.get_boolean_value("new-checkout", False, EvaluationContext("user-42"))
 
 The provider keeps the tenant's flags namespace in memory (``source.LiveFlags``: a list,
 then the watch stream), so an evaluation is a dictionary lookup and a JsonLogic run, never a
-request. Events:
+request.
+
+With a consumer identity (``client_id=`` / ``labels=``, or a tenant opened with one:
+``hub.tenant("acme", client_id=...)``) the provider reads the flags as that consumer, so a
+flag under a staged rollout (DESIGN.md section 8) evaluates to its staged definition when the
+consumer is in the cohort, and to the committed one otherwise. The client id is then the
+targeting key of every evaluation whose context names none. Events:
 
     PROVIDER_READY                  flags loaded (again, after the server came back)
     PROVIDER_CONFIGURATION_CHANGED  a committed revision changed flags; ``flags_changed`` names
@@ -52,13 +59,28 @@ class ConfhubProvider(AbstractProvider):
     flags (default ``flags``), ``env`` selects the layer (flags resolve like any key: base
     merged with the env's overlay); ``init_timeout`` bounds how long ``initialize`` waits for
     the first load.
+
+    ``tenant`` is a name, or a tenant object (``hub.tenant("acme", client_id=...)``) whose
+    identity the provider then reads as; ``client_id`` and ``labels`` give the identity with a
+    tenant name (they cannot be combined with a tenant object).
     """
 
-    def __init__(self, hub: Any, tenant: str = DEFAULT_TENANT, *,
+    def __init__(self, hub: Any, tenant: str | FlagTenant = DEFAULT_TENANT, *,
                  namespace: str = FLAGS_NAMESPACE, env: str = BASE_ENV,
-                 init_timeout: float = 10.0) -> None:
+                 init_timeout: float = 10.0, client_id: str | None = None,
+                 labels: Mapping[str, str] | str | None = None) -> None:
         super().__init__()
-        source: FlagTenant = hub.tenant(tenant)
+        source: FlagTenant
+        if isinstance(tenant, str):
+            source = (hub.tenant(tenant) if client_id is None and labels is None
+                      else hub.tenant(tenant, client_id=client_id, labels=labels))
+        elif client_id is not None or labels is not None:
+            raise ValueError("give client_id/labels with a tenant name, or a tenant opened "
+                             "with them, not both")
+        else:
+            source = tenant
+        identity = getattr(source, "identity", None)
+        self.client_id: str | None = identity.client_id if identity is not None else None
         self.live = LiveFlags(source, namespace, env)
         self.init_timeout = init_timeout
         self._initialised = False
@@ -111,13 +133,18 @@ class ConfhubProvider(AbstractProvider):
         """The confhub evaluation of a flag (what the resolvers translate)."""
         ctx = evaluation_context
         return self.live.flags.evaluate(flag_key, ctx.attributes if ctx else None,
-                                        ctx.targeting_key if ctx else None, kind)
+                                        self._targeting_key(ctx), kind)
+
+    def _targeting_key(self, ctx: EvaluationContext | None) -> str | None:
+        """The context's targeting key, else the consumer's client id (None if anonymous)."""
+        key = ctx.targeting_key if ctx is not None else None
+        return key if key else self.client_id
 
     def _resolve(self, kind: str, flag_key: str, default_value: T,
                  evaluation_context: EvaluationContext | None) -> FlagResolutionDetails[T]:
         ctx = evaluation_context
         result = self.live.flags.evaluate(flag_key, ctx.attributes if ctx else None,
-                                          ctx.targeting_key if ctx else None, kind)
+                                          self._targeting_key(ctx), kind)
         if result.error_code is not None:
             return FlagResolutionDetails(default_value, ErrorCode(result.error_code),
                                          result.error_message, Reason.ERROR,

@@ -18,6 +18,11 @@ The tenant is the bearer token's (``default`` for an all-tenant token or an open
 same routes under ``/v1/tenants/{t}`` serve tenant ``t`` (a provider's base URL may be
 ``http://HOST/v1/tenants/t``). Flags are the keys of the ``flags`` namespace, base env.
 Authentication and tenant errors keep confhub's error shape (OFREP leaves 401/403 bodies open).
+
+A request that names its consumer (``X-Confhub-Client`` / ``X-Confhub-Labels``, as every
+confhub read) evaluates the flags that consumer sees: a flag under a staged rollout evaluates
+to its staged definition for cohort members. The client id is the targeting key when the
+context gives none.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from ...flags import FLAGS_NAMESPACE, Evaluation, FlagSet
 from ...model import BASE_ENV, DEFAULT_TENANT
 from ..auth import principal_of, require_namespaces, require_role
 from ..body import parse_json
-from ..deps import call, hub_of
+from ..deps import call, hub_of, identity_of, tenant_of
 from ..responses import dumps, json_response
 from .configs import Name
 
@@ -68,6 +73,12 @@ class _FlagSets:
         """The tenant's flags, reading storage if need be (NotFound for a missing tenant)."""
         return self._current(tenant, hub.tenant(tenant).list(FLAGS_NAMESPACE))
 
+    @staticmethod
+    def as_consumer(reader: Any) -> FlagSet:
+        """The flags a consumer sees (staged definitions of its rollouts), compiled afresh:
+        one set per consumer would not be worth caching against a per-request list."""
+        return FlagSet.from_entries(reader.list(FLAGS_NAMESPACE))
+
     def _current(self, tenant: str, entries: list[Any]) -> FlagSet:
         stamp = (len(entries), max(((e.revision, e.updated_at) for e in entries), default=None))
         found = self._sets.get(tenant)
@@ -82,6 +93,8 @@ class _FlagSets:
 
 async def _flags_of(request: Request, tenant: str) -> FlagSet:
     hub, sets = hub_of(request), _flag_sets(request)
+    if identity_of(request) is not None:
+        return await call(sets.as_consumer, tenant_of(request, tenant))
     flags = sets.cached(hub, tenant)
     return flags if flags is not None else await call(sets.load, hub, tenant)
 
@@ -105,7 +118,8 @@ def _tenant(request: Request, tenant: str | None) -> str:
 async def _context(request: Request) -> tuple[dict[str, Any], str | None]:
     """The evaluation context: attributes and targeting key. InvalidRequest if malformed.
 
-    A body without ``context`` (the Python provider's, when it has none) is an empty one.
+    A body without ``context`` (the Python provider's, when it has none) is an empty one; a
+    context without a targeting key takes the consumer's client id, if the request names one.
     """
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -127,6 +141,9 @@ async def _context(request: Request) -> tuple[dict[str, Any], str | None]:
     targeting_key = attributes.pop("targetingKey", None)
     if targeting_key is not None and not isinstance(targeting_key, str):
         raise InvalidRequest("\"targetingKey\" must be a string")
+    if not targeting_key:
+        identity = identity_of(request)
+        targeting_key = identity.client_id if identity is not None else targeting_key
     return attributes, targeting_key
 
 
