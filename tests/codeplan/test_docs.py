@@ -59,6 +59,6 @@ def test_the_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         stale = list(store.scan_iter(match="docs-example:*"))
         if stale:
             store.delete(*stale)
-    assert ran == {"file": 5, "bash": 9, "python": 2}
+    assert ran == {"file": 5, "bash": 10, "python": 2}
     assert "MODELS_CLAUDE-OPUS" not in (tmp_path / "models.env").read_text()
     assert "MODELS_CLAUDE_OPUS_MAX_TOKENS='4096'" in (tmp_path / "models.env").read_text()

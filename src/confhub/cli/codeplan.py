@@ -18,9 +18,18 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from ..codeplan import Layout, Plan, apply_plan, find_drift, load_directory, make_plan
+from ..codeplan import (
+    Layout,
+    Plan,
+    apply_plan,
+    find_drift,
+    load_directory,
+    make_plan,
+    start_plan_rollout,
+)
 from ..codeplan.ownership import address_text
 from ..codeplan.risk import Level, parse_level
+from ..errors import InvalidRequest
 from ..model import DEFAULT_TENANT
 from .common import (
     AuthorOpt,
@@ -32,6 +41,20 @@ from .common import (
     target_options,
 )
 from .output import Output, dumps, short_time
+from .rollouts import (
+    BakeOpt,
+    ClientOpt,
+    FinalBakeOpt,
+    GatePrometheusOpt,
+    GateQueryOpt,
+    ManualOpt,
+    MaxFailureOpt,
+    MinAckOpt,
+    MinReportsOpt,
+    SelectorOpt,
+    StepsOpt,
+    rollout_options,
+)
 
 __all__ = ["register", "render_plan", "tenant_for"]
 
@@ -47,6 +70,8 @@ PruneOpt = Annotated[bool, typer.Option(
     "--prune", help="Delete keys that an earlier apply from this directory created and whose "
                     "file is gone (never keys made by hand).")]
 
+_ROLLOUT_ONLY = ("steps", "bake", "final_bake", "max_failure", "min_reports", "min_ack",
+                 "manual", "selector", "client", "gate_prometheus", "gate_query")
 _ACTION_STYLE = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 _RISK_STYLE = {"LOW": "green", "MEDIUM": "yellow", "HIGH": "red", "CRITICAL": "bold red"}
 
@@ -174,28 +199,69 @@ def apply(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
+    rollout: Annotated[str | None, typer.Option(
+        "--rollout", metavar="STRATEGY",
+        help="Start a staged rollout of the plan instead of committing it: canary, linear, "
+             "exponential or all-at-once (docs/rollouts.md).")] = None,
+    steps: StepsOpt = None,
+    bake: BakeOpt = None,
+    final_bake: FinalBakeOpt = None,
+    max_failure: MaxFailureOpt = "0",
+    min_reports: MinReportsOpt = 1,
+    min_ack: MinAckOpt = "0",
+    manual: ManualOpt = False,
+    selector: SelectorOpt = None,
+    client: ClientOpt = None,
+    gate_prometheus: GatePrometheusOpt = None,
+    gate_query: GateQueryOpt = None,
 ) -> None:
     """Make the store match the directory: the plan, committed as one transaction (all or
-    nothing), with the git commit, branch and dirty flag as metadata.
+    nothing), with the git commit, branch and dirty flag as metadata. With --rollout the
+    plan (and the directory's ownership record) is staged as a rollout instead, committed
+    when the rollout completes; --steps, --bake, --selector... are those of rollout start.
 
     [b]Examples[/b]
 
       $ confhub apply config/ --reason "raise opus limit (PR 42)"
       $ confhub apply config/ --max-risk HIGH --expect-revision 17 --prune
+      $ confhub apply config/ --rollout canary --bake 10m --selector 'region=eu'
     """
     meta = WriteMeta.parse(reason, author, metadata)
     with session(cmd) as ctx:
+        staged = rollout_options(steps, bake, final_bake, max_failure, min_reports, min_ack,
+                                 manual, selector, client, gate_prometheus, gate_query)
+        given = [name for name in _ROLLOUT_ONLY
+                 if getattr(cmd.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+        if rollout is None and given:
+            raise InvalidRequest("--steps, --bake, --selector and the other rollout options "
+                                 "need --rollout STRATEGY")
+        if rollout is not None and (dry_run or metadata):
+            raise InvalidRequest("--rollout takes no --dry-run or --metadata (a rollout's "
+                                 "commit carries the rollout id; git metadata is in the "
+                                 "ownership record)")
         layout = load_directory(directory, env=env)
         with ctx.out.progress("planning…") as update:
             result = make_plan(ctx.hub, tenant_for(cmd, layout), layout, env=env, prune=prune,
                                max_risk=max_risk_for(max_risk, layout), progress=update)
-            done = apply_plan(ctx.hub, result, reason=meta.reason, author=meta.author,
-                              metadata=meta.metadata, dry_run=dry_run,
-                              expect_revision=expect_revision, progress=update)
+            if rollout is not None:
+                done = start_plan_rollout(ctx.hub, result, strategy=rollout,
+                                          reason=meta.reason, author=meta.author,
+                                          expect_revision=expect_revision, progress=update,
+                                          **staged)
+            else:
+                done = apply_plan(ctx.hub, result, reason=meta.reason, author=meta.author,
+                                  metadata=meta.metadata, dry_run=dry_run,
+                                  expect_revision=expect_revision, progress=update)
 
         def human() -> None:
             render_plan(ctx.out, result)
-            if dry_run:
+            if done.rollout is not None:
+                ctx.out.success(
+                    f"rollout [bold]{done.rollout.id}[/bold] started in tenant "
+                    f"[bold]{result.tenant}[/bold] at {done.rollout.percent:g} %; the plan "
+                    f"is committed when it completes (confhub rollout status "
+                    f"{done.rollout.id})")
+            elif dry_run:
                 ctx.out.success("dry run: the store accepts this plan; nothing was written")
             elif done.revision is not None:
                 ctx.out.success(f"applied to tenant [bold]{result.tenant}[/bold] at revision "

@@ -31,7 +31,7 @@ from .common import (
 from .inputs import load_document, read_value
 from .output import Output, short_time
 
-__all__ = ["register", "rollout_app"]
+__all__ = ["register", "rollout_app", "rollout_options"]
 
 rollout_app = typer.Typer(
     name="rollout", no_args_is_help=True,
@@ -43,6 +43,44 @@ rollout_app = typer.Typer(
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", show_default=False,
                                       help="The rollout id (r-1, r-2, ...).")]
+
+
+StepsOpt = Annotated[str | None, typer.Option(
+    "--steps", metavar="P1,P2,..", help="Percentages of the cohort, ending at 100.")]
+BakeOpt = Annotated[str | None, typer.Option(
+    "--bake", metavar="DURATION", help="Time each step runs healthy before the next "
+                                       "(30s, 5m, 1h) [default: 5m].")]
+FinalBakeOpt = Annotated[str | None, typer.Option(
+    "--final-bake", metavar="DURATION", help="Bake of the last step, before the commit.")]
+MaxFailureOpt = Annotated[str, typer.Option(
+    "--max-failure", metavar="SHARE", help="Failure share that rolls back (0-1 or 5%).")]
+MinReportsOpt = Annotated[int, typer.Option("--min-reports", min=1, metavar="N",
+                                            help="Reports needed before failures count.")]
+MinAckOpt = Annotated[str, typer.Option(
+    "--min-ack", metavar="SHARE", help="Share of known cohort consumers that must report "
+                                       "applied within each bake (0: off).")]
+ManualOpt = Annotated[bool, typer.Option("--manual", help="Never advance by itself; only by hand.")]
+SelectorOpt = Annotated[str | None, typer.Option(
+    "--selector", metavar="LABELS", help="Eligible consumers, e.g. 'region in (eu,us)'.")]
+ClientOpt = Annotated[list[str] | None, typer.Option(
+    "--client", metavar="CLIENT_ID", help="A canary consumer, in from the first step; "
+                                          "repeat for more.")]
+GatePrometheusOpt = Annotated[str | None, typer.Option(
+    "--gate-prometheus", metavar="URL", help="Prometheus to ask while it runs.")]
+GateQueryOpt = Annotated[str | None, typer.Option(
+    "--gate-query", metavar="PROMQL", help="Any result of this query rolls back.")]
+
+
+def rollout_options(steps: str | None, bake: str | None, final_bake: str | None,
+                    max_failure: str, min_reports: int, min_ack: str, manual: bool,
+                    selector: str | None, client: list[str] | None,
+                    gate_prometheus: str | None, gate_query: str | None) -> dict[str, Any]:
+    """The keyword arguments of ``rollouts.start`` from the options above (``rollout start``
+    and ``apply --rollout`` share them)."""
+    return {"steps": steps, "bake": bake, "final_bake": final_bake,
+            "max_failure": max_failure, "min_reports": min_reports, "min_ack": min_ack,
+            "auto": not manual, "selector": selector, "clients": client,
+            "gate_prometheus": gate_prometheus, "gate_query": gate_query}
 
 
 def register(app: typer.Typer) -> None:
@@ -68,36 +106,17 @@ def start(
     strategy: Annotated[str | None, typer.Option(
         "--strategy", metavar="PRESET",
         help="canary, linear, exponential or all-at-once.")] = None,
-    steps: Annotated[str | None, typer.Option(
-        "--steps", metavar="P1,P2,..", help="Percentages of the cohort, ending at 100.")] = None,
-    bake: Annotated[str | None, typer.Option(
-        "--bake", metavar="DURATION", help="Time each step runs healthy before the next "
-                                           "(30s, 5m, 1h) [default: 5m].")] = None,
-    final_bake: Annotated[str | None, typer.Option(
-        "--final-bake", metavar="DURATION", help="Bake of the last step, before the commit.")
-                          ] = None,
-    max_failure: Annotated[str, typer.Option(
-        "--max-failure", metavar="SHARE", help="Failure share that rolls back (0-1 or 5%).")
-                           ] = "0",
-    min_reports: Annotated[int, typer.Option("--min-reports", min=1, metavar="N",
-                                             help="Reports needed before failures count.")
-                           ] = 1,
-    min_ack: Annotated[str, typer.Option(
-        "--min-ack", metavar="SHARE", help="Share of known cohort consumers that must report "
-                                           "applied within each bake (0: off).")] = "0",
-    manual: Annotated[bool, typer.Option("--manual",
-                                         help="Never advance by itself; only by hand.")
-                      ] = False,
-    selector: Annotated[str | None, typer.Option(
-        "--selector", metavar="LABELS", help="Eligible consumers, e.g. 'region in (eu,us)'.")
-                        ] = None,
-    client: Annotated[list[str] | None, typer.Option(
-        "--client", metavar="CLIENT_ID", help="A canary consumer, in from the first step; "
-                                              "repeat for more.")] = None,
-    gate_prometheus: Annotated[str | None, typer.Option(
-        "--gate-prometheus", metavar="URL", help="Prometheus to ask while it runs.")] = None,
-    gate_query: Annotated[str | None, typer.Option(
-        "--gate-query", metavar="PROMQL", help="Any result of this query rolls back.")] = None,
+    steps: StepsOpt = None,
+    bake: BakeOpt = None,
+    final_bake: FinalBakeOpt = None,
+    max_failure: MaxFailureOpt = "0",
+    min_reports: MinReportsOpt = 1,
+    min_ack: MinAckOpt = "0",
+    manual: ManualOpt = False,
+    selector: SelectorOpt = None,
+    client: ClientOpt = None,
+    gate_prometheus: GatePrometheusOpt = None,
+    gate_query: GateQueryOpt = None,
     env: EnvOpt = BASE_ENV,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
@@ -120,10 +139,9 @@ def start(
         change = _change(address, value, file, delete, ops, env)
         meta = WriteMeta.parse(reason, author, None)
         rollout = ctx.tenant.rollouts.start(
-            change, strategy=strategy, steps=steps, bake=bake, final_bake=final_bake,
-            max_failure=max_failure, min_reports=min_reports, min_ack=min_ack,
-            auto=not manual, selector=selector, clients=client, reason=meta.reason,
-            author=meta.author, gate_prometheus=gate_prometheus, gate_query=gate_query)
+            change, strategy=strategy, reason=meta.reason, author=meta.author,
+            **rollout_options(steps, bake, final_bake, max_failure, min_reports, min_ack,
+                              manual, selector, client, gate_prometheus, gate_query))
         ctx.out.result(rollout.to_dict(now=now_micros()), lambda: ctx.out.success(
             f"rollout [bold]{rollout.id}[/bold] started: {', '.join(rollout.keys)} at "
             f"{rollout.percent:g} % (steps {', '.join(f'{s:g}' for s in rollout.strategy.steps)})"

@@ -7,7 +7,7 @@ its public API only, so it works the same on an embedded hub and on a server (``
 """
 
 from ..errors import LayoutError, PlanRefused
-from .apply import ApplyResult, apply_plan, check_plan
+from .apply import ApplyResult, apply_plan, check_plan, start_plan_rollout
 from .diffs import FieldChange, KeyChange
 from .drift import DriftReport, find_drift
 from .export import ExportResult, export_to_directory
@@ -31,6 +31,7 @@ __all__ = [
     "PlanRefused",
     "SourceConfig",
     "apply_plan",
+    "start_plan_rollout",
     "check_plan",
     "export_to_directory",
     "find_drift",

@@ -14,24 +14,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PlanRefused, ValidationFailed, VersionConflict
+from ..errors import InvalidRequest, PlanRefused, ValidationFailed, VersionConflict
 from ..fieldpath import to_pointer
 from .diffs import MASK, KeyChange
 from .layout import INVENTORY_NAMESPACE
 from .ownership import Inventory
 from .plan import Plan
 
-__all__ = ["ApplyResult", "apply_plan", "check_plan"]
+__all__ = ["ApplyResult", "apply_plan", "check_plan", "rollout_ops", "start_plan_rollout"]
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    revision: int | None  # None: nothing committed (no changes, or a dry run)
+    revision: int | None  # None: nothing committed (no changes, a dry run, or a rollout)
     plan: Plan
     dry_run: bool = False
+    rollout: Any = None  # the Rollout started instead of committing (``--rollout``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"revision": self.revision, "dry_run": self.dry_run,
+        extra = {} if self.rollout is None else {"rollout": self.rollout.to_dict()}
+        return {"revision": self.revision, "dry_run": self.dry_run, **extra,
                 **{k: v for k, v in self.plan.to_dict().items() if k != "revision"},
                 "planned_at_revision": self.plan.revision}
 
@@ -143,3 +145,50 @@ def apply_plan(hub: Any, plan: Plan, *, reason: str | None = None, author: str |
                expected_version=plan.inventory.version)
     return ApplyResult(revision=None if dry_run else tx.revision, plan=plan, dry_run=dry_run)
 
+
+
+def rollout_ops(plan: Plan) -> list[dict[str, Any]]:
+    """The plan as a rollout's change set: one put or delete per key change, each expecting
+    the version the plan saw, plus the source's ownership record (see start_plan_rollout)."""
+    ops: list[dict[str, Any]] = []
+    for change in plan.changes:
+        if change.secret:
+            raise InvalidRequest(
+                f"{change.namespace}/{change.key} holds secret values; staged rollouts of "
+                "secrets are not supported, apply without --rollout",
+                namespace=change.namespace, key=change.key)
+        where = {"namespace": change.namespace, "key": change.key, "env": change.env,
+                 "expected_version": change.expected_version}
+        if change.action == "delete":
+            ops.append({"op": "delete", **where})
+        else:
+            ops.append({"op": "put", **where, "value": change.desired})
+    ops.append({"op": "put", "namespace": INVENTORY_NAMESPACE, "key": plan.inventory.key,
+                "value": _next_inventory(plan), "expected_version": plan.inventory.version})
+    return ops
+
+
+def start_plan_rollout(hub: Any, plan: Plan, *, strategy: str | None,
+                       reason: str | None = None, author: str | None = None,
+                       expect_revision: int | None = None,
+                       progress: Callable[[str], None] | None = None,
+                       **options: Any) -> ApplyResult:
+    """Start a staged rollout of ``plan`` instead of committing it (``apply --rollout``).
+
+    The ownership record travels inside the rollout's change set, so it is committed with the
+    keys in the one transaction that completes the rollout (and its ``created`` revisions are
+    that transaction's), and a rollback commits neither: ownership always describes what is
+    committed. ``options`` are those of ``rollouts.start`` (steps, bake, selector, ...). A
+    refused plan (risk, validation, a moved store) raises before anything is started.
+    """
+    check_plan(plan, expect_revision)
+    if not plan.changes:
+        return ApplyResult(revision=None, plan=plan)  # nothing to roll out
+    if not plan.tenant_exists:
+        hub.create_tenant(plan.tenant)
+    (progress or (lambda _: None))(
+        f"starting a rollout of {len(plan.changes)} changes in tenant {plan.tenant}…")
+    rollout = hub.tenant(plan.tenant).rollouts.start(
+        rollout_ops(plan), strategy=strategy, reason=reason or f"apply {plan.source}",
+        author=author, **options)
+    return ApplyResult(revision=None, plan=plan, rollout=rollout)
