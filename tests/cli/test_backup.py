@@ -36,13 +36,20 @@ class TestExportImport:
 
     def test_round_trip_into_another_tenant(self, cli: Invoke, tmp_path: Path) -> None:
         _seed(cli)
+        cli("snapshot", "create", "before")
+        cli("set", "models/claude-opus", '{"max_tokens": 1}')
         path = tmp_path / "backup.json"
         cli("export", "--history", "--to", str(path))
         counts = cli("import", str(path), "--tenant", "copy", "--json").json()
         assert counts == {"tenant": "copy", "created": 2, "updated": 0, "skipped": 0,
-                          "versions": 3}
+                          "versions": 4, "snapshots": 1, "snapshots_skipped": 0}
         entry = cli("get", "models/claude-opus", "-t", "copy", "--json").json()
-        assert entry["value"] == {"max_tokens": 4096} and entry["version"] == 2
+        assert entry["value"] == {"max_tokens": 1} and entry["version"] == 3
+        assert [(s["label"], s["revision"]) for s in
+                cli("snapshot", "ls", "-t", "copy", "--json").json()] == [("before", 3)]
+        cli("restore", "--snapshot", "before", "-t", "copy")
+        entry = cli("get", "models/claude-opus", "-t", "copy", "--json").json()
+        assert entry["value"] == {"max_tokens": 4096}
 
     def test_import_from_stdin_skips_existing_unless_overwrite(self, cli: Invoke) -> None:
         _seed(cli)

@@ -57,8 +57,8 @@ def test_every_command_json_shape(cli: Invoke, tmp_path: Path) -> None:
     path = str(tmp_path / "export.json")
     assert keys(js("export", "--to", path)) == {"tenant", "file", "bytes", "include_history",
                                                 "entries"}
-    assert keys(js("import", path, "--tenant", "copy")) == {"tenant", "created", "updated",
-                                                             "skipped", "versions"}
+    assert keys(js("import", path, "--tenant", "copy")) == {
+        "tenant", "created", "updated", "skipped", "versions", "snapshots", "snapshots_skipped"}
 
     assert keys(js("tenant", "create", "acme")) == TENANT
     assert keys(js("tenant", "clone", "acme", "acme2")) == TENANT | {"source"}

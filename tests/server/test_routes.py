@@ -295,12 +295,18 @@ class TestSnapshotsAndBackup:
 
     def test_export_import_round_trip(self, http: httpx.Client, tenant: str) -> None:
         http.put(key(tenant), json={"a": 1})
+        assert http.post(f"/v1/tenants/{tenant}/snapshots", json={"label": "one"}).is_success
         http.put(key(tenant), json={"a": 2})
         doc = http.get(f"/v1/tenants/{tenant}/export", params={"history": "true"}).json()
         assert doc["format"] == "confhub-export" and len(doc["history"]) == 2
         r = http.post(f"/v1/tenants/{tenant}-imp/import", json=doc)
         assert r.status_code == 200 and r.json()["created"] == 1
+        assert r.json()["snapshots"] == 1
         assert http.get(key(tenant + "-imp")).json()["version"] == 2
+        restored = http.post(f"/v1/tenants/{tenant}-imp/restore-revision",
+                             json={"snapshot": "one"})
+        assert restored.status_code == 200
+        assert http.get(key(tenant + "-imp")).json()["value"] == {"a": 1}
 
     def test_import_of_garbage_is_400(self, http: httpx.Client, tenant: str) -> None:
         r = http.post(f"/v1/tenants/{tenant}/import", json={"format": "nope"})

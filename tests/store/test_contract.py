@@ -624,7 +624,8 @@ class TestExportImport:
         self._fill(cfg)
         doc = hub.export("acme", include_history=True)
         counts = hub.import_("copy", doc)
-        assert counts == {"created": 3, "updated": 0, "skipped": 0, "versions": 5}
+        assert counts == {"created": 3, "updated": 0, "skipped": 0, "versions": 5,
+                          "snapshots": 1, "snapshots_skipped": 0}
         copy = hub.tenant("copy")
         assert copy.get("models", "opus").version == 2
         assert copy.get("models", "opus", version=1).value == {"v": 1}
@@ -635,7 +636,74 @@ class TestExportImport:
                for v in restored]
         assert copy.get("models", "opus", env="production").value == {"v": 3}
         assert [v.op for v in copy.history("routing", "gone")] == ["delete", "put"]
-        assert {c.revision for c in copy.changes()} == {1}
+        # each version keeps its revision: the copy's feed is the source's
+        assert [(c.revision, c.key, c.version) for c in copy.changes()] == [
+            (c.revision, c.key, c.version) for c in cfg.changes()]
+        assert hub.tenant_info("copy").revision == hub.tenant_info("acme").revision
+
+    @staticmethod
+    def _state(cfg: Tenant) -> dict[tuple[str, str, str], object]:
+        return {(env, ns, e.key): e.value for env in ("base", "production")
+                for ns in ("models", "routing") for e in cfg.list(ns, env=env)}
+
+    def test_snapshots_survive_export_and_import(self, hub: Hub, cfg: Tenant) -> None:
+        self._fill(cfg)  # s1 at the end
+        cfg.set("routing", "gone", 2)
+        cfg.set("models", "opus", {"v": 4})
+        cfg.snapshot("s2")
+        cfg.set("models", "opus", {"v": 5})
+        doc = json.loads(json.dumps(hub.export("acme", include_history=True)))
+        counts = hub.import_("copy", doc)
+        assert (counts["snapshots"], counts["snapshots_skipped"]) == (2, 0)
+        copy = hub.tenant("copy")
+        assert [(s.label, s.revision) for s in copy.snapshots()] == [
+            (s.label, s.revision) for s in cfg.snapshots()]
+        for label in ("s1", "s2"):
+            cfg.restore(snapshot=label)
+            copy.restore(snapshot=label)
+            assert self._state(copy) == self._state(cfg)
+        assert self._state(copy)[("base", "models", "opus")] == {"v": 4}
+
+    def test_sparse_source_revisions_are_renumbered_with_their_snapshots(
+            self, hub: Hub, cfg: Tenant) -> None:
+        cfg.set("models", "a", 1)
+        cfg.snapshot("one")
+        cfg.set("models", "a", 2)
+        cfg.set("models", "b", 3)
+        cfg.snapshot("two")
+        doc = hub.export("acme", include_history=True)
+        # as an export leaving out rollout records looks: revisions 1, 5, 9
+        shift = {1: 1, 2: 5, 3: 9}
+        for item in doc["history"]:
+            item["revision"] = shift[item["revision"]]
+        for snap in doc["snapshots"]:
+            snap["revision"] = shift[snap["revision"]] + 1  # past the last kept revision
+        hub.import_("copy", doc)
+        copy = hub.tenant("copy")
+        assert hub.tenant_info("copy").revision == 3
+        assert [(s.label, s.revision) for s in copy.snapshots()] == [("one", 1), ("two", 3)]
+        copy.restore(snapshot="one")
+        assert [(e.key, e.value) for e in copy.list("models")] == [("a", 1)]
+
+    def test_import_into_a_written_tenant_skips_snapshots(self, hub: Hub, cfg: Tenant) -> None:
+        self._fill(cfg)
+        hub.create_tenant("target")
+        target = hub.tenant("target")
+        target.set("other", "k", 1)
+        counts = hub.import_("target", hub.export("acme", include_history=True))
+        assert (counts["snapshots"], counts["snapshots_skipped"]) == (0, 1)
+        assert target.snapshots() == []
+        assert {c.revision for c in target.changes(since=1)} == {2}
+
+    def test_taken_snapshot_label_refuses_the_import(self, hub: Hub, cfg: Tenant) -> None:
+        self._fill(cfg)
+        hub.create_tenant("target")
+        target = hub.tenant("target")
+        target.snapshot("s1")  # on the empty tenant, revision 0
+        with pytest.raises(AlreadyExists, match="s1"):
+            hub.import_("target", hub.export("acme", include_history=True))
+        assert hub.tenant_info("target").revision == 0
+        assert target.list("models") == []
 
     def test_import_without_history_starts_at_version_1(self, hub: Hub, cfg: Tenant) -> None:
         self._fill(cfg)
@@ -664,6 +732,13 @@ class TestExportImport:
         lambda d: d["entries"].append({"namespace": "ns", "key": "k"}),
         lambda d: d["history"].append({**d["history"][0], "version": 7}),
         lambda d: d.update(entries="nope"),
+        lambda d: d.update(snapshots="nope"),
+        lambda d: d["snapshots"].append({"label": "bad label", "revision": 1,
+                                         "created_at": "2026-01-01T00:00:00+00:00"}),
+        lambda d: d["snapshots"].append({**d["snapshots"][0]}),
+        lambda d: d["snapshots"][0].update(revision=-1),
+        lambda d: d["history"][0].update(revision="1"),
+        lambda d: d["history"][0].update(revision=99),  # opus v1 after v2
     ])
     def test_bad_documents_change_nothing(self, hub: Hub, cfg: Tenant,
                                           mutate: Callable[[dict], None]) -> None:

@@ -231,3 +231,24 @@ class TestRestartRequired:
         expected = [("m", 2, False), ("m", 3, True), ("r", 1, False)]
         assert [(c.key, c.version, c.restart_required) for c in got] == expected
         assert [(c.key, c.version, c.restart_required) for c in again] == expected
+
+
+class TestImportIsWatched:
+    def test_a_watcher_sees_an_import_revision_by_revision(self, hub: Any,
+                                                           collect: Any) -> None:
+        """An import keeping its source's revisions arrives as if written live."""
+        source = hub.tenant()
+        source.set("models", "a", 1)
+        with source.transaction() as tx:
+            tx.set("models", "a", 2)
+            tx.set("routing", "b", 3)
+        source.snapshot("mid")
+        source.delete("models", "a")
+        hub.create_tenant("copy")
+        seen = collect()
+        with hub.tenant("copy").watch(seen):  # from now on, before the import
+            hub.import_("copy", hub.export(source.name, include_history=True))
+            got = seen.wait_for(4)
+        assert [(c.revision, c.namespace, c.key, c.version) for c in got] == [
+            (c.revision, c.namespace, c.key, c.version) for c in source.changes()]
+        assert _revisions(got) == [1, 2, 2, 3]

@@ -278,6 +278,13 @@ class _Recording:
     def index_rollout(self, rollout_id: str, state: str) -> None:
         self._txn.index_rollout(rollout_id, state)
 
+    def commit_as(self, revision: int) -> None:
+        self._txn.commit_as(revision)
+        self.revision = revision
+
+    def add_snapshot(self, label: str, revision: int, created_at: int) -> None:
+        self._txn.add_snapshot(label, revision, created_at)
+
     def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
         # Asked for by every op (x-secret fields) and by validation: once per namespace is
         # enough, as schema writes take the tenant's lock, which this transaction holds.

@@ -76,11 +76,13 @@ def new_row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op:
 
 
 def imported_row(txn: WriteTxn, env: str, namespace: str, key: str,
-                 item: dict[str, Any]) -> VersionRow:
-    """A historical version re-written under the import's revision, times and authors kept."""
+                 item: dict[str, Any], revision: int | None = None) -> VersionRow:
+    """A historical version re-written, times and authors kept: under ``revision`` (its
+    source's, renumbered) or, by default, under the import's own revision."""
     return VersionRow(
         tenant=txn.tenant, env=env, namespace=namespace, key=key, version=item["version"],
-        revision=txn.revision, op=item["op"], deleted=item["deleted"], value=item["text"],
+        revision=txn.revision if revision is None else revision, op=item["op"],
+        deleted=item["deleted"], value=item["text"],
         created_at=item["created_at"], author=item["author"], reason=item["reason"],
         metadata=item["metadata"], rollback_of=item["rollback_of"],
         request_id=item["request_id"], secret=item["secret"],

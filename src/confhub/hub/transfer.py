@@ -14,8 +14,10 @@ offending item.
 
 An import is one transaction: a key absent from the tenant is created (with its history and
 version numbers when the export has them), a key that exists is skipped or, with
-``overwrite_existing``, given the exported value as a new version. Secrets travel redacted
-unless exported with ``include_secrets`` (audited); imported plain secrets are sealed again.
+``overwrite_existing``, given the exported value as a new version. Into a tenant never
+written, history keeps its source revisions and the snapshot labels come along (see
+``Transfer.import_``). Secrets travel redacted unless exported with ``include_secrets``
+(audited); imported plain secrets are sealed again.
 
 May import: ``confhub.secrets``, ``confhub.model``, ``confhub.errors``, ``confhub.store.base``
 and the hub's ``core``, ``rows``, ``sealing``.
@@ -23,6 +25,7 @@ and the hub's ``core``, ``rows``, ``sealing``.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -119,12 +122,16 @@ def _history(items: Any, max_bytes: int) -> dict[Address, list[dict[str, Any]]]:
         metadata = item.get("metadata") or {}
         if not isinstance(metadata, Mapping):
             raise _bad(where, "metadata must be an object")
+        revision = item.get("revision")
+        if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)
+                                     or revision < 1):
+            raise _bad(where, "revision must be an integer >= 1 or absent")
         rollback_of = item.get("rollback_of")
         if rollback_of is not None and (isinstance(rollback_of, bool)
                                         or not isinstance(rollback_of, int)):
             raise _bad(where, "rollback_of must be an integer or null")
         by_key.setdefault(address, []).append({
-            "version": version, "op": op, "deleted": deleted,
+            "version": version, "revision": revision, "op": op, "deleted": deleted,
             "text": None if deleted else encode_value(item.get("value"), max_bytes=max_bytes,
                                                       where=f"{where}.value"),
             "created_at": _micros(item.get("created_at"), where),
@@ -142,6 +149,10 @@ def _history(items: Any, max_bytes: int) -> dict[Address, list[dict[str, Any]]]:
         if numbers != list(range(1, len(numbers) + 1)):
             raise _bad("history", f"versions of {'/'.join(address)} must run 1..N without "
                        f"gaps or repeats, got {numbers[:10]}")
+        revisions = [v["revision"] for v in versions if v["revision"] is not None]
+        if any(later <= earlier for earlier, later in zip(revisions, revisions[1:], strict=False)):
+            raise _bad("history", f"revisions of {'/'.join(address)} must grow with its "
+                       f"versions, got {revisions[:10]}")
     return by_key
 
 
@@ -178,6 +189,59 @@ def parse_export(data: Mapping[str, Any], max_bytes: int) -> Parsed:
                            "from entries")
             parsed[address] = (None, versions)
     return parsed
+
+
+Snapshot = tuple[str, int, int]  # label, revision, created_at (micros)
+
+
+def parse_snapshots(data: Mapping[str, Any]) -> list[Snapshot]:
+    """The export's snapshot labels, checked (absent means none)."""
+    items = data.get("snapshots")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise _bad("snapshots", "must be a list")
+    found: dict[str, Snapshot] = {}
+    for index, item in enumerate(items):
+        where = f"snapshots[{index}]"
+        if not isinstance(item, Mapping):
+            raise _bad(where, "must be an object")
+        try:
+            label = check_name("snapshot", item.get("label"))
+        except InvalidRequest as exc:
+            raise _bad(where, exc.message) from exc
+        if label in found:
+            raise _bad(where, f"snapshot {label!r} appears twice")
+        revision = item.get("revision")
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+            raise _bad(where, "revision must be an integer >= 0")
+        found[label] = (label, revision, _micros(item.get("created_at"), where))
+    return list(found.values())
+
+
+def revision_map(plan: Parsed) -> list[int] | None:
+    """The source revisions the history carries, ascending — the import's revision ``i`` is
+    ``result[i - 1]`` — or None when the history cannot keep its revisions (an item without
+    one, or a key without history).
+
+    Revisions are renumbered densely because the export leaves out rollout records, so
+    some source revisions carry no version here, and every committed revision must carry
+    one. A snapshot on source revision R lands on the number of kept revisions <= R: the
+    same state, as the revisions skipped changed nothing exported. Example: history at
+    source revisions 1, 2, 4, 5 (3 staged a rollout) becomes 1, 2, 3, 4; a snapshot on 3
+    lands on 2, one on 5 on 4, and the tenant ends at revision 4.
+    """
+    if not plan:
+        return None
+    seen: set[int] = set()
+    for _, history in plan.values():
+        if not history:
+            return None
+        for item in history:
+            if item["revision"] is None:
+                return None
+            seen.add(item["revision"])
+    return sorted(seen)
 
 
 class Transfer(HubPart):
@@ -232,11 +296,24 @@ class Transfer(HubPart):
         A key absent from the tenant is created — with its whole history and version numbers
         when the export has history and ``preserve_versions`` is true. A key that exists is
         skipped, or given the exported value as a new version when ``overwrite_existing``.
-        Returns counts: created, updated, skipped, versions (rows written).
+        Returns counts: created, updated, skipped, versions (rows written), snapshots
+        (labels imported), snapshots_skipped.
+
+        Into a tenant never written (new, or at revision 0) with history and
+        ``preserve_versions``, every version keeps its place in the source's sequence of
+        revisions (see :func:`revision_map`) and the export's snapshot labels come along, so
+        ``restore(snapshot=label)`` gives the state it gave in the source; a label the
+        tenant already has refuses the import (AlreadyExists). Otherwise the import is one
+        new revision and snapshot labels are skipped (counted in ``snapshots_skipped``):
+        a label would name a state this tenant never had. A watcher of the tenant sees the
+        kept revisions one by one, in order, as if they had been written live.
         """
         check_name("tenant", tenant)
         core = self._core
         plan = parse_export(data, core.max_value_bytes)
+        snapshots = parse_snapshots(data)
+        source_revisions = revision_map(plan) if preserve_versions else None
+        renumbered = {rev: index for index, rev in enumerate(source_revisions or [], 1)}
         written = meta(reason or "import", author, None)
         exists = core.store.tenant(tenant)
         if exists is not None and exists.deleted_at is not None:
@@ -244,7 +321,10 @@ class Transfer(HubPart):
         plan = seal_import(tenant, core.vault, plan)
 
         def load(txn: WriteTxn) -> dict[str, int]:
-            counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0}
+            if source_revisions is not None and txn.previous_revision == 0:
+                return load_keeping_revisions(txn, source_revisions)
+            counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0,
+                      "snapshots": 0, "snapshots_skipped": len(snapshots)}
             for (env, namespace, key), (current, history) in plan.items():
                 existing = txn.current(env, namespace, key)
                 live = existing is not None and not existing.deleted
@@ -272,6 +352,21 @@ class Transfer(HubPart):
                                        False, written, secret=secret, born=born(existing)))
                     counts["versions"] += 1
                 counts["updated" if live else "created"] += 1
+            return counts
+
+        def load_keeping_revisions(txn: WriteTxn, revisions: list[int]) -> dict[str, int]:
+            txn.commit_as(len(revisions))
+            counts = {"created": 0, "updated": 0, "skipped": 0, "versions": 0,
+                      "snapshots": 0, "snapshots_skipped": 0}
+            for (env, namespace, key), (_, history) in plan.items():
+                for item in history:
+                    txn.append(imported_row(txn, env, namespace, key, item,
+                                            renumbered[item["revision"]]))
+                    counts["versions"] += 1
+                counts["created"] += 1
+            for label, revision, created_at in snapshots:
+                txn.add_snapshot(label, bisect.bisect_right(revisions, revision), created_at)
+                counts["snapshots"] += 1
             return counts
 
         counts, _, _ = core.commit(tenant, load, create=exists is None, dry_run=dry_run)

@@ -244,6 +244,15 @@ class WriteTxn(Protocol):
         """Record the rollout's state in the rollouts index (kept iff the transaction
         commits); does not move the revision."""
 
+    def commit_as(self, revision: int) -> None:
+        """Commit as ``revision`` instead of ``previous_revision + 1``, so the rows appended
+        may carry any revision in ``1..revision``. Only for a tenant that has never been
+        written (``previous_revision == 0``): an import keeping its source's revisions."""
+
+    def add_snapshot(self, label: str, revision: int, created_at: int) -> None:
+        """Label ``revision`` in this transaction (kept iff it commits); AlreadyExists if the
+        label is taken. Does not move the revision."""
+
 
 class SchemaTxn(Protocol):
     """One open schema write on ``scope``, holding the write lock of every tenant it governs

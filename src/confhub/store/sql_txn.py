@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import AlreadyExists
 from ..model import now_micros
 from .base import ALL_TENANTS, AuditRow, SchemaRow, TenantRow, TokenRow, VersionRow
 from .maintenance import version_checksum
@@ -175,6 +176,22 @@ class SqlWriteTxn:
 
     def index_rollout(self, rollout_id: str, state: str) -> None:
         index_rollout(self._store, self._conn, self.tenant, rollout_id, state, self.now)
+
+    def commit_as(self, revision: int) -> None:
+        if self.previous_revision != 0 or revision < 1:
+            raise ValueError(f"cannot commit tenant {self.tenant!r} as revision {revision}: "
+                             f"only a tenant never written (it is at {self.previous_revision}) "
+                             "takes its revisions from an import")
+        self.revision = revision
+
+    def add_snapshot(self, label: str, revision: int, created_at: int) -> None:
+        if self._one("SELECT 1 FROM confhub_snapshots WHERE tenant = ? AND label = ?",
+                     (self.tenant, label)):
+            raise AlreadyExists(f"snapshot {label!r} already exists in tenant {self.tenant!r}",
+                                tenant=self.tenant, label=label)
+        self._conn.execute(
+            self._store.q("INSERT INTO confhub_snapshots (tenant, label, revision, created_at) "
+                          "VALUES (?, ?, ?, ?)"), (self.tenant, label, revision, created_at))
 
     def changes_since(self, since: int) -> list[VersionRow]:
         rows = self._conn.execute(

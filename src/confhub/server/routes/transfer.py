@@ -30,6 +30,8 @@ class ImportOut(_Open):
     updated: int
     skipped: int
     versions: int
+    snapshots: int = 0
+    snapshots_skipped: int = 0
     dry_run: bool
 
 
