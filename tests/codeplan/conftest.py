@@ -53,6 +53,9 @@ class Target:
         extra = self.option + (["--tenant", self.tenant] if tenant else [])
         result = CliRunner().invoke(app, [*args, *extra], catch_exceptions=False,
                                     env={"COLUMNS": "200", "CONFHUB_MASTER_KEY": MASTER_KEY})
+        # The command wrote through a hub of its own: bring this one's cache up to storage
+        # (it follows other writers within milliseconds, not at once).
+        self.hub.sync()
         return Run(result.exit_code, result.stdout, result.stderr)
 
     @property
