@@ -187,10 +187,41 @@ def _check_json(value: Any, path: str, depth: int) -> None:
     )
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+# json.dumps with options builds an encoder per call; a value's canonical text is made here
+# for every write.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _is_plain_json(value: Any, depth: int) -> bool:
+    """The common case of :func:`_check_json` without building a path per value (a write's
+    hot path): True when ``value`` is built of plain dicts, lists and JSON scalars. False
+    sends the value to ``_check_json``, which names the first problem."""
+    if depth > MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict or kind is FrozenDict:
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _SCALARS and not _is_plain_json(v, depth + 1)):
+                return False
+        return True
+    if kind is list or kind is FrozenList or kind is tuple:
+        for v in value:
+            if type(v) not in _SCALARS and not _is_plain_json(v, depth + 1):
+                return False
+        return True
+    return False
+
+
 def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
     """Check that ``value`` is plain JSON within the size limit and return its canonical text."""
-    _check_json(value, "", 0)
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not _is_plain_json(value, 0):
+        _check_json(value, "", 0)
+    text = _CANONICAL.encode(value)
     size = len(text.encode("utf-8"))
     if size > max_bytes:
         raise TooLarge(

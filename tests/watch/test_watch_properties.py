@@ -32,9 +32,11 @@ def _apply(cfg: Any, batch: list[tuple[str, str, str, str, int]]) -> None:
             if op == "set":
                 tx.set(ns, key, value, env=env)
             else:
-                current = cfg._view.entries.get((env, ns, key))
-                if current is not None:
-                    tx.delete(ns, key, env=env)
+                try:
+                    cfg.get(ns, key, env=env)
+                except confhub.NotFound:
+                    continue
+                tx.delete(ns, key, env=env)
 
 
 def _matches(change: confhub.Change, namespace: str | None, key: str | None,

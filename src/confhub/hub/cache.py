@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..errors import ConfhubError, Gone
 from ..model import Change, Entry, decode_value, utc_from_micros
@@ -67,26 +68,139 @@ def change_from_row(row: VersionRow) -> Change:
     )
 
 
-class TenantView:
-    """Current live entries of one tenant at ``revision``; ``valid`` drops when it is evicted."""
+# A current value as the cache keeps it until somebody reads it: the stored JSON text and the
+# row's few fields, not a decoded Entry (about a fifth of the memory, and nothing to decode
+# on a write). ``TenantView.entry`` turns it into an Entry on first read and keeps that.
+Stored = tuple[str, int, int, int, int, "str | None", bool]
+# (value text, version, revision, updated_at µs, key created_at µs, updated_by, secret)
 
-    __slots__ = ("tenant", "created_at", "revision", "entries", "by_namespace", "valid")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros_of(moment: datetime) -> int:
+    """Exact microseconds since the epoch (``timestamp() * 1e6`` can be off by one)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def value_of(found: Entry | Stored | None) -> Any:
+    """The (redacted) value of what a view holds for a key, decoding it if need be."""
+    if found is None:
+        return None
+    if type(found) is Entry:
+        return found.value
+    text, secret = found[0], found[6]  # type: ignore[index]
+    return decode_value(redact_text(text) if secret else text)
+
+
+def stored_from_row(row: VersionRow, created_at: int | None = None) -> Stored:
+    assert row.value is not None
+    born = created_at if created_at is not None else (
+        row.key_created_at if row.key_created_at is not None else row.created_at)
+    return (row.value, row.version, row.revision, row.created_at, born, row.author, row.secret)
+
+
+class TenantView:
+    """Current live values of one tenant at ``revision``; ``valid`` drops when it is evicted.
+
+    Values live in ``by_namespace[(env, namespace)][key]``, each an ``Entry`` once read and a
+    compact ``Stored`` tuple before. Namespaces are loaded on first use (``loaded``; all of
+    them once ``complete``): a tenant of a million keys opens with the one namespace read
+    first. Feed rows of a namespace not loaded yet are skipped; loading reads the namespace
+    as storage has it then, and the feed after the view's revision is applied on top (see
+    ``Cache.ensure``), which ``apply_rows`` makes harmless for rows already reflected.
+    """
+
+    __slots__ = ("tenant", "created_at", "revision", "by_namespace", "loaded", "complete",
+                 "valid", "lock", "_names")
 
     def __init__(self, tenant: str, created_at: int = 0, revision: int = 0,
-                 valid: bool = True) -> None:
+                 valid: bool = True, lock: threading.RLock | None = None) -> None:
         self.tenant = tenant
+        self.lock = lock if lock is not None else threading.RLock()  # the cache's
         self.created_at = created_at  # tells a purged-and-recreated tenant from the old one
         self.revision = revision
-        self.entries: dict[EntryKey, Entry] = {}
-        self.by_namespace: dict[tuple[str, str], dict[str, Entry]] = {}
+        self.by_namespace: dict[tuple[str, str], dict[str, Entry | Stored]] = {}
+        self.loaded: set[str] = set()
+        self.complete = False
         self.valid = valid
+        self._names: dict[str, str] = {}  # one str object per env/namespace/author name
 
-    def _put(self, entry: Entry) -> None:
-        self.entries[(entry.env, entry.namespace, entry.key)] = entry
-        self.by_namespace.setdefault((entry.env, entry.namespace), {})[entry.key] = entry
+    def has(self, namespace: str | None) -> bool:
+        """Whether ``namespace`` (None: every namespace) is in memory."""
+        return self.complete or (namespace is not None and namespace in self.loaded)
+
+    def entry(self, env: str, namespace: str, key: str) -> Entry | None:
+        """The live entry, None if absent (or its namespace not loaded)."""
+        bucket = self.by_namespace.get((env, namespace))
+        if bucket is None:
+            return None
+        found = bucket.get(key)
+        if found is None or type(found) is Entry:
+            return found
+        return self.materialize(env, namespace, key, found)  # type: ignore[arg-type]
+
+    def materialize(self, env: str, namespace: str, key: str, stored: Stored) -> Entry:
+        text, version, revision, updated, born, author, secret = stored
+        updated_at = utc_from_micros(updated)
+        entry = Entry(tenant=self.tenant, env=env, namespace=namespace, key=key,
+                      value=decode_value(redact_text(text) if secret else text),
+                      version=version, revision=revision,
+                      created_at=updated_at if born == updated else utc_from_micros(born),
+                      updated_at=updated_at, updated_by=author, secret=secret)
+        # Keep it, unless a commit is replacing it right now (keep the newer one). Never
+        # wait for the lock: the server's event loop reads through here, and the lock may be
+        # held while a namespace loads; then the next read decodes again.
+        if self.lock.acquire(blocking=False):
+            try:
+                bucket = self.by_namespace.get((env, namespace))
+                if bucket is not None and bucket.get(key) is stored:
+                    bucket[key] = entry
+            finally:
+                self.lock.release()
+        return entry
+
+    def entries(self, env: str, namespace: str) -> dict[str, Entry]:
+        """Every live entry of one layer of a namespace, decoded."""
+        bucket = self.by_namespace.get((env, namespace), {})
+        return {key: found if type(found) is Entry
+                else self.materialize(env, namespace, key, found)  # type: ignore[arg-type]
+                for key, found in list(bucket.items())}
+
+    def all_entries(self) -> dict[EntryKey, Entry]:
+        """Every entry in memory, decoded, by (env, namespace, key) (call under the lock)."""
+        return {(env, namespace, key): entry for env, namespace in list(self.by_namespace)
+                for key, entry in self.entries(env, namespace).items()}
+
+    def size(self) -> int:
+        """How many live values are in memory."""
+        return sum(len(bucket) for bucket in list(self.by_namespace.values()))
+
+    def _version_of(self, env: str, namespace: str, key: str) -> tuple[int, int] | None:
+        """(version, key created_at µs) of a live key, None if absent."""
+        bucket = self.by_namespace.get((env, namespace))
+        found = bucket.get(key) if bucket is not None else None
+        if found is None:
+            return None
+        if type(found) is Entry:
+            return found.version, micros_of(found.created_at)
+        return found[1], found[4]  # type: ignore[index]
+
+    def _name(self, name: str) -> str:
+        return self._names.setdefault(name, name)
+
+    def _put(self, row: VersionRow, created_at: int | None = None) -> None:
+        name = self._name
+        stored = stored_from_row(row, created_at)
+        if row.author is not None:
+            stored = (*stored[:5], name(row.author), stored[6])
+        layer = (name(row.env), name(row.namespace))
+        bucket = self.by_namespace.get(layer)
+        if bucket is None:
+            bucket = self.by_namespace[layer] = {}
+        bucket[row.key] = stored
 
     def _remove(self, env: str, namespace: str, key: str) -> None:
-        self.entries.pop((env, namespace, key), None)
         bucket = self.by_namespace.get((env, namespace))
         if bucket is not None:
             bucket.pop(key, None)
@@ -94,29 +208,31 @@ class TenantView:
                 del self.by_namespace[(env, namespace)]
 
     def apply_rows(self, rows: Iterable[VersionRow]) -> None:
-        """Apply feed rows in order; a row older than the entry it would replace is skipped."""
+        """Apply feed rows in order; a row older than the entry it would replace is skipped,
+        and so is a row of a namespace not loaded."""
         for row in rows:
-            k = (row.env, row.namespace, row.key)
-            existing = self.entries.get(k)
-            if existing is not None and existing.version >= row.version:
-                continue
-            if row.deleted:
-                self._remove(*k)
-            elif row.key_created_at is not None or existing is None:
-                self._put(entry_from_row(row))
-            else:
-                self._put(entry_from_row(row, existing.created_at))
             if row.revision > self.revision:
                 self.revision = row.revision
+            if not self.complete and row.namespace not in self.loaded:
+                continue
+            existing = self._version_of(row.env, row.namespace, row.key)
+            if existing is not None and existing[0] >= row.version:
+                continue
+            if row.deleted:
+                self._remove(row.env, row.namespace, row.key)
+            elif row.key_created_at is not None or existing is None:
+                self._put(row)
+            else:
+                self._put(row, existing[1])
 
     def load(self, rows: Iterable[VersionRow]) -> None:
         for row in rows:
-            self._put(entry_from_row(row))
+            self._put(row)
 
     def invalidate(self) -> None:
         self.valid = False
-        self.entries.clear()
         self.by_namespace.clear()
+        self.loaded.clear()
 
 
 EMPTY_VIEW = TenantView("", valid=False)
@@ -130,7 +246,8 @@ class Cache:
     """
 
     def __init__(self, store: StoreReader, *,
-                 on_revision: Callable[[str, int, list[VersionRow], list[Entry | None]], None]
+                 on_revision: Callable[[str, int, list[VersionRow],
+                                        list[Entry | Stored | None]], None]
                  | None = None,
                  on_evict: Callable[[str, ConfhubError | None], None] | None = None) -> None:
         self._store = store
@@ -157,13 +274,38 @@ class Cache:
             row = self._store.tenant(tenant)
             if row is None or row.deleted_at is not None:
                 return None
-            # Revision first, then rows, then the feed since that revision: a commit landing
-            # in between is applied twice at worst, which apply_rows makes harmless.
-            view = TenantView(tenant, row.created_at, row.revision)
-            view.load(self._store.current_rows(tenant))
-            self._catch_up(view)
+            # No values yet: each namespace is loaded when first asked for (``ensure``).
+            view = TenantView(tenant, row.created_at, row.revision, lock=self._lock)
             self.views[tenant] = view
             return view
+
+    def ensure(self, view: TenantView, namespace: str | None) -> None:
+        """Load ``namespace`` (None: all of them) into ``view`` if it is not in memory.
+
+        Revision first, then rows, then the feed since that revision: a commit landing in
+        between is applied twice at worst, which ``apply_rows`` makes harmless. Worked
+        example, view at revision 7, loading ``models`` while another process commits::
+
+            rows of models read at revision 9   (the commits of 8 and 9 included)
+            catch up: feed (7, ...] = 8, 9      each row's version <= the loaded one: skipped
+                                                (a tombstone too), so the view is exact at 9
+        """
+        if view.has(namespace):
+            return
+        with self._lock:
+            if view.has(namespace) or not view.valid:
+                return
+            self._catch_up(view)
+            # All of them: one namespace at a time (a million rows never sit in one list),
+            # those already in memory skipped.
+            wanted = [namespace] if namespace is not None else [
+                ns for ns in self._store.namespaces(view.tenant) if ns not in view.loaded]
+            for name in wanted:
+                view.load(self._store.current_rows(view.tenant, name))
+                view.loaded.add(name)
+            if namespace is None:
+                view.complete = True
+            self._catch_up(view)
 
     def _catch_up(self, view: TenantView) -> None:
         while True:
@@ -184,8 +326,9 @@ class Cache:
                     start = end
 
     def _apply(self, view: TenantView, revision: int, rows: list[VersionRow]) -> None:
-        # What each key was before this revision (watchers compare old and new values).
-        before = [view.entries.get((r.env, r.namespace, r.key)) for r in rows]
+        # What each key was before this revision (watchers compare old and new values;
+        # decoded only if somebody watches, see ``value_of``).
+        before = [view.by_namespace.get((r.env, r.namespace), {}).get(r.key) for r in rows]
         view.apply_rows(rows)
         view.revision = revision
         if self._on_revision is not None:

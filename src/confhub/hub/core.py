@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..audit import current_actor
@@ -38,7 +38,7 @@ from ..model import DEFAULT_TENANT, Entry, ValidationIssue, now_micros
 from ..secrets import KeyRing, Vault
 from ..store.base import AuditRow, SchemaRow, Store, VersionRow, WriteTxn
 from ..watch import Broadcaster, Subscription, WatchFilter
-from .cache import EMPTY_VIEW, Cache, TenantView, change_from_row
+from .cache import EMPTY_VIEW, Cache, Stored, TenantView, change_from_row, value_of
 from .consumers import ConsumerBook
 from .credentials import StoreKeys, TokenCache
 from .gate import Gatekeeper
@@ -127,13 +127,17 @@ class Core:
                 f"tenant {tenant!r} " + ("is deleted" if row is not None else "does not exist"),
                 tenant=tenant,
             )
+        if not view.has(ROLLOUT_NS):
+            # Namespaces load lazily, but the rollouts always: reads of a consumer overlay
+            # them, and a write's rollout check reads them from memory.
+            self.cache.ensure(view, ROLLOUT_NS)
         return view
 
     def _publish(self, tenant: str, revision: int, rows: list[VersionRow],
-                 before: list[Entry | None]) -> None:
+                 before: list[Entry | Stored | None]) -> None:
         self.rollouts.applied(tenant, rows, before)
         self.watchers.publish(tenant, revision, lambda: [
-            self.restart_flags.flag(change_from_row(row), old.value if old else None)
+            self.restart_flags.flag(change_from_row(row), value_of(old))
             for row, old in zip(rows, before, strict=True)])
 
     def _tenant_gone(self, tenant: str, error: ConfhubError | None = None) -> None:
@@ -151,6 +155,8 @@ class Core:
         lens = self.rollouts.lens(tenant, identity) if identity is not None else None
         while True:
             view = self.view(tenant)  # loads the tenant outside the lock if needed
+            # the watched values in memory, so a change can be compared with the old value
+            self.cache.ensure(view, filter.namespace)
             with self.cache.lock:
                 if not view.valid:
                     continue  # deleted or reloaded meanwhile: look again
@@ -184,7 +190,8 @@ class Core:
 
     def commit(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
                dry_run: bool = False, warnings: list[ValidationIssue] | None = None,
-               rollout: str | None = None) -> tuple[T, int, list[VersionRow]]:
+               keys: Sequence[tuple[str, str, str]] = (), rollout: str | None = None
+               ) -> tuple[T, int, list[VersionRow]]:
         """Run ``fn`` in one store transaction; apply the commit to the cache once durable.
 
         Every write of every kind comes through here, so this is where values are validated:
@@ -192,9 +199,48 @@ class Core:
         (resolved per env) against its namespace's schema, inside the same transaction and
         lock, so a refused write changes nothing and no schema change can slip in between.
         The write's warnings (rules of severity warning it broke) go to ``warnings``.
+        ``keys`` names the ``(env, namespace, key)`` the write will read, so the store can
+        read them all at once (PostgreSQL: in the round trip that takes the lock).
+
+        The cache is updated by the store's ``on_commit`` callback: right after COMMIT, in
+        commit order, by whichever thread committed (SQLite's group commit runs many callers'
+        transactions in one), so it never sees revision R+1 before R and never has to read
+        the feed back to fill such a gap.
         A key staged by a running rollout refuses every write (RolloutInProgress) except
-        the one completing that ``rollout``.
+        the one completing that ``rollout`` (the :meth:`submit` fast path included).
         """
+        run, committed, appended = self._pipeline(tenant, fn, dry_run, warnings, rollout)
+        try:
+            result, revision = self.store.write(tenant, run, create=create, keys=keys,
+                                                on_commit=committed)
+        except _DryRun as dry:
+            result, revision = dry.result
+        return result, revision, appended
+
+    def submit(self, tenant: str, fn: Callable[[WriteTxn], T], *,
+               done: Callable[[tuple[T, int, list[VersionRow]] | None,
+                               BaseException | None], object],
+               warnings: list[ValidationIssue] | None = None,
+               keys: Sequence[tuple[str, str, str]] = ()) -> None:
+        """:meth:`commit` without waiting: ``done((result, revision, rows), None)`` or
+        ``done(None, error)`` runs on a store thread once the commit is durable (the cache
+        already updated) or failed. For event loops; no dry runs."""
+        run, committed, appended = self._pipeline(tenant, fn, False, warnings, None)
+
+        def finished(outcome: tuple[T, int] | None, error: BaseException | None) -> None:
+            if outcome is None:
+                done(None, error)
+            else:
+                done((outcome[0], outcome[1], appended), None)
+
+        self.store.submit(tenant, run, callback=finished, keys=keys, on_commit=committed)
+
+    def _pipeline(self, tenant: str, fn: Callable[[WriteTxn], T], dry_run: bool,
+                  warnings: list[ValidationIssue] | None, rollout: str | None
+                  ) -> tuple[Callable[[WriteTxn], tuple[T, int]],
+                             Callable[[tuple[T, int]], None], list[VersionRow]]:
+        """The two halves of a commit around the store: what runs inside the transaction
+        (``fn``, validation, audit rows) and what runs once it is durable (the cache)."""
         appended: list[VersionRow] = []
         sink: list[ValidationIssue] = warnings if warnings is not None else []
 
@@ -211,16 +257,14 @@ class Core:
                     txn.append_audit(change_audit(row))
             return result, txn.revision
 
-        try:
-            result, revision = self.store.write(tenant, run, create=create)
-        except _DryRun as dry:
-            result, revision = dry.result
-            return result, revision, appended
-        if appended:
-            # In feed order, so a watcher sees a revision the same whether it arrives live or
-            # is read back from storage.
-            self.cache.applied(tenant, revision, sorted(appended, key=feed_order))
-        return result, revision, appended
+        def committed(outcome: tuple[T, int]) -> None:
+            if appended:
+                # In feed order, so a watcher sees a revision the same whether it arrives
+                # live or is read back from storage.
+                self.cache.applied(tenant, outcome[1], sorted(appended, key=feed_order)
+                                   if len(appended) > 1 else appended)
+
+        return run, committed, appended
 
     def audit(self, action: str, tenant: str | None, *, target: str | None = None,
               reason: str | None = None, details: Mapping[str, Any] | None = None,
@@ -262,6 +306,9 @@ class _Recording:
     def append(self, row: VersionRow) -> None:
         self._txn.append(row)
         self._sink.append(row)
+
+    def unchanged_since(self, revision: int, namespace: str) -> bool:
+        return self._txn.unchanged_since(revision, namespace)
 
     def changes_since(self, since: int) -> list[VersionRow]:
         return self._txn.changes_since(since)

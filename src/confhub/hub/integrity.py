@@ -102,11 +102,14 @@ class Integrity(HubPart):
                 view = core.cache.views.get(tenant)
                 if view is None:
                     return
-                cached = dict(view.entries)
+                cached = view.all_entries()
+                # only the namespaces in memory (a tenant's are loaded on first use)
+                scope = None if view.complete else set(view.loaded)
                 at = view.revision
             before = core.store.tenant(tenant)
             stored = {(r.env, r.namespace, r.key): entry_from_row(r)
-                      for r in core.store.current_rows(tenant)}
+                      for r in core.store.current_rows(tenant)
+                      if scope is None or r.namespace in scope}
             after = core.store.tenant(tenant)
             if before is None or after is None:
                 return

@@ -34,7 +34,7 @@ from ..model import encode_value
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
 from .rows import Meta, born, new_row, where
-from .schemas import schema_secrets
+from .schemas import schema_in_txn, schema_secrets
 from .sealing import require_key, seal
 
 
@@ -93,9 +93,13 @@ def _append_put(txn: WriteTxn, op: Op, meta: Meta, next_version: int,
     if paths is None and cur is not None and not cur.deleted and cur.secret:
         paths = tuple(_secrets.secret_pointers(json.loads(cur.value or "null")))
     text = op.encoded
-    plain = json.loads(op.encoded or "null")
-    paths = (*(paths or ()), *schema_secrets(txn, op.namespace, op.key, plain))
+    plain = None
+    if schema_in_txn(txn, op.namespace) is not None:  # it may mark x-secret fields
+        plain = json.loads(op.encoded or "null")
+        paths = (*(paths or ()), *schema_secrets(txn, op.namespace, op.key, plain))
     if paths:
+        if plain is None:
+            plain = json.loads(op.encoded or "null")
         text = seal(txn.tenant, vault, plain, paths, max_bytes,
                     where(op.env, op.namespace, op.key))
     txn.append(new_row(txn, op.env, op.namespace, op.key, next_version, "put", text,

@@ -37,6 +37,12 @@ M = TypeVar("M")
 class Reads(TenantPart):
     """Reads of one tenant (part of :class:`confhub.Tenant`)."""
 
+    def _loaded(self, namespace: str | None) -> TenantView:
+        """The tenant's view with ``namespace`` (None: every namespace) in memory."""
+        view = self._view
+        self._core.cache.ensure(view, namespace)
+        return view
+
     def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
             version: int | None = None, reveal: bool = False) -> Entry:
         """The key's current value (a dict lookup), or an old ``version`` (a query).
@@ -53,6 +59,7 @@ class Reads(TenantPart):
                 # A consumer: its staged entries first. Inline, as this is the hot read path:
                 # the overlay is looked up again only when the rollouts' stamp moved (a
                 # transition, or the gate's clock, which also paces the registry's notes).
+                # Computing it loads the ``.rollouts`` namespace if need be.
                 if self._stamp != self._core.rollouts.stamp or self._stamped_view is not view:
                     self._staged_now = self._overlay(view)
                 staged = self._staged_now.get((env, namespace, key)) if self._staged_now \
@@ -64,9 +71,11 @@ class Reads(TenantPart):
                             f"(deleted by rollout {staged[1]!r})", tenant=self.name, env=env,
                             namespace=namespace, key=key, rollout=staged[1])
                     return staged[0]
-            entry = view.entries.get((env, namespace, key))
-            if entry is not None:
-                return entry
+            bucket = view.by_namespace.get((env, namespace))
+            if bucket is not None:
+                entry = bucket.get(key)
+                if type(entry) is Entry:  # else not yet decoded, or absent: the slow path
+                    return entry
             if self.identity is not None and not view.valid:
                 view = self._view
                 staged = self._overlay(view).get((env, namespace, key))
@@ -107,7 +116,7 @@ class Reads(TenantPart):
     def _get_slow(self, namespace: str, key: str, env: str, version: int | None) -> Entry:
         check_address(env, namespace, key)
         if version is None:
-            entry = self._view.entries.get((env, namespace, key))
+            entry = self._loaded(namespace).entry(env, namespace, key)
             if entry is None:
                 raise NotFound(f"{where(env, namespace, key)} not found in tenant "
                                f"{self.name!r}", tenant=self.name, env=env,
@@ -121,7 +130,7 @@ class Reads(TenantPart):
             raise NotFound(f"version {version} of {where(env, namespace, key)} {what} in "
                            f"tenant {self.name!r}", tenant=self.name, env=env,
                            namespace=namespace, key=key, version=version)
-        current = self._view.entries.get((env, namespace, key))
+        current = self._loaded(namespace).entry(env, namespace, key)
         return entry_from_row(row, current.created_at if current else None)
 
     def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
@@ -132,9 +141,9 @@ class Reads(TenantPart):
         # Other threads apply commits to the view while we read: copy it under the cache
         # lock, so the list holds whole transactions (never half of one) and cannot change
         # size while we sort it.
-        view = self._view
+        view = self._loaded(namespace)
         with self._core.cache.lock:
-            bucket = view.by_namespace.get((env, namespace), {}).copy()
+            bucket = view.entries(env, namespace)
         if self.identity is not None:
             for (e, ns, k), (entry, _) in self._overlay().items():
                 if (e, ns) == (env, namespace):
@@ -147,7 +156,7 @@ class Reads(TenantPart):
 
     def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
         """Namespaces with at least one live key (in ``env``, or in any env)."""
-        view = self._view
+        view = self._loaded(None)
         with self._core.cache.lock:
             return sorted({ns for (e, ns), bucket in view.by_namespace.items()
                            if bucket and (env is None or e == env) and ns != ROLLOUT_NS})
@@ -155,7 +164,7 @@ class Reads(TenantPart):
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         """Live keys per namespace (summed over envs unless ``env`` is given)."""
         counts: dict[str, int] = {}
-        view = self._view
+        view = self._loaded(None)
         with self._core.cache.lock:
             for (e, ns), bucket in view.by_namespace.items():
                 if (env is None or e == env) and ns != ROLLOUT_NS:
@@ -164,7 +173,7 @@ class Reads(TenantPart):
 
     def envs(self) -> builtins.list[str]:
         """Env layers that hold at least one live key."""
-        view = self._view
+        view = self._loaded(None)
         with self._core.cache.lock:
             return sorted({e for (e, ns), bucket in view.by_namespace.items()
                            if bucket and ns != ROLLOUT_NS})
@@ -175,18 +184,18 @@ class Reads(TenantPart):
         with ``interpolate``, ``${VAR}``/``${VAR:-default}`` in strings are substituted from
         this process's environment (see :mod:`confhub.interpolation`)."""
         check_address(env, namespace, key)
-        view = self._view
+        view = self._loaded(namespace)
         layers = (BASE_ENV,) if env == BASE_ENV else (BASE_ENV, env)
         with self._core.cache.lock:  # both layers from the same revision
             found = [(layer, entry) for layer in layers
-                     if (entry := view.entries.get((layer, namespace, key))) is not None]
+                     if (entry := view.entry(layer, namespace, key)) is not None]
         rollouts: builtins.list[str] = []
         if self.identity is not None:
             staged = self._overlay()
             if any((layer, namespace, key) in staged for layer in layers):
                 found = []
                 for layer in layers:
-                    committed = view.entries.get((layer, namespace, key))
+                    committed = view.entry(layer, namespace, key)
                     entry, rollout = staged.get((layer, namespace, key), (committed, None))
                     if rollout is not None and rollout not in rollouts:
                         rollouts.append(rollout)

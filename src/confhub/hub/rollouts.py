@@ -36,7 +36,7 @@ from ..identity import Identity
 from ..model import BASE_ENV, Change, Entry, WatchEvent, freeze, thaw, utc_from_micros
 from ..rollout import ACTIVE, COMPLETED, Rollout, StagedOp
 from ..store.base import StoreReader, VersionRow, WriteTxn
-from .cache import Cache, TenantView
+from .cache import Cache, Stored, TenantView, value_of
 
 __all__ = ["EMPTY_OVERLAY", "ROLLOUT_NS", "Overlay", "RolloutBook"]
 
@@ -61,9 +61,14 @@ class _TenantRollouts:
         self.overlays: dict[str, Overlay] = {}  # by Identity.token
 
 
-def parse(tenant: str, entry: Entry) -> Rollout:
-    return Rollout.from_doc(tenant, thaw(entry.value), revision=entry.revision,
-                            version=entry.version)
+def parse(tenant: str, entry: Entry | Stored) -> Rollout:
+    """The rollout a cached document holds (decoded or still the stored text)."""
+    if type(entry) is Entry:
+        return Rollout.from_doc(tenant, thaw(entry.value), revision=entry.revision,
+                                version=entry.version)
+    stored: Stored = entry  # type: ignore[assignment]
+    return Rollout.from_doc(tenant, thaw(value_of(stored)), revision=stored[2],
+                            version=stored[1])
 
 
 class RolloutBook:
@@ -83,14 +88,15 @@ class RolloutBook:
     # ------------------------------------------------------------------ upkeep
 
     def applied(self, tenant: str, rows: Sequence[VersionRow],
-                before: Sequence[Entry | None]) -> None:
+                before: Sequence[Entry | Stored | None]) -> None:
         """A revision was applied to ``tenant``'s view (under the cache lock)."""
         touched = False
         for row, old in zip(rows, before, strict=True):
             if row.namespace == ROLLOUT_NS:
                 touched = True
                 if old is not None:
-                    self._remember((tenant, old.key, old.version), parse(tenant, old))
+                    doc = parse(tenant, old)
+                    self._remember((tenant, row.key, doc.version), doc)
         if touched:
             self._tenants.pop(tenant, None)
             self.stamp += 1
@@ -107,9 +113,11 @@ class RolloutBook:
         state = self._tenants.get(tenant)
         if state is not None and state.view is view:
             return state
+        # Namespaces load lazily: the rollouts must be in memory before they can be read.
+        self._cache.ensure(view, ROLLOUT_NS)
         with self._cache.lock:  # the same lock ``applied`` runs under: never a stale state
-            bucket = view.by_namespace.get((BASE_ENV, ROLLOUT_NS), {})
-            active = tuple(sorted((parse(tenant, e) for e in bucket.values()
+            docs = view.entries(BASE_ENV, ROLLOUT_NS).values()
+            active = tuple(sorted((parse(tenant, e) for e in docs
                                    if e.value.get("state") in ACTIVE), key=lambda r: r.id))
             state = self._tenants[tenant] = _TenantRollouts(view, active)
         return state
@@ -120,8 +128,9 @@ class RolloutBook:
         return self._state(tenant, view).active
 
     def all(self, view: TenantView) -> list[Rollout]:
+        self._cache.ensure(view, ROLLOUT_NS)
         with self._cache.lock:
-            bucket = list(view.by_namespace.get((BASE_ENV, ROLLOUT_NS), {}).values())
+            bucket = list(view.entries(BASE_ENV, ROLLOUT_NS).values())
         return sorted((parse(view.tenant, e) for e in bucket), key=_id_order)
 
     def overlay(self, tenant: str, view: TenantView, identity: Identity) -> Overlay:
@@ -133,6 +142,8 @@ class RolloutBook:
             return EMPTY_OVERLAY
         overlay = state.overlays.get(identity.token)
         if overlay is None:
+            for namespace in {op.namespace for r in state.active for op in r.ops}:
+                self._cache.ensure(view, namespace)  # the base entries' creation times
             overlay = state.overlays[identity.token] = _build(view, state.active, identity)
         return overlay
 
@@ -159,7 +170,10 @@ class RolloutBook:
     def active_in(self, txn: WriteTxn) -> list[Rollout]:
         with self._cache.lock:
             view = self._cache.views.get(txn.tenant)
-            if view is not None and view.valid and view.revision == txn.previous_revision:
+            # only if the rollouts are in memory: never load a namespace inside a write
+            if (view is not None and view.valid and view.has(ROLLOUT_NS)
+                    and (view.revision == txn.previous_revision
+                         or txn.unchanged_since(view.revision, ROLLOUT_NS))):
                 return list(self._state(txn.tenant, view).active)
         rows = txn.current_rows(ROLLOUT_NS)
         return [Rollout.from_doc(txn.tenant, json.loads(r.value), revision=r.revision,
@@ -256,7 +270,7 @@ def _build(view: TenantView, active: Sequence[Rollout], identity: Identity) -> O
             if op.deleted:
                 staged[op.address] = (None, rollout.id)
                 continue
-            base = view.entries.get(op.address)
+            base = view.entry(op.env, op.namespace, op.key)
             staged[op.address] = (Entry(
                 tenant=view.tenant, env=op.env, namespace=op.namespace, key=op.key,
                 value=freeze(op.value), version=op.base_version, revision=rollout.revision,

@@ -60,7 +60,9 @@ class SchemaChanges(TenantPart):
             return ValidationReport()
         layers: dict[str, Any] = {env: thaw(value)}
         if env != BASE_ENV:
-            base = self._view.entries.get((BASE_ENV, namespace, key))
+            view = self._view
+            self._core.cache.ensure(view, namespace)
+            base = view.entry(BASE_ENV, namespace, key)
             if base is not None:
                 layers[BASE_ENV] = thaw(base.value)
         errors = flag_issues(namespace, key, layers, [env])

@@ -84,22 +84,28 @@ class Hub(TenantAdmin, Transfer, Security, Retention, Backup):
         view = self._core.cache.views.get(tenant)
         if view is None or not view.valid:
             return None
-        return view.entries.get((env, namespace, key))
+        return view.entry(env, namespace, key)
 
     def cache_size(self) -> int:
         """Entries this process holds in memory (all loaded tenant views)."""
-        return sum(len(view.entries) for view in list(self._core.cache.views.values()))
+        return sum(view.size() for view in list(self._core.cache.views.values()))
+
     def cached_entries(self, tenant: str, env: str, namespace: str) -> list[Entry] | None:
         """The live entries of a namespace in one env if the tenant is in memory (unsorted),
         else None; like :meth:`cached_entry`, never touches storage (the OFREP routes
         evaluate flags on the event loop with it). Copied under the cache lock, so the list
-        holds whole transactions."""
+        holds whole transactions; None too while the namespace is not loaded yet or the lock
+        is busy (a namespace may be loading under it), so the caller never waits."""
         core = self._core
         view = core.cache.views.get(tenant)
-        if view is None or not view.valid:
+        if view is None or not view.valid or not view.has(namespace):
             return None
-        with core.cache.lock:
-            return list(view.by_namespace.get((env, namespace), {}).values())
+        if not core.cache.lock.acquire(blocking=False):
+            return None
+        try:
+            return list(view.entries(env, namespace).values())
+        finally:
+            core.cache.lock.release()
 
     def health(self) -> dict[str, Any]:
         """Never raises: ``ok`` is False (with ``error``) when storage cannot be reached."""

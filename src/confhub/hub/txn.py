@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -58,11 +58,12 @@ class Writes(TenantPart):
             for op in ops:
                 apply_op(txn, op, meta, core.max_value_bytes, vault)
 
-        _, revision, rows = core.commit(self.name, apply, dry_run=dry_run, warnings=warnings)
+        _, revision, rows = core.commit(self.name, apply, dry_run=dry_run, warnings=warnings,
+                                        keys=[(op.env, op.namespace, op.key) for op in ops])
         return rows, revision, warnings
 
     def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = ()) -> Entry:
-        existing = self._cached_view.entries.get((row.env, row.namespace, row.key))
+        existing = self._cached_view.entry(row.env, row.namespace, row.key)
         entry = (existing if existing is not None and existing.version == row.version
                  else entry_from_row(row))
         # The cached Entry is shared: warnings go on a copy (they belong to this write only).
@@ -117,6 +118,43 @@ class Writes(TenantPart):
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
         return self._entry(rows[0], warnings)
+
+    def submit_set(self, namespace: str, key: str, value: Any, *,
+                   done: Callable[[Entry | None, BaseException | None], object],
+                   env: str = BASE_ENV, expected_version: int | None = None,
+                   reason: str | None = None, author: str | None = None,
+                   metadata: Mapping[str, Any] | None = None,
+                   request_id: str | None = None) -> None:
+        """:meth:`set` without waiting, for an event loop (the server's PUT): the value is
+        checked here and now (bad input raises at once), then the write joins the next
+        group commit, and ``done(entry, None)`` or ``done(None, error)`` is called on a
+        store thread once it is durable or has failed. Nothing blocks, except that the first
+        write of a tenant with the master key configured creates its data key."""
+        op = self._put_op(namespace, key, value, env, expected_version)
+        written = meta(reason, author, metadata, request_id)
+        vault = self._core.vault
+        if vault.enabled:
+            vault.ensure_tenant_key(self.name)
+        max_bytes = self._core.max_value_bytes
+        warnings: builtins.list[ValidationIssue] = []
+
+        def apply(txn: WriteTxn) -> None:
+            apply_op(txn, op, written, max_bytes, vault)
+
+        def finished(outcome: tuple[None, int, builtins.list[VersionRow]] | None,
+                     error: BaseException | None) -> None:
+            if outcome is None:
+                done(None, error)
+                return
+            try:
+                entry = self._entry(outcome[2][0], warnings)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done(None, exc)
+            else:
+                done(entry, None)
+
+        self._core.submit(self.name, apply, done=finished, warnings=warnings,
+                          keys=[(op.env, op.namespace, op.key)])
 
     def patch(self, namespace: str, key: str, patch: Any, *, env: str = BASE_ENV,
               expected_version: int | None = None, reason: str | None = None,
@@ -186,7 +224,8 @@ class Transaction:
         self._ops: builtins.list[Op] = []
         self._seen: set[tuple[str, str, str]] = set()
         self.revision: int | None = None
-        self.changes: builtins.list[Change] = []
+        self._rows: builtins.list[VersionRow] = []
+        self._changes: builtins.list[Change] | None = None
         self.warnings: builtins.list[ValidationIssue] = []
         self._done = False
 
@@ -222,16 +261,29 @@ class Transaction:
 
     def commit(self) -> builtins.list[Change]:
         """Commit now (``with`` does this for you). An empty transaction writes nothing."""
+        self._commit()
+        return self.changes
+
+    def _commit(self) -> None:
         if self._done:
             raise InvalidRequest("this transaction has already been committed or aborted")
         self._done = True
         if not self._ops:
-            return []
+            return
         rows, revision, warnings = self._tenant._write(self._ops, self._meta, self._dry_run)
         self.revision = revision
         self.warnings = warnings
-        self.changes = [change_from_row(row) for row in rows]
-        return self.changes
+        self._rows = rows
+
+    @property
+    def changes(self) -> builtins.list[Change]:
+        """What the commit wrote, one Change per key (decoded when first asked for: a bulk
+        load of 10,000 keys need not decode them all again)."""
+        if self._changes is None:
+            if not self._rows:
+                return []
+            self._changes = [change_from_row(row) for row in self._rows]
+        return self._changes
 
     def __enter__(self) -> Transaction:
         return self
@@ -242,4 +294,4 @@ class Transaction:
             self._done = True  # an exception in the block aborts: nothing is written
             return
         if not self._done:
-            self.commit()
+            self._commit()

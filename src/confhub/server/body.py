@@ -100,6 +100,10 @@ def _reject_constant(name: str) -> Any:
     raise InvalidRequest(f"{name} is not valid JSON")
 
 
+# One decoder for every request: json.loads with any option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(data: bytes, where: str = "request body") -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity, bounded nesting. Raises InvalidRequest naming
     ``where`` the JSON came from (the body, a header)."""
@@ -113,7 +117,7 @@ def parse_json(data: bytes, where: str = "request body") -> Any:
         raise InvalidRequest(f"{where} is not UTF-8: {exc.reason} at byte {exc.start}") \
             from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,8 +24,8 @@ from .lifecycle import Lifecycle
 from .responses import EntryBytes
 
 __all__ = [
-    "ServerState", "author_of", "call", "hub_of", "identity_of", "metadata_of", "reason_of",
-    "request_id_of", "state_of", "tenant_of",
+    "Completions", "ServerState", "author_of", "call", "completions_of", "hub_of",
+    "identity_of", "metadata_of", "reason_of", "request_id_of", "state_of", "tenant_of",
 ]
 
 T = TypeVar("T")
@@ -45,7 +46,57 @@ class ServerState:
         self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
+        self.completions: Completions | None = None
         self.lifecycle = Lifecycle()
+
+
+class Completions:
+    """Outcomes handed from a store thread to the event loop, many per wake-up.
+
+    A write submitted with ``Tenant.submit_set`` finishes on the store's committing thread;
+    waking the event loop once per write (``call_soon_threadsafe``, a syscall each) costs
+    more than the rest of the hand-over. Outcomes queue here instead, and only the first of
+    a batch rings the loop: a group commit of fifty PUTs wakes it once.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._ready: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def future(self) -> tuple[asyncio.Future[Any], Callable[[Any, BaseException | None], None]]:
+        """A future of the loop, and the callback (for any thread) that settles it."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            with self._lock:
+                self._ready.append((future, result, error))
+                first = len(self._ready) == 1
+            if first:
+                self._loop.call_soon_threadsafe(self._drain)
+
+        return future, settle
+
+    def _drain(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for future, result, error in ready:
+            if future.done():  # the request was cancelled meanwhile (client gone)
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+def completions_of(request: Request) -> Completions:
+    """The running loop's :class:`Completions` (one per app and loop)."""
+    state = state_of(request)
+    loop = asyncio.get_running_loop()
+    found = state.completions
+    if found is None or found._loop is not loop:
+        found = state.completions = Completions(loop)
+    return found
 
 
 def state_of(request: Request) -> ServerState:

@@ -30,10 +30,13 @@ __all__ = [
 JSON_MEDIA = "application/json"
 
 
+# One encoder for every answer: json.dumps with any option builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON; values were checked by the hub, so this cannot fail on them."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 def body_etag(body: bytes) -> str:

@@ -46,23 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
-    "ALL_TENANTS",
-    "AuditRow",
-    "ConsumerRow",
-    "DataKeyRow",
-    "ReportRow",
-    "RetentionRow",
-    "SchemaRow",
-    "SchemaTxn",
-    "Store",
-    "StoreMaintenance",
-    "StoreReader",
-    "StoreWriter",
-    "TenantRow",
-    "TokenRow",
-    "VersionRow",
-    "VersionStub",
-    "WriteTxn",
+    "ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
+    "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
+    "TenantRow", "TokenRow", "VersionRow", "VersionStub", "WriteTxn",
 ]
 
 T = TypeVar("T")
@@ -224,6 +210,10 @@ class WriteTxn(Protocol):
     def changes_since(self, since: int) -> list[VersionRow]:
         """Committed changes after ``since`` (for keeping a cache exact while locked)."""
 
+    def unchanged_since(self, revision: int, namespace: str) -> bool:
+        """Nothing but this commit's earlier transactions moved the tenant since
+        ``revision``, and none of them wrote ``namespace`` (False: cannot tell)."""
+
     def append_audit(self, row: AuditRow) -> None:
         """Record an audit row in this transaction (kept iff the transaction commits);
         does not move the revision."""
@@ -241,8 +231,7 @@ class WriteTxn(Protocol):
         in ALL_TENANTS (each absent when it never had one; tombstones included)."""
 
     def index_rollout(self, rollout_id: str, state: str) -> None:
-        """Record the rollout's state in the rollouts index (kept iff the transaction
-        commits); does not move the revision."""
+        """Index the rollout's state (kept iff the transaction commits); moves no revision."""
 
     def commit_as(self, revision: int) -> None:
         """Commit as ``revision`` instead of ``previous_revision + 1``, so the rows appended
@@ -285,8 +274,13 @@ class StoreReader(Protocol):
     def tenant(self, tenant: str) -> TenantRow | None:
         """One tenant (soft-deleted ones too), None if absent."""
 
-    def current_rows(self, tenant: str) -> Iterator[VersionRow]:
-        """Latest live (non-tombstone) version of every key, with ``key_created_at``."""
+    def namespaces(self, tenant: str) -> list[str]:
+        """Namespaces holding at least one key (tombstones too), sorted."""
+
+    def current_rows(self, tenant: str, namespace: str | None = None
+                     ) -> Iterator[VersionRow]:
+        """Latest live (non-tombstone) version of every key (of ``namespace`` when given),
+        with ``key_created_at``."""
 
     def version(self, tenant: str, env: str, namespace: str, key: str,
                 version: int) -> VersionRow | None:
@@ -357,15 +351,31 @@ class StoreReader(Protocol):
 
 
 class StoreWriter(Protocol):
-    def write(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False) -> T:
+    def write(self, tenant: str, fn: Callable[[WriteTxn], T], *, create: bool = False,
+              keys: Sequence[tuple[str, str, str]] = (),
+              on_commit: Callable[[T], object] | None = None) -> T:
         """Run ``fn`` in one atomic transaction on ``tenant`` and commit iff it returns.
 
-        Moves the tenant revision by exactly one if ``fn`` appended at least one version, and
-        not at all otherwise. With ``create=True`` the tenant is created in the same
-        transaction (TenantExists if it exists). Raises NotFound for a missing or soft-deleted
-        tenant, Unavailable when storage is unreachable, and whatever ``fn`` raises (after
-        rolling back).
+        Moves the tenant revision by exactly one if ``fn`` appended at least one version, and not
+        at all otherwise. With ``create=True`` the tenant is created in the same transaction
+        (TenantExists if it exists). Raises NotFound for a missing or soft-deleted tenant,
+        Unavailable when storage is unreachable, and whatever ``fn`` raises (after rolling back).
+
+        ``keys`` (a hint) names the ``(env, namespace, key)`` whose current rows ``fn`` will read,
+        so the store may read them up front. ``on_commit(result)`` runs once the commit is durable
+        and before ``write`` returns; callbacks of one tenant run in revision order (a store that
+        commits several callers' transactions at once runs them in order from one thread). An
+        exception it raises is logged, not raised: the write is committed.
         """
+
+    def submit(self, tenant: str, fn: Callable[[WriteTxn], T], *,
+               callback: Callable[[T | None, BaseException | None], object],
+               create: bool = False, keys: Sequence[tuple[str, str, str]] = (),
+               on_commit: Callable[[T], object] | None = None) -> None:
+        """:meth:`write` without waiting for it (for an event loop): returns at once; later,
+        on a store thread, ``on_commit(result)`` and then ``callback(result, None)`` once the
+        commit is durable, or ``callback(None, error)`` with what ``write`` would raise. ``fn``
+        runs in the caller's ``contextvars`` context."""
 
     def create_tenant(self, tenant: str) -> TenantRow:
         """Create an empty tenant at revision 0. Raises TenantExists."""

@@ -18,19 +18,35 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 
 from ..errors import ConfhubError, TenantExists, Unavailable
 from ..model import now_micros
+from .base import ALL_TENANTS, VersionRow
+from .group import MAX_GROUP, GroupCommits, Job
 from .migrate import migrate
+from .pending import Pending
 from .sql import SqlStore
+from .sql_commit import after_commit
+from .sql_txn import SCHEMA_COLUMNS, V_COLUMNS, schema_row, version_row
 
+T = TypeVar("T")
 CHANNEL = "confhub_commits"
+CURRENT_OF_KEYS = (
+    f"SELECT {V_COLUMNS}, c.created_at FROM confhub_current c JOIN confhub_versions v "
+    "ON v.tenant = c.tenant AND v.env = c.env AND v.namespace = c.namespace "
+    "AND v.key = c.key AND v.version = c.version WHERE c.tenant = %s "
+    "AND (c.env, c.namespace, c.key) IN "
+    "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))")
+SCHEMAS_IN_FORCE_OF = (
+    f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ANY(%s) "
+    "AND scope IN (%s, %s) AND version = (SELECT MAX(version) FROM confhub_schemas w "
+    "WHERE w.scope = s.scope AND w.namespace = s.namespace)")
 FAST_FAIL = 1.0  # seconds to wait for a pooled connection before asking if the server is up
 PROBE_INTERVAL = 0.5  # seconds between two connection probes while the database is down
 CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout is whole seconds)
@@ -46,9 +62,10 @@ def _unavailable(exc: BaseException) -> Unavailable:
                        retry_after=1)
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(GroupCommits, SqlStore):
     backend = "postgres"
     placeholder = "%s"
+    isolates = True  # a group commit carries several write()s
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
                  timeout: float = 10.0) -> None:
@@ -76,6 +93,8 @@ class PostgresStore(SqlStore):
                 conn.execute("SELECT pg_advisory_xact_lock(8011)")
                 migrate(conn, "postgres", placeholder="%s")
             self.backfill_checksums()
+        self._write_lock = threading.Lock()  # one group of this process at a time
+        self._start_groups("postgres")
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -149,6 +168,93 @@ class PostgresStore(SqlStore):
 
     def _lock_tenant_sql(self) -> str:
         return "SELECT revision, deleted_at FROM confhub_tenants WHERE id = %s FOR UPDATE"
+
+    def _take_group(self) -> list[Job]:
+        """Queued transactions of the first one's tenant, in order (one tenant's row lock per
+        group, so two processes never wait for each other's locks in opposite orders); a
+        tenant creation goes alone."""
+        first = self._queue[0]
+        jobs: list[Job] = []
+        while (self._queue and len(jobs) < MAX_GROUP and self._queue[0].tenant == first.tenant
+               and not self._queue[0].create and not first.create):
+            jobs.append(self._queue.popleft())
+        return jobs or [self._queue.popleft()]
+
+    def _run_group(self, jobs: list[Job]) -> None:
+        """The group's transactions in one PostgreSQL transaction and two round trips when
+        every job named the keys it reads (psycopg's pipeline mode; each statement is still
+        its own, in order).
+
+        Round trip 1: BEGIN, lock the tenant's row, read the current rows of every job's
+        ``keys`` and the schemas in force for their namespaces. Then each job's function runs
+        in Python against those (anything else it reads costs a round trip of its own) and
+        its rows are held. Round trip 2: the rows in one batch per table, the tenant's
+        revision, NOTIFY, COMMIT. Each read statement runs after the lock is granted, so it
+        sees every commit made before (READ COMMITTED takes a snapshot per statement).
+        BEGIN and COMMIT are plain statements: psycopg's ``transaction()`` would add a round
+        trip at each end.
+        """
+        tenant, create = jobs[0].tenant, jobs[0].create
+        keys = list(dict.fromkeys(k for job in jobs for k in job.keys))
+        group = Pending()
+        try:
+            with self._translated(), self._connection() as conn:
+                try:
+                    with conn.pipeline():
+                        conn.execute("BEGIN")
+                        locked = conn.execute(self._lock_tenant_sql(), (tenant,))
+                        current = schemas = None
+                        if keys and not create:
+                            envs, namespaces, names = (list(p) for p in zip(*keys, strict=True))
+                            current = conn.execute(CURRENT_OF_KEYS,
+                                                   (tenant, envs, namespaces, names))
+                            schemas = conn.execute(SCHEMAS_IN_FORCE_OF, (
+                                sorted(set(namespaces)), tenant, ALL_TENANTS))
+                        tenant_row = locked.fetchone()  # round trip 1: all of the above
+                        prefetched = self._prefetched(group, tenant, keys, current, schemas)
+                        for job in jobs:
+                            try:
+                                job.result = job.context.run(
+                                    self._write_in, conn, tenant, job.fn, job.create, group,
+                                    prefetched, tenant_row)
+                            except psycopg.Error:
+                                raise  # the transaction itself is in doubt: fail the group
+                            except BaseException as exc:  # noqa: BLE001 - for the job's caller
+                                job.error = exc
+                        self._finish_group(conn, group)
+                        conn.execute("COMMIT")
+                    # leaving the pipeline is round trip 2: once COMMIT is durable
+                except BaseException:
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")
+                    raise
+        except BaseException as exc:
+            for job in jobs:
+                job.result, job.error = None, job.error or exc
+            return
+        for job in jobs:
+            if job.on_commit is not None and job.error is None:
+                job.context.run(after_commit, job.on_commit, job.result)
+
+    @staticmethod
+    def _prefetched(group: Pending, tenant: str, keys: list[tuple[str, str, str]],
+                    current: Any, schemas: Any) -> dict[tuple[str, str, str], VersionRow | None]:
+        """What round trip 1 read: the keys' rows (None: absent) and, in ``group``, the
+        schemas in force per namespace."""
+        if current is None or schemas is None:
+            return {}
+        prefetched: dict[tuple[str, str, str], VersionRow | None] = dict.fromkeys(keys)
+        for r in current.fetchall():
+            prefetched[(r[1], r[2], r[3])] = version_row(r, r[16])
+        for _, namespace, _ in keys:
+            group.schemas[(tenant, namespace)] = []
+        for r in schemas.fetchall():
+            group.schemas[(tenant, r[1])].append(schema_row(r))
+        return prefetched
+
+    def _executemany(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cursor:
+            cursor.executemany(self.q(sql), params)
 
     def _lock_all_tenants_sql(self) -> str:
         return "SELECT id FROM confhub_tenants ORDER BY id FOR UPDATE"
@@ -227,6 +333,7 @@ class PostgresStore(SqlStore):
                 "size_mb_before": before, "size_mb_after": self.stats()["storage_size_mb"]}
 
     def close(self) -> None:
+        self._stop_groups()
         with self._listen_lock:
             if self._listener is not None:
                 self._listener.close()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from ..errors import AlreadyExists, Gone, NotFound, TenantExists
+from ..errors import AlreadyExists, Gone, NotFound
 from ..model import now_micros
 from .base import (
     ALL_TENANTS,
@@ -26,6 +26,7 @@ from .base import (
 )
 from .maintenance import Maintenance
 from .rollouts import TENANT_TABLES, RolloutSql
+from .sql_commit import SqlCommits, missing_tenant
 from .sql_txn import (
     AUDIT_COLUMNS,
     FEED_ORDER,
@@ -35,7 +36,6 @@ from .sql_txn import (
     V_COLUMNS,
     VERSION_COLUMNS,
     SqlSchemaTxn,
-    SqlWriteTxn,
     audit_values,
     latest_schema,
     schema_row,
@@ -47,8 +47,9 @@ from .sql_txn import (
 T = TypeVar("T")
 
 
-class SqlStore(Maintenance, RolloutSql):
-    """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections."""
+class SqlStore(Maintenance, RolloutSql, SqlCommits):
+    """Reads and writes in SQL; subclasses provide ``_reading``/``_writing`` connections.
+    Write transactions (``write``, ``submit``) are :class:`SqlCommits`'."""
 
     backend = "sql"
     placeholder = "?"
@@ -111,9 +112,15 @@ class SqlStore(Maintenance, RolloutSql):
         rows = conn.execute(self.q(sql + " ORDER BY c.env, c.namespace, c.key"), params)
         return [version_row(r, r[16]) for r in rows]
 
-    def current_rows(self, tenant: str) -> Iterator[VersionRow]:
+    def namespaces(self, tenant: str) -> list[str]:
         with self._reading() as conn:
-            rows = self._current_rows(conn, tenant, None, live_only=True)
+            rows = conn.execute(self.q("SELECT DISTINCT namespace FROM confhub_current "
+                                       "WHERE tenant = ? ORDER BY namespace"), (tenant,))
+            return [r[0] for r in rows]
+
+    def current_rows(self, tenant: str, namespace: str | None = None) -> Iterator[VersionRow]:
+        with self._reading() as conn:
+            rows = self._current_rows(conn, tenant, namespace, live_only=True)
         return iter(rows)
 
     def version(self, tenant: str, env: str, namespace: str, key: str,
@@ -284,32 +291,6 @@ class SqlStore(Maintenance, RolloutSql):
 
     # ------------------------------------------------------------------ writes
 
-    def write(self, tenant: str, fn: Callable[[SqlWriteTxn], T], *, create: bool = False) -> T:
-        with self._writing() as conn:
-            return self._write_in(conn, tenant, fn, create)
-
-    def _write_in(self, conn: Any, tenant: str, fn: Callable[[SqlWriteTxn], T],
-                  create: bool) -> T:
-        """The body of :meth:`write` on a connection already inside a write transaction."""
-        row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
-        if create:
-            if row is not None:
-                raise TenantExists(f"tenant {tenant!r} already exists", tenant=tenant)
-            self._insert_tenant(conn, tenant)
-            previous = 0
-        elif row is None or row[1] is not None:
-            raise _missing_tenant(tenant, deleted=row is not None)
-        else:
-            previous = row[0]
-        txn = SqlWriteTxn(self, conn, tenant, previous)
-        result = fn(txn)
-        if txn.appended:
-            conn.execute(self.q("UPDATE confhub_tenants SET revision = ? WHERE id = ?"),
-                         (txn.revision, tenant))
-        if txn.appended or create:
-            self._after_write(conn, tenant, txn.revision if txn.appended else previous)
-        return result
-
     def _insert_tenant(self, conn: Any, tenant: str) -> None:
         conn.execute(
             self.q("INSERT INTO confhub_tenants (id, created_at, deleted_at, revision, "
@@ -435,8 +416,4 @@ class SqlStore(Maintenance, RolloutSql):
         write lock already does)."""
 
 
-def _missing_tenant(tenant: str, *, deleted: bool) -> NotFound:
-    if deleted:
-        return NotFound(f"tenant {tenant!r} is deleted (restore it with restore_tenant)",
-                        tenant=tenant, deleted=True)
-    return NotFound(f"tenant {tenant!r} does not exist", tenant=tenant)
+_missing_tenant = missing_tenant

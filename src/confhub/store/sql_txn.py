@@ -12,6 +12,7 @@ from ..errors import AlreadyExists
 from ..model import now_micros
 from .base import ALL_TENANTS, AuditRow, SchemaRow, TenantRow, TokenRow, VersionRow
 from .maintenance import version_checksum
+from .pending import UNREAD, Pending, latest
 from .rollouts import index_rollout
 
 if TYPE_CHECKING:
@@ -78,9 +79,20 @@ def tenant_row(row: Any) -> TenantRow:
 
 
 class SqlWriteTxn:
-    """A :class:`~confhub.store.base.WriteTxn` over an open SQL transaction."""
+    """A :class:`~confhub.store.base.WriteTxn` over an open SQL transaction.
 
-    def __init__(self, store: SqlStore, conn: Any, tenant: str, previous_revision: int) -> None:
+    Appended rows are held (see :mod:`confhub.store.pending`) and written by the store in one
+    batch per table before COMMIT; ``group`` holds those of the transactions committed before
+    this one in the same database transaction (SQLite's group commit). A read that must see
+    everything in the database (``current_rows``, ``state_at``, ``changes_since``) first
+    writes what is held and from then on this transaction writes directly, inside a SAVEPOINT
+    where the store runs several transactions in one (``store.isolates``).
+    """
+
+    def __init__(self, store: SqlStore, conn: Any, tenant: str, previous_revision: int,
+                 group: Pending | None = None,
+                 prefetched: dict[tuple[str, str, str], VersionRow | None] | None = None
+                 ) -> None:
         self._store = store
         self._conn = conn
         self.tenant = tenant
@@ -88,11 +100,37 @@ class SqlWriteTxn:
         self.revision = previous_revision + 1
         self.now = now_micros()
         self.appended = 0
+        self._group = group if group is not None else Pending()
+        self._mine = Pending()
+        self._prefetched = prefetched or {}
+        self.direct = False  # rows go straight to the database
+        self.savepoint = False  # this transaction opened SAVEPOINT job
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         return self._conn.execute(self._store.q(sql), params).fetchone()
 
-    def current(self, env: str, namespace: str, key: str) -> VersionRow | None:
+    def go_direct(self) -> None:
+        """Write everything held (earlier transactions', then ours) and write directly from
+        now on; our own writes go inside a SAVEPOINT when the store groups transactions."""
+        if self.direct:
+            return
+        self._store._write_pending(self._conn, self._group)
+        if self._store.isolates:
+            self._conn.execute("SAVEPOINT job")
+            self.savepoint = True
+        self._store._write_pending(self._conn, self._mine)
+        self.direct = True
+
+    def finish(self, succeeded: bool) -> None:
+        """Hand our held rows to the group (or drop them), close our SAVEPOINT if any."""
+        if self.savepoint:
+            if not succeeded:
+                self._conn.execute("ROLLBACK TO job")
+            self._conn.execute("RELEASE job")
+        elif succeeded and not self.direct:
+            self._group.merge(self._mine)
+
+    def _read_current(self, env: str, namespace: str, key: str) -> VersionRow | None:
         row = self._one(
             f"SELECT {V_COLUMNS}, c.created_at FROM confhub_current c JOIN confhub_versions v "
             "ON v.tenant = c.tenant AND v.env = c.env AND v.namespace = c.namespace "
@@ -102,7 +140,27 @@ class SqlWriteTxn:
         )
         return version_row(row, row[16]) if row else None
 
+    def current(self, env: str, namespace: str, key: str) -> VersionRow | None:
+        if self.direct:
+            return self._read_current(env, namespace, key)
+        address = (self.tenant, env, namespace, key)
+        base = self._group.base(address)
+        if base is UNREAD:
+            base = self._mine.base(address)
+        if base is UNREAD:
+            where = (env, namespace, key)
+            base = (self._prefetched[where] if where in self._prefetched
+                    else self._read_current(env, namespace, key))
+            self._mine.remember(address, base)
+        held = self._group.held(address) + self._mine.held(address)
+        return latest(base, held) if held else base
+
     def version(self, env: str, namespace: str, key: str, version: int) -> VersionRow | None:
+        if not self.direct:
+            address = (self.tenant, env, namespace, key)
+            found = self._mine.version(address, version) or self._group.version(address, version)
+            if found is not None:
+                return found
         row = self._one(
             f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
             "WHERE tenant = ? AND env = ? AND namespace = ? AND key = ? AND version = ?",
@@ -111,9 +169,11 @@ class SqlWriteTxn:
         return version_row(row) if row else None
 
     def current_rows(self, namespace: str | None = None) -> list[VersionRow]:
+        self.go_direct()
         return self._store._current_rows(self._conn, self.tenant, namespace, live_only=False)
 
     def state_at(self, revision: int, namespace: str | None = None) -> list[VersionRow]:
+        self.go_direct()
         sql = (
             f"SELECT {VERSION_COLUMNS} FROM confhub_versions v WHERE v.tenant = ? "
             "AND v.revision <= ? {ns} AND v.version = (SELECT MAX(w.version) FROM "
@@ -130,29 +190,22 @@ class SqlWriteTxn:
         return [version_row(r) for r in self._conn.execute(self._store.q(sql), params)]
 
     def append(self, row: VersionRow) -> None:
-        q = self._store.q
-        self._conn.execute(
-            q(f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            (row.tenant, row.env, row.namespace, row.key, row.version, row.revision, row.op,
-             row.deleted, row.value, row.created_at, row.author, row.reason, row.metadata,
-             row.rollback_of, row.request_id, row.secret, version_checksum(row)),
-        )
-        # A key re-created after a tombstone starts a new incarnation: its created_at resets.
-        self._conn.execute(
-            q("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
-              "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-              "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
-              "version = excluded.version, deleted = excluded.deleted, created_at = CASE "
-              "WHEN confhub_current.deleted THEN excluded.created_at "
-              "ELSE confhub_current.created_at END"),
-            (row.tenant, row.env, row.namespace, row.key, row.version, row.deleted,
-             row.created_at),
-        )
         self.appended += 1
+        self._group.touched.add((row.tenant, row.namespace))
+        if self.direct:
+            self._store._write_versions(self._conn, [row])
+        else:
+            self._mine.append(row)
+
+    def unchanged_since(self, revision: int, namespace: str) -> bool:
+        return (self._group.started.get(self.tenant) == revision
+                and (self.tenant, namespace) not in self._group.touched)
 
     def append_audit(self, row: AuditRow) -> None:
-        self._conn.execute(self._store.q(INSERT_AUDIT), audit_values(row))
+        if self.direct:
+            self._store._executemany(self._conn, INSERT_AUDIT, [audit_values(row)])
+        else:
+            self._mine.audit.append(row)
 
     def layers(self, namespace: str, key: str) -> list[VersionRow]:
         rows = self._conn.execute(self._store.q(
@@ -161,20 +214,30 @@ class SqlWriteTxn:
             "AND v.key = c.key AND v.version = c.version "
             "WHERE c.tenant = ? AND c.namespace = ? AND c.key = ? ORDER BY c.env"),
             (self.tenant, namespace, key))
-        return [version_row(r, r[16]) for r in rows]
+        found = {r[1]: version_row(r, r[16]) for r in rows}
+        if not self.direct:
+            for env in (self._group.envs(self.tenant, namespace, key)
+                        | self._mine.envs(self.tenant, namespace, key)):
+                self._mine.remember((self.tenant, env, namespace, key), found.get(env))
+                held = self.current(env, namespace, key)
+                if held is not None:
+                    found[env] = held
+        return [found[env] for env in sorted(found)]
 
     def schema(self, scope: str, namespace: str) -> SchemaRow | None:
         return latest_schema(self._store, self._conn, scope, namespace)
 
     def schemas_in_force(self, namespace: str) -> list[SchemaRow]:
-        rows = self._conn.execute(self._store.q(
-            f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ? "
-            "AND scope IN (?, ?) AND version = (SELECT MAX(version) FROM confhub_schemas w "
-            "WHERE w.scope = s.scope AND w.namespace = s.namespace)"),
-            (namespace, self.tenant, ALL_TENANTS))
-        return [schema_row(r) for r in rows]
+        # Schema writes take the tenant's write lock, which this commit holds until COMMIT.
+        found: list[SchemaRow] | None = self._group.schemas.get((self.tenant, namespace))
+        if found is None:
+            found = self._group.schemas[(self.tenant, namespace)] = [
+                schema_row(r) for r in self._conn.execute(self._store.q(SCHEMAS_IN_FORCE),
+                                                          (namespace, self.tenant, ALL_TENANTS))]
+        return found
 
     def index_rollout(self, rollout_id: str, state: str) -> None:
+        self.go_direct()  # inside this transaction's savepoint when transactions are grouped
         index_rollout(self._store, self._conn, self.tenant, rollout_id, state, self.now)
 
     def commit_as(self, revision: int) -> None:
@@ -194,12 +257,40 @@ class SqlWriteTxn:
                           "VALUES (?, ?, ?, ?)"), (self.tenant, label, revision, created_at))
 
     def changes_since(self, since: int) -> list[VersionRow]:
+        self.go_direct()
         rows = self._conn.execute(
             self._store.q(f"SELECT {VERSION_COLUMNS} FROM confhub_versions "
                           f"WHERE tenant = ? AND revision > ? {FEED_ORDER}"),
             (self.tenant, since),
         )
         return [version_row(r) for r in rows]
+
+
+SCHEMAS_IN_FORCE = (
+    f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ? "
+    "AND scope IN (?, ?) AND version = (SELECT MAX(version) FROM confhub_schemas w "
+    "WHERE w.scope = s.scope AND w.namespace = s.namespace)")
+INSERT_VERSION = (f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# A key re-created after a tombstone starts a new incarnation: its created_at resets.
+UPSERT_CURRENT = (
+    "INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
+    "version = excluded.version, deleted = excluded.deleted, created_at = CASE "
+    "WHEN confhub_current.deleted THEN excluded.created_at "
+    "ELSE confhub_current.created_at END")
+
+
+def version_values(row: VersionRow) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_VERSION``: the row and its checksum (issue 13)."""
+    return (row.tenant, row.env, row.namespace, row.key, row.version, row.revision, row.op,
+            row.deleted, row.value, row.created_at, row.author, row.reason, row.metadata,
+            row.rollback_of, row.request_id, row.secret, version_checksum(row))
+
+
+def current_values(row: VersionRow) -> tuple[Any, ...]:
+    return (row.tenant, row.env, row.namespace, row.key, row.version, row.deleted,
+            row.created_at)
 
 
 class SqlSchemaTxn:

@@ -10,11 +10,9 @@ database write lock is taken up front (no deadlocking upgrade from a read lock),
 ``busy_timeout`` so writers in other processes queue instead of failing. Readers use a small
 pool of autocommit connections; WAL lets them run while a write is in progress.
 
-Group commit: writers of one process queue their transactions; whoever holds the write lock
-runs every queued transaction inside one SQLite transaction, each in its own SAVEPOINT (its own
-revision, its own failure), then commits once: one fsync acknowledges them all. Nobody is
-acknowledged before that COMMIT returns. With a single writer this is exactly one transaction
-per write.
+Group commit (``group.py``): writers of one process queue their transactions and one of them
+runs a group of them in one SQLite transaction, committed once: one fsync acknowledges them
+all, nobody before that COMMIT returns.
 
 Checkpoints: SQLite normally copies the WAL back into the database inside whichever COMMIT
 crosses 1,000 pages, so one write in a thousand pays for a checkpoint and its fsync (the p99
@@ -25,38 +23,28 @@ readers and writers carry on. Durability is unchanged: the WAL is still synced o
 
 from __future__ import annotations
 
-import collections
+import logging
 import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..errors import ConfhubError, Unavailable
+from .group import GroupCommits, Job
 from .migrate import migrate
+from .pending import Pending
 from .sql import SqlStore
+from .sql_commit import after_commit
 
 BUSY_TIMEOUT_MS = 10_000
-MAX_GROUP = 256
+PREFETCH_FROM = 8  # keys in one transaction from which their rows are read in a batch
 CHECKPOINT_INTERVAL = 0.2  # seconds between background checkpoints while writes happen
 T = TypeVar("T")
-
-
-class _Job:
-    """One queued write transaction and, once its group committed, its outcome."""
-
-    __slots__ = ("tenant", "fn", "create", "done", "result", "error")
-
-    def __init__(self, tenant: str, fn: Callable[[Any], Any], create: bool) -> None:
-        self.tenant = tenant
-        self.fn = fn
-        self.create = create
-        self.done = False
-        self.result: Any = None
-        self.error: BaseException | None = None
+logger = logging.getLogger("confhub.store")
 
 
 @contextmanager
@@ -73,8 +61,9 @@ def _translated(path: str) -> Iterator[None]:
         raise Unavailable(f"SQLite database {path!r} failed: {exc}", backend="sqlite") from exc
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(GroupCommits, SqlStore):
     backend = "sqlite"
+    isolates = True  # a group commit carries several write()s
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -84,7 +73,6 @@ class SqliteStore(SqlStore):
                 raise Unavailable(f"directory {parent!r} for SQLite database does not exist",
                                   backend="sqlite")
         self._write_lock = threading.Lock()
-        self._queue: collections.deque[_Job] = collections.deque()
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._commits = 0  # since the last background checkpoint
         with _translated(path):
@@ -101,6 +89,7 @@ class SqliteStore(SqlStore):
             self._seen_data_version = self._data_version()
             self._checkpointer = self._connect()
         self._closing = threading.Event()
+        self._start_groups("sqlite")
         self._checkpoint_thread = threading.Thread(target=self._checkpoint_loop, daemon=True,
                                                    name="confhub-sqlite-checkpoint")
         self._checkpoint_thread.start()
@@ -148,35 +137,31 @@ class SqliteStore(SqlStore):
             conn.execute("COMMIT")
             self._commits += 1
 
-    def write(self, tenant: str, fn: Callable[[Any], T], *, create: bool = False) -> T:
-        job = _Job(tenant, fn, create)
-        self._queue.append(job)
-        with self._write_lock:
-            if not job.done:  # nobody took it into their group: lead a group ourselves
-                self._run_group()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[no-any-return]
+    def _run_group(self, jobs: list[Job]) -> None:
+        """Run ``jobs`` in one database transaction and commit once (write lock held).
 
-    def _run_group(self) -> None:
-        """Run queued jobs in one transaction, a SAVEPOINT each; commit once (lock held)."""
-        jobs: list[_Job] = []
-        while self._queue and len(jobs) < MAX_GROUP:
-            jobs.append(self._queue.popleft())
+        Each job is its own write transaction with its own revision; its rows are held in
+        memory (``Pending``) and written in one batch per table before COMMIT, so a job that
+        fails leaves nothing to undo (one that wrote directly has a SAVEPOINT). Nobody is told
+        of success before COMMIT returned; ``on_commit`` callbacks then run in commit order.
+        """
         conn = self._writer
+        group = Pending()
         try:
             with _translated(self.path):
                 conn.execute("BEGIN IMMEDIATE")
                 for job in jobs:
-                    conn.execute("SAVEPOINT job")
                     try:
-                        job.result = self._write_in(conn, job.tenant, job.fn, job.create)
+                        prefetched = (self._prefetch(conn, job.tenant, job.keys)
+                                      if len(job.keys) > PREFETCH_FROM and not job.create
+                                      else None)
+                        job.result = job.context.run(self._write_in, conn, job.tenant,
+                                                     job.fn, job.create, group, prefetched)
                     except sqlite3.Error:
                         raise  # the transaction itself is in doubt: fail the whole group
                     except BaseException as exc:  # noqa: BLE001 - handed to the job's caller
                         job.error = exc
-                        conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                self._finish_group(conn, group)
                 conn.execute("COMMIT")
             self._commits += 1
         except BaseException as exc:
@@ -184,9 +169,10 @@ class SqliteStore(SqlStore):
                 conn.execute("ROLLBACK")
             for job in jobs:
                 job.result, job.error = None, job.error or exc
-        finally:
-            for job in jobs:
-                job.done = True
+            return
+        for job in jobs:
+            if job.on_commit is not None and job.error is None:
+                job.context.run(after_commit, job.on_commit, job.result)
 
     def _storage_bytes(self, conn: Any) -> int:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -244,6 +230,7 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         self._closing.set()
+        self._stop_groups()
         self._checkpoint_thread.join(timeout=30)
         # Closing a connection another thread is still using crashes the sqlite3 module
         # (seen with a checkpoint of a ~1 GB WAL after a big compaction): leave it to the

@@ -20,6 +20,7 @@ from ..body import JSON, JSON_PATCH, MERGE_PATCH, json_body, media_type, read_js
 from ..deps import (
     author_of,
     call,
+    completions_of,
     hub_of,
     metadata_of,
     reason_of,
@@ -193,10 +194,19 @@ async def write_entry(request: Request, tenant: str, namespace: str, key: str, *
     cfg = hub_of(request).tenant(tenant)
     env = env or BASE_ENV
     options = write_options(request)
-    if secret:
-        options["secret"] = True
-    result = await call(_write, cfg, "set", namespace, key, (value,), env,
-                        expected_version_of(request), dry_run, options)
+    expected = expected_version_of(request)
+    if secret or dry_run or expected == -1 or isinstance(expected, tuple):
+        if secret:
+            options["secret"] = True
+        result = await call(_write, cfg, "set", namespace, key, (value,), env, expected,
+                            dry_run, options)
+    else:
+        # The common PUT: checked here, committed by the store's group commit without a
+        # worker thread of its own; the loop is woken once per group (see Completions).
+        written, settle = completions_of(request).future()
+        cfg.submit_set(namespace, key, value, done=settle, env=env,
+                       expected_version=expected, **options)
+        result = await written
     if dry_run:
         return json_response(None, body=result)
     created = result.created_at == result.updated_at
