@@ -115,6 +115,10 @@ class SqlWriteTxn:
         if self.direct:
             return
         self._store._write_pending(self._conn, self._group)
+        # What the group prefetched (PostgreSQL: for all its transactions, in round trip 1)
+        # is older than the rows just written: from now on every transaction of the group
+        # reads the database itself, or it would build a version on a stale one.
+        self._prefetched.clear()
         if self._store.isolates:
             self._conn.execute("SAVEPOINT job")
             self.savepoint = True
