@@ -71,31 +71,37 @@ def run(hub: Any, label: str, args: argparse.Namespace, cli_target: list[str]) -
         best[name] = min(best.get(name, seconds), seconds)
 
     for round_ in range(args.rounds):
-        tenant = f"bench{round_}{int(time.time() * 1000) % 100000}"
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp) / "config"
-            write_directory(root, args.keys, args.namespaces)
-            seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
-            keep("plan (fresh: all creates)", seconds)
-            seconds, _ = timed(lambda: apply_plan(hub, plan, reason="bench"))
-            keep(f"apply ({len(plan.changes)} creates, one transaction)", seconds)
-            seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
-            assert not plan.changes
-            keep("plan (no changes)", seconds)
-            edited = edit(root, 0.01)
-            seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
-            keep(f"plan ({edited} files edited)", seconds)
-            seconds, _ = timed(lambda: apply_plan(hub, plan, reason="bench"))
-            keep(f"apply ({edited} updates)", seconds)
-            if round_ == 0:
-                seconds, _ = timed(lambda: subprocess.run(
-                    [sys.executable, "-m", "confhub.cli", "plan", str(root), "--tenant",
-                     tenant, *cli_target], capture_output=True, check=False))
-                keep("`confhub plan DIR` subprocess, wall", seconds)
+        one_round(hub, round_, args, cli_target, keep)
     print(f"\n{label}: {args.keys} keys in {args.namespaces} namespaces "
           f"(+{args.keys // 10} production overlays), best of {args.rounds}")
     for name, seconds in best.items():
         print(f"  {name:<44} {seconds * 1000:8.0f} ms")
+
+
+def one_round(hub: Any, round_: int, args: argparse.Namespace, cli_target: list[str],
+              keep: Any) -> None:
+    """Plan and apply a fresh directory, then an edit of 1 % of its files (one round)."""
+    tenant = f"bench{round_}{int(time.time() * 1000) % 100000}"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "config"
+        write_directory(root, args.keys, args.namespaces)
+        seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
+        keep("plan (fresh: all creates)", seconds)
+        seconds, _ = timed(lambda: apply_plan(hub, plan, reason="bench"))
+        keep(f"apply ({len(plan.changes)} creates, one transaction)", seconds)
+        seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
+        assert not plan.changes
+        keep("plan (no changes)", seconds)
+        edited = edit(root, 0.01)
+        seconds, plan = timed(lambda: make_plan(hub, tenant, load_directory(root)))
+        keep(f"plan ({edited} files edited)", seconds)
+        seconds, _ = timed(lambda: apply_plan(hub, plan, reason="bench"))
+        keep(f"apply ({edited} updates)", seconds)
+        if round_ == 0:
+            seconds, _ = timed(lambda: subprocess.run(
+                [sys.executable, "-m", "confhub.cli", "plan", str(root), "--tenant",
+                 tenant, *cli_target], capture_output=True, check=False))
+            keep("`confhub plan DIR` subprocess, wall", seconds)
 
 
 def main() -> None:
