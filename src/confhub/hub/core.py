@@ -209,6 +209,8 @@ class Core:
         A key staged by a running rollout refuses every write (RolloutInProgress) except
         the one completing that ``rollout`` (the :meth:`submit` fast path included).
         """
+        if not create:
+            self._rollouts_in_memory(tenant)
         run, committed, appended = self._pipeline(tenant, fn, dry_run, warnings, rollout)
         try:
             result, revision = self.store.write(tenant, run, create=create, keys=keys,
@@ -225,6 +227,7 @@ class Core:
         """:meth:`commit` without waiting: ``done((result, revision, rows), None)`` or
         ``done(None, error)`` runs on a store thread once the commit is durable (the cache
         already updated) or failed. For event loops; no dry runs."""
+        self._rollouts_in_memory(tenant)
         run, committed, appended = self._pipeline(tenant, fn, False, warnings, None)
 
         def finished(outcome: tuple[T, int] | None, error: BaseException | None) -> None:
@@ -234,6 +237,16 @@ class Core:
                 done((outcome[0], outcome[1], appended), None)
 
         self.store.submit(tenant, run, callback=finished, keys=keys, on_commit=committed)
+
+    def _rollouts_in_memory(self, tenant: str) -> None:
+        """Load the tenant's view and its running rollouts before a write, outside its
+        transaction: the write's rollout check then reads them from memory. Without this a
+        process that only writes (a bulk loader, a server taking PUTs) would read
+        ``.rollouts`` from storage inside every transaction, and on a group commit that
+        read writes the group's held rows out first, one statement per row."""
+        if self.cache.views.get(tenant) is None:
+            with contextlib.suppress(NotFound):  # the write itself says what is missing
+                self.view(tenant)
 
     def _pipeline(self, tenant: str, fn: Callable[[WriteTxn], T], dry_run: bool,
                   warnings: list[ValidationIssue] | None, rollout: str | None
