@@ -5,7 +5,8 @@ Every command takes the same target options (``--url``/``--token`` or ``--db``),
 as ``Annotated`` aliases. The target block (tenant, json, url, token, db) is added to a command by
 :func:`target_options`, so a command's own signature lists only what is its own; a command that
 needs one of them in its body (or a different ``--tenant``) declares it and the decorator leaves
-that one alone.
+that one alone. Two switches drop part of the block: ``tenant=False`` for a command without a
+tenant, ``remote=False`` for one that works on a database only (``--db``, no ``--url``/``--token``).
 
 :func:`session` reads those options from the running command, opens the target, hands out the
 :class:`Context` and turns every ``ConfhubError`` into its documented exit code, so commands never
@@ -119,6 +120,7 @@ ExpectedVersionOpt = Annotated[
 DEFAULT_DB = "./confhub.db"
 
 # The target block, in the order ``--help`` lists it: name -> (annotation, default).
+# ``remote=False`` leaves out _REMOTE_ONLY.
 _TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
     "tenant": (TenantOpt, DEFAULT_TENANT),
     "json": (JsonOpt, False),
@@ -126,32 +128,37 @@ _TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
     "token": (TokenOpt, None),
     "db": (DbOpt, DEFAULT_DB),
 }
+_REMOTE_ONLY = frozenset({"url", "token"})
 Command = Callable[..., None]
 
 
 @overload
-def target_options(command: Command, *, tenant: bool = True) -> Command: ...
+def target_options(command: Command, *, tenant: bool = True, remote: bool = True
+                   ) -> Command: ...
 
 
 @overload
-def target_options(command: None = None, *, tenant: bool = True
+def target_options(command: None = None, *, tenant: bool = True, remote: bool = True
                    ) -> Callable[[Command], Command]: ...
 
 
-def target_options(command: Command | None = None, *, tenant: bool = True
+def target_options(command: Command | None = None, *, tenant: bool = True, remote: bool = True
                    ) -> Command | Callable[[Command], Command]:
     """Give ``command`` the shared target options (``--tenant`` unless ``tenant=False``,
-    ``--json``, ``--url``, ``--token``, ``--db``) without listing them in its signature.
+    ``--json``, ``--url`` and ``--token`` unless ``remote=False``, ``--db``) without listing
+    them in its signature.
 
     Typer reads ``__signature__``, so the options show in ``--help`` like declared ones;
     :func:`session` reads their values from the click context. Options the command declares
-    itself are left as they are and passed to it.
+    itself are left as they are and passed to it. ``remote=False`` is for commands that
+    must reach the database itself (``backup``: no single token should copy every tenant).
     """
     def decorate(command: Command) -> Command:
         signature = inspect.signature(command, eval_str=True)
         own = set(signature.parameters)
         added = {name: spec for name, spec in _TARGET_OPTIONS.items()
-                 if name not in own and (tenant or name != "tenant")}
+                 if name not in own and (tenant or name != "tenant")
+                 and (remote or name not in _REMOTE_ONLY)}
         kind = (inspect.Parameter.KEYWORD_ONLY
                 if any(p.kind == p.KEYWORD_ONLY for p in signature.parameters.values())
                 else inspect.Parameter.POSITIONAL_OR_KEYWORD)

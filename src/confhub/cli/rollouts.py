@@ -15,18 +15,14 @@ import typer
 from ..errors import InvalidRequest
 from ..model import BASE_ENV, now_micros
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
-    JsonOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
 )
 from .inputs import load_document, read_value
 from .output import Output, short_time
@@ -89,6 +85,7 @@ def register(app: typer.Typer) -> None:
 
 
 @rollout_app.command("start")
+@target_options
 def start(
     cmd: typer.Context,
     address: Annotated[str | None, typer.Argument(
@@ -120,11 +117,6 @@ def start(
     env: EnvOpt = BASE_ENV,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Start a staged rollout of one key (or --ops FILE), validated like any write.
 
@@ -170,14 +162,10 @@ def _change(address: str | None, value: str | None, file: str | None, delete: bo
 
 
 @rollout_app.command("status")
+@target_options
 def status(
     cmd: typer.Context,
     rollout_id: IdArg,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show a rollout: state, step, cohort, who applied, failed or is silent, bake left.
 
@@ -215,15 +203,12 @@ def _show(out: Output, rollout: Any) -> None:
 
 
 @rollout_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     state: Annotated[str | None, typer.Option(
         "--state", metavar="STATE", help="running, paused, completed or rolled_back.")] = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the tenant's rollouts, oldest first.
 
@@ -252,11 +237,6 @@ def _mover(action: str, summary: str, example: str) -> Any:
         rollout_id: IdArg,
         reason: ReasonOpt = None,
         author: AuthorOpt = None,
-        tenant: TenantOpt = "default",
-        json: JsonOpt = False,
-        url: UrlOpt = None,
-        token: TokenOpt = None,
-        db: DbOpt = DEFAULT_DB,
     ) -> None:
         with session(cmd) as ctx:
             meta = WriteMeta.parse(reason, author, None)
@@ -267,7 +247,7 @@ def _mover(action: str, summary: str, example: str) -> Any:
 
     command.__doc__ = f"{summary}\n\n    [b]Examples[/b]\n\n      {example}\n"
     command.__name__ = action
-    return command
+    return target_options(command)  # after naming it: the decorator copies name and doc
 
 
 for _action, _summary, _example in (
@@ -283,15 +263,12 @@ for _action, _summary, _example in (
     rollout_app.command(_action)(_mover(_action, _summary, _example))
 
 
+@target_options
 def consumers(
     cmd: typer.Context,
     client: Annotated[str | None, typer.Option("--client", metavar="CLIENT_ID",
                                                help="Show one consumer.")] = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the consumers seen in the tenant: labels, last seen, revision, rollouts, reports.
 
