@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from .cohort import check_client_id, parse_labels
+from .errors import InvalidRequest
 
 __all__ = ["CLIENT_HEADER", "LABELS_HEADER", "Consumer", "Identity", "cache_dir",
-           "persisted_client_id"]
+           "persisted_client_id", "reporter"]
 
 CLIENT_HEADER = "x-confhub-client"
 LABELS_HEADER = "x-confhub-labels"
@@ -67,6 +68,21 @@ class Identity:
         if self.labels:
             out[LABELS_HEADER] = ",".join(f"{k}={v}" for k, v in self.labels)
         return out
+
+
+def reporter(client_id: str | None, identity: Identity | None, *, doing: str = "a report"
+             ) -> str:
+    """The client id a rollout report is made as: ``client_id`` if given, else the id of the
+    tenant's identity; an anonymous tenant is refused (InvalidRequest, 400).
+
+    One check for the embedded ``cfg.rollouts`` and the remote one, so both refuse alike
+    before anything is sent or stored. ``doing`` names what was asked in the message.
+    """
+    who = client_id or (identity.client_id if identity is not None else None)
+    if who is None:
+        raise InvalidRequest(f"{doing} needs a client id: open the tenant with "
+                             "client_id=... or labels=...")
+    return who
 
 
 def cache_dir() -> Path:

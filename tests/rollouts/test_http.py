@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -188,6 +190,37 @@ class TestRemoteClient:
             [consumer] = cfg.consumers()
             assert consumer.client_id == "api-9" and consumer.labels == {"region": "eu"}
             live.close()
+
+
+class TestAnonymousReports:
+    """A report needs a client id; the remote client refuses one without it exactly as the
+    embedded hub does, and before sending anything (its server here is unreachable)."""
+
+    @pytest.fixture
+    def both(self, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+        with confhub.open(str(tmp_path / "r.db")) as embedded, \
+                confhub.open("http://127.0.0.1:9") as remote:
+            yield embedded.tenant(), remote.tenant()
+
+    def refusal(self, call: Callable[[], object]) -> tuple[type, int, str]:
+        with pytest.raises(confhub.InvalidRequest) as caught:
+            call()
+        return type(caught.value), caught.value.http_status, caught.value.message
+
+    def test_report_without_a_client_id_is_the_same_400_embedded_and_remote(
+            self, both: tuple[Any, Any]) -> None:
+        embedded, remote = both
+        expected = (confhub.InvalidRequest, 400, "a report needs a client id: open the "
+                    "tenant with client_id=... or labels=...")
+        assert self.refusal(lambda: embedded.rollouts.report("r-1", "failed")) == expected
+        assert self.refusal(lambda: remote.rollouts.report("r-1", "failed")) == expected
+
+    def test_report_health_without_a_client_id_is_a_400_naming_the_client_id(
+            self, both: tuple[Any, Any]) -> None:
+        for tenant in both:
+            kind, status, message = self.refusal(tenant.report_health)
+            assert (kind, status) == (confhub.InvalidRequest, 400)
+            assert "needs a client id" in message
 
 
 def test_metrics_count_rollouts_by_state_and_consumers(http: httpx.Client, tenant: str) -> None:

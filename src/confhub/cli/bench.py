@@ -19,7 +19,7 @@ import confhub
 
 from ..errors import InvalidRequest
 from ..loadtest import PROFILES, Report, run_fanout, run_load, verdict
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TokenOpt, UrlOpt, session, target
+from .common import session, target, target_options
 
 __all__ = ["register"]
 
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
 
 
+@target_options
 def bench(
     cmd: typer.Context,
     readers: Annotated[int, typer.Option("--readers", min=0, metavar="N",
@@ -53,10 +54,6 @@ def bench(
     namespace: Annotated[str, typer.Option("--namespace", metavar="NS",
                                            help="Namespace written; must be empty.")
                          ] = "confhub-bench",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Load-test: readers and writers for a duration; QPS, p50/p95/p99/max latency, errors.
 

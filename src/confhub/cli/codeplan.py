@@ -41,20 +41,7 @@ from .common import (
     target_options,
 )
 from .output import Output, dumps, short_time
-from .rollouts import (
-    BakeOpt,
-    ClientOpt,
-    FinalBakeOpt,
-    GatePrometheusOpt,
-    GateQueryOpt,
-    ManualOpt,
-    MaxFailureOpt,
-    MinAckOpt,
-    MinReportsOpt,
-    SelectorOpt,
-    StepsOpt,
-    rollout_options,
-)
+from .rollouts import STRATEGY_OPTIONS, rollout_options, strategy_options
 
 __all__ = ["register", "render_plan", "tenant_for"]
 
@@ -70,8 +57,6 @@ PruneOpt = Annotated[bool, typer.Option(
     "--prune", help="Delete keys that an earlier apply from this directory created and whose "
                     "file is gone (never keys made by hand).")]
 
-_ROLLOUT_ONLY = ("steps", "bake", "final_bake", "max_failure", "min_reports", "min_ack",
-                 "manual", "selector", "client", "gate_prometheus", "gate_query")
 _ACTION_STYLE = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 _RISK_STYLE = {"LOW": "green", "MEDIUM": "yellow", "HIGH": "red", "CRITICAL": "bold red"}
 
@@ -184,6 +169,7 @@ def plan(
 
 
 @target_options
+@strategy_options(after="rollout")
 def apply(
     cmd: typer.Context,
     directory: DirArg,
@@ -203,17 +189,6 @@ def apply(
         "--rollout", metavar="STRATEGY",
         help="Start a staged rollout of the plan instead of committing it: canary, linear, "
              "exponential or all-at-once (docs/rollouts.md).")] = None,
-    steps: StepsOpt = None,
-    bake: BakeOpt = None,
-    final_bake: FinalBakeOpt = None,
-    max_failure: MaxFailureOpt = "0",
-    min_reports: MinReportsOpt = 1,
-    min_ack: MinAckOpt = "0",
-    manual: ManualOpt = False,
-    selector: SelectorOpt = None,
-    client: ClientOpt = None,
-    gate_prometheus: GatePrometheusOpt = None,
-    gate_query: GateQueryOpt = None,
 ) -> None:
     """Make the store match the directory: the plan, committed as one transaction (all or
     nothing), with the git commit, branch and dirty flag as metadata. With --rollout the
@@ -228,9 +203,8 @@ def apply(
     """
     meta = WriteMeta.parse(reason, author, metadata)
     with session(cmd) as ctx:
-        staged = rollout_options(steps, bake, final_bake, max_failure, min_reports, min_ack,
-                                 manual, selector, client, gate_prometheus, gate_query)
-        given = [name for name in _ROLLOUT_ONLY
+        staged = rollout_options(cmd)
+        given = [name for name in STRATEGY_OPTIONS
                  if getattr(cmd.get_parameter_source(name), "name", None) == "COMMANDLINE"]
         if rollout is None and given:
             raise InvalidRequest("--steps, --bake, --selector and the other rollout options "

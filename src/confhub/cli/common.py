@@ -5,7 +5,10 @@ Every command takes the same target options (``--url``/``--token`` or ``--db``),
 as ``Annotated`` aliases. The target block (tenant, json, url, token, db) is added to a command by
 :func:`target_options`, so a command's own signature lists only what is its own; a command that
 needs one of them in its body (or a different ``--tenant``) declares it and the decorator leaves
-that one alone.
+that one alone. Two switches drop part of the block: ``tenant=False`` for a command without a
+tenant, ``remote=False`` for one that works on a database only (``--db``, no ``--url``/``--token``).
+:func:`with_options` does the same for another block shared by several commands (the rollout
+strategy options of ``rollout start`` and ``apply --rollout``).
 
 :func:`session` reads those options from the running command, opens the target, hands out the
 :class:`Context` and turns every ``ConfhubError`` into its documented exit code, so commands never
@@ -18,7 +21,7 @@ import functools
 import getpass
 import inspect
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,12 +39,14 @@ from .output import Output
 __all__ = [
     "DEFAULT_DB",
     "AuthorOpt",
+    "Command",
     "Context",
     "DbOpt",
     "EnvOpt",
     "ExpectedVersionOpt",
     "JsonOpt",
     "MetadataOpt",
+    "OptionBlock",
     "ReasonOpt",
     "TenantOpt",
     "TokenOpt",
@@ -53,6 +58,7 @@ __all__ = [
     "split_address",
     "target",
     "target_options",
+    "with_options",
 ]
 
 _TARGET = "Target"
@@ -119,6 +125,7 @@ ExpectedVersionOpt = Annotated[
 DEFAULT_DB = "./confhub.db"
 
 # The target block, in the order ``--help`` lists it: name -> (annotation, default).
+# ``remote=False`` leaves out _REMOTE_ONLY.
 _TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
     "tenant": (TenantOpt, DEFAULT_TENANT),
     "json": (JsonOpt, False),
@@ -126,37 +133,30 @@ _TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
     "token": (TokenOpt, None),
     "db": (DbOpt, DEFAULT_DB),
 }
+_REMOTE_ONLY = frozenset({"url", "token"})
 Command = Callable[..., None]
+OptionBlock = Mapping[str, tuple[Any, Any]]  # parameter name -> (annotation, default)
 
 
-@overload
-def target_options(command: Command, *, tenant: bool = True) -> Command: ...
+def with_options(block: OptionBlock, *, after: str | None = None
+                 ) -> Callable[[Command], Command]:
+    """Give a command the options of ``block`` without listing them in its signature: right
+    after its parameter ``after`` (at the end when None), in the block's order.
 
-
-@overload
-def target_options(command: None = None, *, tenant: bool = True
-                   ) -> Callable[[Command], Command]: ...
-
-
-def target_options(command: Command | None = None, *, tenant: bool = True
-                   ) -> Command | Callable[[Command], Command]:
-    """Give ``command`` the shared target options (``--tenant`` unless ``tenant=False``,
-    ``--json``, ``--url``, ``--token``, ``--db``) without listing them in its signature.
-
-    Typer reads ``__signature__``, so the options show in ``--help`` like declared ones;
-    :func:`session` reads their values from the click context. Options the command declares
-    itself are left as they are and passed to it.
+    Typer reads ``__signature__``, so the options show in ``--help`` like declared ones; the
+    command reads their values from ``cmd.params``. Options the command declares itself are
+    left as they are and passed to it.
     """
     def decorate(command: Command) -> Command:
         signature = inspect.signature(command, eval_str=True)
-        own = set(signature.parameters)
-        added = {name: spec for name, spec in _TARGET_OPTIONS.items()
-                 if name not in own and (tenant or name != "tenant")}
+        own = list(signature.parameters.values())
+        added = {name: spec for name, spec in block.items() if name not in signature.parameters}
         kind = (inspect.Parameter.KEYWORD_ONLY
-                if any(p.kind == p.KEYWORD_ONLY for p in signature.parameters.values())
+                if any(p.kind == p.KEYWORD_ONLY for p in own)
                 else inspect.Parameter.POSITIONAL_OR_KEYWORD)
         extra = [inspect.Parameter(name, kind, annotation=annotation, default=default)
                  for name, (annotation, default) in added.items()]
+        at = len(own) if after is None else [p.name for p in own].index(after) + 1
 
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> None:
@@ -164,13 +164,39 @@ def target_options(command: Command | None = None, *, tenant: bool = True
                 kwargs.pop(name, None)
             command(*args, **kwargs)
 
+        parameters = [*own[:at], *extra, *own[at:]]
         run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*signature.parameters.values(), *extra])
-        run.__annotations__ = {**{name: p.annotation for name, p in
-                                  signature.parameters.items()},
-                               **{p.name: p.annotation for p in extra}}
+            parameters=parameters)
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
         return run
 
+    return decorate
+
+
+@overload
+def target_options(command: Command, *, tenant: bool = True, remote: bool = True
+                   ) -> Command: ...
+
+
+@overload
+def target_options(command: None = None, *, tenant: bool = True, remote: bool = True
+                   ) -> Callable[[Command], Command]: ...
+
+
+def target_options(command: Command | None = None, *, tenant: bool = True, remote: bool = True
+                   ) -> Command | Callable[[Command], Command]:
+    """Give ``command`` the shared target options (``--tenant`` unless ``tenant=False``,
+    ``--json``, ``--url`` and ``--token`` unless ``remote=False``, ``--db``) without listing
+    them in its signature.
+
+    Typer reads ``__signature__``, so the options show in ``--help`` like declared ones;
+    :func:`session` reads their values from the click context. Options the command declares
+    itself are left as they are and passed to it. ``remote=False`` is for commands that
+    must reach the database itself (``backup``: no single token should copy every tenant).
+    """
+    decorate = with_options({name: spec for name, spec in _TARGET_OPTIONS.items()
+                             if (tenant or name != "tenant")
+                             and (remote or name not in _REMOTE_ONLY)})
     return decorate(command) if command is not None else decorate
 
 

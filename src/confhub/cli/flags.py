@@ -18,18 +18,13 @@ from ..flags import FLAGS_NAMESPACE, FlagSet, plan_import, to_flagd
 from ..model import BASE_ENV
 from .backup import _write_atomically
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
     EnvOpt,
-    JsonOpt,
     MetadataOpt,
     ReasonOpt,
-    TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
+    target_options,
 )
 from .inputs import load_document, parse
 from .output import dumps
@@ -53,6 +48,7 @@ def register(app: typer.Typer) -> None:
 
 
 @flags_app.command("import")
+@target_options
 def import_(
     cmd: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
@@ -67,11 +63,6 @@ def import_(
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
     metadata: MetadataOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Load a flagd flag-set file (flags, shared $evaluators, metadata) as ONE transaction.
 
@@ -115,6 +106,7 @@ def import_(
 
 
 @flags_app.command("export")
+@target_options
 def export(
     cmd: typer.Context,
     to: Annotated[str | None, typer.Option(
@@ -122,11 +114,6 @@ def export(
         help="Write to this file (atomically) instead of stdout.")] = None,
     namespace: NamespaceOpt = FLAGS_NAMESPACE,
     env: EnvOpt = BASE_ENV,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Write the flags as a flagd flag-set file (what flagd and `flags import` read).
 
@@ -149,15 +136,11 @@ def export(
 
 
 @flags_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     namespace: NamespaceOpt = FLAGS_NAMESPACE,
     env: EnvOpt = BASE_ENV,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the flags: state, variants, default variant, whether they target, version.
 
@@ -184,6 +167,7 @@ def ls(
 
 
 @flags_app.command("eval")
+@target_options
 def eval_(
     cmd: typer.Context,
     key: Annotated[str, typer.Argument(metavar="FLAG", show_default=False,
@@ -193,11 +177,6 @@ def eval_(
         help="Evaluation context: an object with targetingKey and attributes.")] = None,
     namespace: NamespaceOpt = FLAGS_NAMESPACE,
     env: EnvOpt = BASE_ENV,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Evaluate a flag for a context, as the OpenFeature provider and OFREP would.
 

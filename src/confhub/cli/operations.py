@@ -18,7 +18,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from ..errors import InvalidRequest
-from .common import DEFAULT_DB, DbOpt, JsonOpt, TenantOpt, TokenOpt, UrlOpt, session
+from .common import TenantOpt, session, target_options
 from .output import Output
 
 __all__ = ["register", "restore_store"]
@@ -49,6 +49,7 @@ def parse_duration(text: str) -> int:
 
 
 @retention_app.command("set")
+@target_options
 def retention_set(
     cmd: typer.Context,
     keep_last: Annotated[int | None, typer.Option(
@@ -62,10 +63,6 @@ def retention_set(
         help="The policy of one namespace (else the tenant's).")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the policy.")] = False,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Set a retention policy; a version is kept while either limit keeps it.
 
@@ -89,13 +86,10 @@ def retention_set(
 
 
 @retention_app.command("show")
+@target_options
 def retention_show(
     cmd: typer.Context,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show a tenant's retention policies (none: everything is kept).
 
@@ -120,6 +114,7 @@ def _describe(policy: dict[str, Any]) -> str:
     return " or ".join(parts) or "keep everything"
 
 
+@target_options
 def compact(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
@@ -128,10 +123,6 @@ def compact(
     vacuum: Annotated[bool, typer.Option(
         "--vacuum", help="Then rewrite the SQLite file (VACUUM) to give all free space back; "
                          "holds the write lock meanwhile.")] = False,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Apply the retention policies now (a server also does it in the background).
 
@@ -160,14 +151,11 @@ def _compacted(out: Output, report: dict[str, Any]) -> None:
                  f"({space['method']})")
 
 
+@target_options
 def doctor(
     cmd: typer.Context,
     tenant: Annotated[str | None, typer.Option(
         "--tenant", "-t", metavar="TENANT", help="Only this tenant \\[default: all].")] = None,
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Verify checksums, revision continuity, current pointers, cache vs storage and (SQLite)
     integrity_check. Reports, never repairs; exit 1 when anything is found.
@@ -216,12 +204,11 @@ def _local_only(cmd: typer.Context, what: str) -> None:
                              "while a server serves the same database)")
 
 
+@target_options(tenant=False, remote=False)
 def backup(
     cmd: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
                                         help="Where to write the backup.")],
-    json: JsonOpt = False,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Back up the whole store (every tenant, history, schemas, snapshots, retention, tokens,
     audit; secrets stay encrypted) to FILE, consistent while a server keeps writing.

@@ -8,6 +8,7 @@ are driven by a running ``confhub serve`` (or any open hub) on the same database
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -15,23 +16,21 @@ import typer
 from ..errors import InvalidRequest
 from ..model import BASE_ENV, now_micros
 from .common import (
-    DEFAULT_DB,
     AuthorOpt,
-    DbOpt,
+    Command,
     EnvOpt,
-    JsonOpt,
     ReasonOpt,
     TenantOpt,
-    TokenOpt,
-    UrlOpt,
     WriteMeta,
     session,
     split_address,
+    target_options,
+    with_options,
 )
 from .inputs import load_document, read_value
 from .output import Output, short_time
 
-__all__ = ["register", "rollout_app", "rollout_options"]
+__all__ = ["STRATEGY_OPTIONS", "register", "rollout_app", "rollout_options", "strategy_options"]
 
 rollout_app = typer.Typer(
     name="rollout", no_args_is_help=True,
@@ -71,16 +70,38 @@ GateQueryOpt = Annotated[str | None, typer.Option(
     "--gate-query", metavar="PROMQL", help="Any result of this query rolls back.")]
 
 
-def rollout_options(steps: str | None, bake: str | None, final_bake: str | None,
-                    max_failure: str, min_reports: int, min_ack: str, manual: bool,
-                    selector: str | None, client: list[str] | None,
-                    gate_prometheus: str | None, gate_query: str | None) -> dict[str, Any]:
-    """The keyword arguments of ``rollouts.start`` from the options above (``rollout start``
-    and ``apply --rollout`` share them)."""
-    return {"steps": steps, "bake": bake, "final_bake": final_bake,
-            "max_failure": max_failure, "min_reports": min_reports, "min_ack": min_ack,
-            "auto": not manual, "selector": selector, "clients": client,
-            "gate_prometheus": gate_prometheus, "gate_query": gate_query}
+# How a change set is delivered, shared by ``rollout start`` and ``apply --rollout``:
+# parameter name -> (annotation, default), in the order ``--help`` lists them.
+STRATEGY_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "steps": (StepsOpt, None),
+    "bake": (BakeOpt, None),
+    "final_bake": (FinalBakeOpt, None),
+    "max_failure": (MaxFailureOpt, "0"),
+    "min_reports": (MinReportsOpt, 1),
+    "min_ack": (MinAckOpt, "0"),
+    "manual": (ManualOpt, False),
+    "selector": (SelectorOpt, None),
+    "client": (ClientOpt, None),
+    "gate_prometheus": (GatePrometheusOpt, None),
+    "gate_query": (GateQueryOpt, None),
+}
+
+
+def strategy_options(after: str) -> Callable[[Command], Command]:
+    """Add :data:`STRATEGY_OPTIONS` to a command, right after its option ``after`` (the one
+    that names the strategy); the command reads them with :func:`rollout_options`."""
+    return with_options(STRATEGY_OPTIONS, after=after)
+
+
+def rollout_options(cmd: typer.Context) -> dict[str, Any]:
+    """The keyword arguments of ``rollouts.start`` from the :data:`STRATEGY_OPTIONS` given
+    to the running command."""
+    given = cmd.params
+    return {"steps": given["steps"], "bake": given["bake"], "final_bake": given["final_bake"],
+            "max_failure": given["max_failure"], "min_reports": given["min_reports"],
+            "min_ack": given["min_ack"], "auto": not given["manual"],
+            "selector": given["selector"], "clients": given["client"],
+            "gate_prometheus": given["gate_prometheus"], "gate_query": given["gate_query"]}
 
 
 def register(app: typer.Typer) -> None:
@@ -89,6 +110,8 @@ def register(app: typer.Typer) -> None:
 
 
 @rollout_app.command("start")
+@target_options
+@strategy_options(after="strategy")
 def start(
     cmd: typer.Context,
     address: Annotated[str | None, typer.Argument(
@@ -106,25 +129,9 @@ def start(
     strategy: Annotated[str | None, typer.Option(
         "--strategy", metavar="PRESET",
         help="canary, linear, exponential or all-at-once.")] = None,
-    steps: StepsOpt = None,
-    bake: BakeOpt = None,
-    final_bake: FinalBakeOpt = None,
-    max_failure: MaxFailureOpt = "0",
-    min_reports: MinReportsOpt = 1,
-    min_ack: MinAckOpt = "0",
-    manual: ManualOpt = False,
-    selector: SelectorOpt = None,
-    client: ClientOpt = None,
-    gate_prometheus: GatePrometheusOpt = None,
-    gate_query: GateQueryOpt = None,
     env: EnvOpt = BASE_ENV,
     reason: ReasonOpt = None,
     author: AuthorOpt = None,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Start a staged rollout of one key (or --ops FILE), validated like any write.
 
@@ -140,8 +147,7 @@ def start(
         meta = WriteMeta.parse(reason, author, None)
         rollout = ctx.tenant.rollouts.start(
             change, strategy=strategy, reason=meta.reason, author=meta.author,
-            **rollout_options(steps, bake, final_bake, max_failure, min_reports, min_ack,
-                              manual, selector, client, gate_prometheus, gate_query))
+            **rollout_options(cmd))
         ctx.out.result(rollout.to_dict(now=now_micros()), lambda: ctx.out.success(
             f"rollout [bold]{rollout.id}[/bold] started: {', '.join(rollout.keys)} at "
             f"{rollout.percent:g} % (steps {', '.join(f'{s:g}' for s in rollout.strategy.steps)})"
@@ -170,14 +176,10 @@ def _change(address: str | None, value: str | None, file: str | None, delete: bo
 
 
 @rollout_app.command("status")
+@target_options
 def status(
     cmd: typer.Context,
     rollout_id: IdArg,
-    tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Show a rollout: state, step, cohort, who applied, failed or is silent, bake left.
 
@@ -215,15 +217,12 @@ def _show(out: Output, rollout: Any) -> None:
 
 
 @rollout_app.command("ls")
+@target_options
 def ls(
     cmd: typer.Context,
     state: Annotated[str | None, typer.Option(
         "--state", metavar="STATE", help="running, paused, completed or rolled_back.")] = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the tenant's rollouts, oldest first.
 
@@ -252,11 +251,6 @@ def _mover(action: str, summary: str, example: str) -> Any:
         rollout_id: IdArg,
         reason: ReasonOpt = None,
         author: AuthorOpt = None,
-        tenant: TenantOpt = "default",
-        json: JsonOpt = False,
-        url: UrlOpt = None,
-        token: TokenOpt = None,
-        db: DbOpt = DEFAULT_DB,
     ) -> None:
         with session(cmd) as ctx:
             meta = WriteMeta.parse(reason, author, None)
@@ -267,7 +261,7 @@ def _mover(action: str, summary: str, example: str) -> Any:
 
     command.__doc__ = f"{summary}\n\n    [b]Examples[/b]\n\n      {example}\n"
     command.__name__ = action
-    return command
+    return target_options(command)  # after naming it: the decorator copies name and doc
 
 
 for _action, _summary, _example in (
@@ -283,15 +277,12 @@ for _action, _summary, _example in (
     rollout_app.command(_action)(_mover(_action, _summary, _example))
 
 
+@target_options
 def consumers(
     cmd: typer.Context,
     client: Annotated[str | None, typer.Option("--client", metavar="CLIENT_ID",
                                                help="Show one consumer.")] = None,
     tenant: TenantOpt = "default",
-    json: JsonOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List the consumers seen in the tenant: labels, last seen, revision, rollouts, reports.
 

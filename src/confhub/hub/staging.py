@@ -30,7 +30,7 @@ from ..errors import (
     ValidationFailed,
     VersionConflict,
 )
-from ..identity import Consumer, Identity
+from ..identity import Consumer, Identity, reporter
 from ..model import BASE_ENV, encode_value, now_micros, thaw
 from ..rollout import (
     ACTIVE,
@@ -267,12 +267,7 @@ class Rollouts:
                client_id: str | None = None) -> None:
         """Record a consumer's report on a running rollout: ``applied``/``failed`` for a
         staged value it met, ``healthy``/``unhealthy`` for itself."""
-        who = client_id or (self._tenant.identity.client_id
-                            if self._tenant.identity is not None else None)
-        if who is None:
-            raise InvalidRequest("a report needs a client id: open the tenant with "
-                                 "client_id=... or labels=...")
-        check_client_id(who)
+        who = check_client_id(reporter(client_id, self._tenant.identity))
         if status not in REPORT_STATUSES:
             raise InvalidRequest(f"status {status!r} is not one of "
                                  f"{', '.join(REPORT_STATUSES)}", status=str(status))
@@ -296,9 +291,8 @@ class Rollouts:
         """This consumer's own health, to every running rollout whose cohort it is in;
         returns their ids."""
         identity = self._tenant.identity
-        if identity is None:
-            raise InvalidRequest("reporting health needs a client id: open the tenant with "
-                                 "client_id=... or labels=...")
+        reporter(None, identity, doing="reporting health")
+        assert identity is not None  # reporter refused an anonymous tenant
         ids = self._core.rollouts.memberships(self.tenant, self._tenant._view, identity)
         for rollout_id in ids:
             self.report(rollout_id, "healthy" if ok else "unhealthy", reason)

@@ -16,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import InvalidRequest
-from ..identity import Consumer
+from ..identity import Consumer, reporter
 from ..rollout import Rollout, Strategy
 from .plans import _Call
 
@@ -109,26 +108,19 @@ class RemoteRollouts:
             "GET", f"{self._base}/consumers",
             lambda d: [Consumer.from_dict(item) for item in d["items"]]))
 
-    def _client(self, client_id: str | None) -> str:
-        identity = self._tenant.identity
-        who = client_id or (identity.client_id if identity is not None else None)
-        if who is None:
-            raise InvalidRequest("a report needs a client id: open the tenant with "
-                                 "client_id=... or labels=...")
-        return who
-
     def report(self, rollout_id: str, status: str, reason: str | None = None, *,
                client_id: str | None = None) -> None:
+        who = reporter(client_id, self._tenant.identity)
         body = {"rollout": rollout_id, "status": status}
         if reason is not None:
             body["reason"] = reason
         self._tenant._run(_Call(
-            "POST", f"{self._base}/consumers/{_seg(self._client(client_id))}/reports",
+            "POST", f"{self._base}/consumers/{_seg(who)}/reports",
             lambda d: None, body=body))
 
     def report_health(self, ok: bool = True, reason: str | None = None) -> builtins.list[str]:
         """Report to every running rollout whose cohort this consumer is in; their ids."""
-        who = self._client(None)
+        who = reporter(None, self._tenant.identity)
         listed = self.consumers(who)
         rollouts = list(listed[0].rollouts) if listed else []
         for rollout_id in rollouts:
