@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from confhub.server.testing import free_port
 
-from .conftest import Served, require_binary
+from .conftest import Served, require_binary, serve
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -44,6 +44,18 @@ def test_a_write_moves_the_commit_and_change_counters(served: Served) -> None:
         assert sample(served.url, "confhub_commits_total", tenant=tenant) == 5
         assert sample(served.url, "config_changes_total", tenant=tenant,
                       operation="put") == 5
+
+
+def test_one_worker_counts_in_memory_as_well(tmp_path: Path) -> None:
+    """A single worker keeps its metrics in memory (no multiprocess files): the same
+    figures."""
+    with serve(tmp_path / "one.db", workers=1) as one:
+        tenant = fresh_tenant(one.url)
+        for i in range(3):
+            r = httpx.put(f"{one.url}/v1/tenants/{tenant}/configs/app/k{i}", json={"n": i})
+            assert r.status_code == 201
+        assert sample(one.url, "confhub_commits_total", tenant=tenant) == 3
+        assert sample(one.url, "config_changes_total", tenant=tenant, operation="put") == 3
 
 
 def test_a_dry_run_commits_nothing_and_is_not_counted(served: Served) -> None:
