@@ -59,14 +59,27 @@ def sync_once(hub: Any, tenant: str | Callable[[Any], str], root: Path, *,
         return SyncRound(error=error)
 
 
+WATCH_TICK_MS = 200  # how long the watcher waits before saying "nothing changed"
+
+
 def watch_and_sync(hub: Any, tenant: str | Callable[[Any], str], root: Path,
                    report: Callable[[SyncRound], None], *, stop: threading.Event,
                    debounce_ms: int = 300, **options: Any) -> None:
-    """Sync now, then after every debounced batch of file changes, until ``stop`` is set."""
+    """Sync now, then after every debounced batch of file changes, until ``stop`` is set.
+
+    The watcher starts before the first sync (its first, possibly empty, batch says it is
+    running), so an edit saved while the first sync runs is never lost: it is either in the
+    first sync or in a later batch.
+    """
+    batches = watchfiles.watch(root, debounce=debounce_ms, stop_event=stop,
+                               raise_interrupt=False, watch_filter=_relevant,
+                               yield_on_timeout=True, rust_timeout=WATCH_TICK_MS)
+    if next(batches, None) is None:  # stopped before the watcher started
+        return
     report(sync_once(hub, tenant, root, **options))
-    for _ in watchfiles.watch(root, debounce=debounce_ms, stop_event=stop,
-                              raise_interrupt=False, watch_filter=_relevant):
-        report(sync_once(hub, tenant, root, **options))
+    for changes in batches:
+        if changes:  # an empty batch is a quiet tick
+            report(sync_once(hub, tenant, root, **options))
 
 
 def _relevant(change: watchfiles.Change, path: str) -> bool:
