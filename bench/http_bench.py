@@ -108,13 +108,14 @@ def wait_http(url: str, timeout: float = 30.0, method: str = "GET", body: Any = 
 
 
 @contextmanager
-def process(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run ``cmd`` in its own process group; stop exactly that group afterwards."""
+def process(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``cmd`` in its own process group (its id is yielded); stop exactly that group
+    afterwards."""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True)
         try:
-            yield
+            yield proc.pid
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -26,21 +26,18 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_bench import free_port, wait_http  # noqa: E402
+from http_bench import free_port, process, wait_http  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -56,23 +53,6 @@ def group_cpu_s(pgid: int) -> float:
         if int(fields[2]) == pgid:  # pgrp
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICK
-
-
-@contextmanager
-def serving(cmd: list[str], log: Path) -> Iterator[int]:
-    """Run a server in its own process group (yielded); stop exactly that group after."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            yield proc.pid
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def measured(pgid: int, url: str, connections: int, duration: int, script: str,
@@ -172,7 +152,7 @@ def run_etcd(tmp: Path, counts: list[int], duration: int) -> dict[int, dict[str,
            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
            "--initial-cluster", f"default=http://127.0.0.1:{peer}"]
     out = {}
-    with serving(cmd, tmp / "etcd.log") as pgid:
+    with process(cmd, tmp / "etcd.log") as pgid:
         wait_http(f"{url}/health")
         for c in counts:
             out[c] = measured(pgid, url, c, duration, etcd_script(), tmp)
@@ -191,7 +171,7 @@ def run_confhub(tmp: Path, counts: list[int], duration: int, workers: int,
            "--workers", str(workers), "--log-level", "warning"]
     base = f"http://127.0.0.1:{port}"
     out = {}
-    with serving(cmd, tmp / f"confhub-{workers}.log") as pgid:
+    with process(cmd, tmp / f"confhub-{workers}.log") as pgid:
         wait_http(f"{base}/healthz")
         for i, c in enumerate(counts):
             # a fresh namespace per row keeps every key distinct across rows
