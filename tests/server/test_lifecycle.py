@@ -132,13 +132,53 @@ def test_a_body_that_never_arrives_is_answered_408(tmp_path: Path, server: str) 
         assert httpx.get(running.url + "/config/a/b").status_code == 404
 
 
-def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
-    with server_process(tmp_path / "c.db", options=["--client-timeout", "0.5"]) as running:
+SLOW_HEADERS = {
+    "half a request line": b"GET /hea",
+    "headers without the blank line": b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("sent", SLOW_HEADERS.values(), ids=SLOW_HEADERS.keys())
+def test_slow_headers_are_cut_off(tmp_path: Path, server: str, sent: bytes) -> None:
+    """Closed without an answer once --client-timeout passes (docs/decisions.md: no 408 for
+    headers), not left holding a connection; the server still answers others."""
+    with server_process(tmp_path / "c.db", server=server,
+                        options=["--client-timeout", "0.5"]) as running:
         port = int(running.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as conn:
-            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never the blank line
-            conn.settimeout(20)
+            conn.sendall(sent)
+            conn.settimeout(20)  # far past the deadline: a connection still open fails
             assert conn.recv(4096) == b""  # closed by the server, not left waiting
+        assert httpx.get(running.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_uvicorn_cuts_off_a_connection_that_sends_nothing(tmp_path: Path) -> None:
+    """uvicorn has no header deadline of its own (server/slow_headers.py adds one): neither a
+    silent new connection nor a keep-alive connection that starts a second request and stalls
+    may hold its slot."""
+    with server_process(tmp_path / "c.db", server="uvicorn",
+                        options=["--client-timeout", "0.5"]) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as silent:
+            silent.settimeout(20)
+            assert silent.recv(4096) == b""
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.settimeout(20)
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = conn.recv(4096)
+            while not first.endswith(b"}"):  # the whole answer: headers, then {"ok": true}
+                first += conn.recv(4096)
+            assert first.startswith(b"HTTP/1.1 200"), first
+            conn.sendall(b"GET /heal")  # the next request, stalled before uvicorn's keep-alive
+            assert _read_rest(conn) == b""  # closes an idle connection
+
+
+def _read_rest(conn: socket.socket) -> bytes:
+    chunks = []
+    while chunk := conn.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def test_many_stalled_clients_do_not_block_other_requests(tmp_path: Path) -> None:

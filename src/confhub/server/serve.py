@@ -351,13 +351,16 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str, loop: str,
                  max_connections: int) -> None:
     import uvicorn
 
+    from .slow_headers import HeaderDeadlineProtocol
+
     # uvicorn re-raises the SIGTERM it handled once it has stopped, which would make a clean
     # stop look like a kill (exit status -15): a stop asked for is a success.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run("confhub.server.serve:app_factory", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, access_log=False,
                 loop="auto" if loop == "auto" else loop, limit_concurrency=max_connections,
-                backlog=max(2048, min(max_connections, 65535)), timeout_graceful_shutdown=5)
+                backlog=max(2048, min(max_connections, 65535)), timeout_graceful_shutdown=5,
+                http=HeaderDeadlineProtocol)  # slow headers: closed, as granian does
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
