@@ -230,6 +230,41 @@ def test_watch_streams_leave_a_reserve_for_other_requests(tmp_path: Path) -> Non
                 conn.close()
 
 
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_burst_of_watchers_leaves_the_reserve(tmp_path: Path, server: str) -> None:
+    """80 watch requests sent at once to a server with --max-connections 64: the streams
+    admitted stay within the watch capacity (64 less a reserve of 16), the refused are
+    answered 503 and let go (Connection: close, so they do not keep a slot idle), and
+    health checks and writes still answer."""
+    with server_process(tmp_path / "c.db", server=server, heartbeat=60,
+                        options=["--max-connections", "64"]) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        burst = []
+        try:
+            for _ in range(80):  # all sent before any answer is read
+                conn = socket.create_connection(("127.0.0.1", port))
+                conn.sendall(b"GET /v1/tenants/default/watch HTTP/1.1\r\nHost: x\r\n\r\n")
+                burst.append(conn)
+            heads = []
+            for conn in burst:
+                conn.settimeout(20)
+                data = b""
+                while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):
+                    data += chunk
+                heads.append(data.decode(errors="replace").lower())
+            admitted = sum(h.startswith("http/1.1 200") for h in heads)
+            refused = [h for h in heads if h.startswith("http/1.1 503")]
+            assert admitted <= 48 and admitted + len(refused) == 80, (admitted, len(refused))
+            if server == "granian":  # uvicorn refuses itself past its connection limit
+                assert admitted > 0
+                assert all("connection: close" in h for h in refused), refused[0]
+            assert httpx.get(running.url + "/healthz", timeout=10).status_code == 200
+            assert httpx.put(running.url + "/config/m/k", json=1, timeout=10).status_code == 201
+        finally:
+            for conn in burst:
+                conn.close()
+
+
 def test_a_port_in_use_is_refused(tmp_path: Path) -> None:
     with live_server(tmp_path / "a.db") as url:
         port = url.rsplit(":", 1)[1]

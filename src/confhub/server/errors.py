@@ -87,6 +87,11 @@ def confhub_error_response(exc: ConfhubError) -> Response:
     retry_after = exc.details.get("retry_after")
     if isinstance(retry_after, int) and exc.http_status in (429, 503):
         headers = {"retry-after": str(retry_after)}
+        if exc.http_status == 503 and "limit" in exc.details:
+            # Refused for want of connections (a full watch capacity): a refused client
+            # left connected would hold the very slot it was refused (granian counts idle
+            # keep-alive connections toward --max-connections), so let it go.
+            headers["connection"] = "close"
     elif exc.http_status == 503:  # storage trouble (a full disk, a lock): worth a retry
         headers = {"retry-after": "1"}
     elif exc.http_status == 408:  # the rest of a stalled body is not worth waiting for

@@ -20,7 +20,7 @@ import contextlib
 import functools
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["Lifecycle", "on_stop_signal"]
@@ -39,10 +39,23 @@ class Lifecycle:
         self.stopping = False
         self.capacity = capacity  # most open watch streams (0: no cap)
         self._streams: set[Callable[[], None]] = set()
+        self._opening = 0  # streams admitted that have not registered yet
 
     @property
     def full(self) -> bool:
-        return 0 < self.capacity <= len(self._streams)
+        return 0 < self.capacity <= len(self._streams) + self._opening
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Count a stream being opened against the capacity until it registers (``add``) or
+        fails. Admission and counting happen together, with no ``await`` between: a burst
+        of clients arriving at once would otherwise all pass ``full`` while the first ones
+        are still starting, and take the reserve the capacity keeps for other requests."""
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
 
     def add(self, interrupt: Callable[[], None]) -> None:
         self._streams.add(interrupt)

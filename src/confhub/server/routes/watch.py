@@ -63,18 +63,19 @@ async def watch(request: Request, tenant: Name,
         raise Unavailable(f"this server holds its maximum of {lifecycle.capacity} watch "
                           "streams (serve --max-connections); retry later or elsewhere",
                           retry_after=5, limit=lifecycle.capacity)
-    slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
-    slot.__enter__()
-    try:
-        stream = tenant_of(request, tenant).watch_events(namespace, key, env, since=start)
-        await stream.start()  # a missing tenant or removed history: an error, not a stream
-    except BaseException:
-        slot.__exit__(None, None, None)
-        raise
-    heartbeat = state_of(request).heartbeat
-    metrics = request.app.state.metrics
-    metrics.watch_streams.inc()
-    lifecycle.add(stream.interrupt)
+    with lifecycle.opening():  # counts against the capacity from here, burst or not
+        slot = watch_slot(request)  # TooManyRequests past the token's watcher limit
+        slot.__enter__()
+        try:
+            stream = tenant_of(request, tenant).watch_events(namespace, key, env, since=start)
+            await stream.start()  # a missing tenant or removed history: an error
+        except BaseException:
+            slot.__exit__(None, None, None)
+            raise
+        heartbeat = state_of(request).heartbeat
+        metrics = request.app.state.metrics
+        metrics.watch_streams.inc()
+        lifecycle.add(stream.interrupt)
     release = _Release(stream, slot, metrics, lifecycle)
     events = _events(stream, heartbeat, metrics, release, lifecycle)
     # A client gone before the stream starts leaves the generator unstarted, and an unstarted
