@@ -32,8 +32,7 @@ class HeaderDeadlineProtocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # serve.run sets it for its workers (uvicorn's workers are processes of their own)
-        self._header_timeout = float(os.environ.get(_ENV_CLIENT_TIMEOUT)
-                                     or DEFAULT_CLIENT_TIMEOUT)
+        self._header_timeout = float(os.environ.get(_ENV_CLIENT_TIMEOUT) or DEFAULT_CLIENT_TIMEOUT)
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
