@@ -14,7 +14,8 @@ server, wait until it answers and stop it (SIGTERM), which must end it cleanly; 
 by then.
 
 A block that cannot run here says why on the line above it:
-``<!-- not run: needs a PostgreSQL server at host db -->``. Pages with a test of their own:
+``<!-- not run: builds a venv (minutes) -->``. A page's PostgreSQL (``postgresql://confhub@db/
+confhub``) is an empty schema of the test database. Pages with a test of their own:
 :data:`TESTED_ELSEWHERE`.
 """
 
@@ -137,14 +138,17 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _adapt(line: str, url: str, home: Path) -> str:
-    """The few words that name this machine: the server, system paths, the venv, ports."""
+PAGE_PG = "postgresql://confhub@db/confhub"  # a page's PostgreSQL: a fresh schema here
+
+
+def _adapt(line: str, url: str, home: Path, pg: str | None = None) -> str:
+    """The few words that name this machine: the server, system paths, the venv, the
+    database (``--port`` and ``--host`` are the serve lines', in :func:`_serve`)."""
     for address in ("http://127.0.0.1:8011", "http://localhost:8011"):
         line = line.replace(address, url)
     line = line.replace("/var/lib/confhub/", f"{home}/var/")
     line = re.sub(r"(?<![\w/])\.venv/bin/", f"{BIN}/", line)
-    pg = os.environ.get("CONFHUB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    return line.replace("postgresql://confhub@db/confhub", pg)
+    return line.replace(PAGE_PG, pg) if pg is not None else line
 
 
 def _serve(line: str, cwd: Path, env: dict[str, str], shown: list[str]) -> None:
@@ -189,21 +193,7 @@ def _serve(line: str, cwd: Path, env: dict[str, str], shown: list[str]) -> None:
     assert not missing, f"{line}: output lacks {missing}:\n{output}"
 
 
-def _require_postgres(dsn: str) -> None:
-    """As the contract suite: PostgreSQL unreachable skips, except under CI=true."""
-    import psycopg
-
-    try:
-        psycopg.connect(dsn, connect_timeout=3).close()
-    except psycopg.Error as error:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL is not reachable ({error}); CI=true requires it")
-        pytest.skip(f"PostgreSQL is not reachable ({error}); a line of the page serves on it")
-
-
 def _run(line: str, cwd: Path, env: dict[str, str], shown: list[str]) -> None:
-    if (dsn := re.search(r"postgresql://\S+", line)) is not None:
-        _require_postgres(dsn[0])
     if re.match(r"^(confhub serve|python -m confhub\.server)\b", line):
         _serve(line.replace("python -m", f"{sys.executable} -m", 1), cwd, env, shown)
         return
@@ -240,7 +230,12 @@ PAGES_WITH_SHELL = [
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_SHELL, ids=lambda p: p.name)
-def test_the_shell_examples_of_a_page_run(page: Path, tmp_path: Path, server_url: str) -> None:
+def test_the_shell_examples_of_a_page_run(
+    page: Path, tmp_path: Path, server_url: str, request: pytest.FixtureRequest
+) -> None:
+    # tests/conftest.py's pg_url: an empty schema of the test database (unreachable: skipped,
+    # except under CI=true), only for a page that serves on PostgreSQL
+    pg = request.getfixturevalue("pg_url") if PAGE_PG in page.read_text("utf-8") else None
     home = tmp_path / "home"
     (home / "var").mkdir(parents=True)
     work = tmp_path / "work"
@@ -272,13 +267,13 @@ def test_the_shell_examples_of_a_page_run(page: Path, tmp_path: Path, server_url
         ADMIN="no-token-needed-on-this-open-server",
     )
     if setup is not None:
-        _run(_adapt(setup, server_url, home), work, env, [])
+        _run(_adapt(setup, server_url, home, pg), work, env, [])
     ran = 0
     for lang, code, why in blocks(page):
         if why is not None:
             continue
         for command in commands(lang, code):
-            _run(_adapt(command.line, server_url, home), work, env, command.shown)
+            _run(_adapt(command.line, server_url, home, pg), work, env, command.shown)
             ran += 1
     assert ran
 
