@@ -27,7 +27,9 @@ Worked example::
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
+import importlib
 import re
 import threading
 from collections import OrderedDict
@@ -35,7 +37,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import cel
 import jsonschema_rs
 
 from .annotations import annotations_of, escape, resolve_pointer
@@ -138,10 +139,17 @@ def _parse_rule(item: Any, index: int) -> Rule:
                 path=path)
 
 
+@functools.cache
+def _cel() -> Any:
+    """The CEL package, imported on first use: its ``__init__`` also imports its command
+    line (prompt_toolkit), about 0.2 s of every CLI command and server start otherwise."""
+    return importlib.import_module("cel")
+
+
 def _compile_rule(rule: Rule, index: int) -> Any:
     """The compiled CEL program; InvalidRequest naming the rule, the error and its position."""
     try:
-        program = cel.compile(rule.expr)
+        program = _cel().compile(rule.expr)
     except (ValueError, TypeError, RuntimeError) as exc:
         text = str(exc)
         found = _POSITION.search(text)
@@ -278,7 +286,7 @@ def _fields_read(rules: tuple[Rule, ...]) -> frozenset[str] | None:
 
 def _context(value: Any) -> Any:
     try:
-        return cel.Context({"self": value})
+        return _cel().Context({"self": value})
     except Exception:  # noqa: BLE001 - an unconvertible value: each rule reports it
         return None
 
