@@ -23,7 +23,7 @@ from typing import Any
 
 from ..model import MAX_AUTHOR_CHARS, MAX_REASON_CHARS
 from .routes.txn import MAX_OPS as MAX_TXN_OPS
-from .schemas import NAME_PATTERN
+from .schemas import JSON_PATCH, NAME_PATTERN
 
 __all__ = ["document"]
 
@@ -64,27 +64,7 @@ CLIENT_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 128,
 NAME_PARAMETERS = frozenset({"tenant", "namespace", "key", "env"})
 
 # A txn op: put and patch carry a value (null is a value, absence is refused), rollback
-# names its target version, and a JSON Patch is a list of RFC 6902 operations.
-_POINTER = r"^(/([^~/]|~[01])*)*$"
-JSON_PATCH: dict[str, Any] = {
-    "type": "array",
-    "description": "RFC 6902 operations",
-    "items": {
-        "type": "object",
-        "required": ["op", "path"],
-        "properties": {
-            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
-            "path": {"type": "string", "pattern": _POINTER},
-            "from": {"type": "string", "pattern": _POINTER},
-        },
-        "allOf": [
-            {"if": {"properties": {"op": {"enum": ["add", "replace", "test"]}}},
-             "then": {"required": ["value"]}},
-            {"if": {"properties": {"op": {"enum": ["move", "copy"]}}},
-             "then": {"required": ["from"]}},
-        ],
-    },
-}
+# names its target version, and a JSON Patch is a list of RFC 6902 operations (JSON_PATCH).
 TXN_OP_RULES: list[dict[str, Any]] = [
     {"if": {"properties": {"op": {"enum": ["put", "patch"]}}},
      "then": {"required": ["value"]}},
@@ -200,8 +180,6 @@ def _state_rules(path: str, method: str, operation: dict[str, Any]) -> None:
         elif parameter.get("in") == "query" and parameter["name"] in NAME_PARAMETERS:
             parameter["schema"] = {"anyOf": [dict(NAME), {"type": "null"}]}
     content = operation.get("requestBody", {}).get("content", {})
-    if method == "patch" and "application/json-patch+json" in content:
-        content["application/json-patch+json"]["schema"] = JSON_PATCH
     if path == "/v1/tenants/{tenant}/import":
         content["application/json"]["schema"] = IMPORT_BODY
     if path == "/v1/tenants/{tenant}/schemas/{namespace}" and method == "put":

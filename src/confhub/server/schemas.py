@@ -13,6 +13,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..model import MAX_AUTHOR_CHARS, MAX_REASON_CHARS
 
+# The body of PATCH with application/json-patch+json, and of a txn op's JSON Patch.
+_POINTER = r"^(/([^~/]|~[01])*)*$"
+JSON_PATCH: dict[str, Any] = {
+    "type": "array",
+    "description": "RFC 6902 operations",
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string", "pattern": _POINTER},
+            "from": {"type": "string", "pattern": _POINTER},
+        },
+        "allOf": [
+            {"if": {"properties": {"op": {"enum": ["add", "replace", "test"]}}},
+             "then": {"required": ["value"]}},
+            {"if": {"properties": {"op": {"enum": ["move", "copy"]}}},
+             "then": {"required": ["from"]}},
+        ],
+    },
+}
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_INT = 2**62  # larger query integers would overflow SQLite's 64-bit integers
 

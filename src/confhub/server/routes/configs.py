@@ -30,6 +30,9 @@ from ..deps import (
 )
 from ..responses import dumps, entry_etag, json_response, parse_version_tag
 from ..schemas import (
+    JSON_PATCH as JSON_PATCH_SCHEMA,
+)
+from ..schemas import (
     MAX_INT,
     NAME_PATTERN,
     EntryOut,
@@ -51,20 +54,6 @@ VersionQ = Annotated[int | None, Query(ge=1, le=MAX_INT, description="an old ver
 
 ANY_JSON: dict[str, Any] = {"description": "any JSON value"}
 MERGE_PATCH_SCHEMA: dict[str, Any] = {"description": "RFC 7386 merge patch (any JSON value)"}
-JSON_PATCH_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["op", "path"],
-        "properties": {
-            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
-            "path": {"type": "string"},
-            "from": {"type": "string"},
-            "value": {},
-        },
-    },
-}
-
 # --------------------------------------------------------------------------- shared handlers
 
 
