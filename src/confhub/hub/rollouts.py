@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import RolloutInProgress
@@ -153,16 +153,17 @@ class RolloutBook:
 
     # ------------------------------------------------------------------ writes
 
-    def guard(self, txn: WriteTxn, rows: Iterable[VersionRow], allowed: str | None) -> None:
+    def guard(self, txn: WriteTxn, rows: Sequence[VersionRow], allowed: str | None) -> None:
         """RolloutInProgress if a row writes a key that a running rollout (other than
         ``allowed``, the one completing) stages. Authoritative: the tenant is locked and the
         rollouts come from the cache only when it is exactly at the locked revision."""
-        keys = {(r.env, r.namespace, r.key) for r in rows if r.namespace != ROLLOUT_NS}
-        if not keys:
+        if not any(r.namespace != ROLLOUT_NS for r in rows):
             return
-        for rollout in self.active_in(txn):
-            if rollout.id == allowed:
-                continue
+        active = [rollout for rollout in self.active_in(txn) if rollout.id != allowed]
+        if not active:
+            return  # the common case: no set of the (maybe 10,000) keys written
+        keys = {(r.env, r.namespace, r.key) for r in rows if r.namespace != ROLLOUT_NS}
+        for rollout in active:
             for op in rollout.ops:
                 if op.address in keys:
                     raise in_progress(rollout, op)

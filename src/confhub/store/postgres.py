@@ -27,24 +27,33 @@ import psycopg_pool
 
 from ..errors import ConfhubError, TenantExists, Unavailable
 from ..model import now_micros
-from .base import ALL_TENANTS, VersionRow
+from .base import ALL_TENANTS, AuditRow, VersionRow
 from .group import MAX_GROUP, GroupCommits, Job
 from .migrate import migrate
 from .pending import Pending
+from .pg_rows import write_audit, write_versions
 from .sql import SqlStore
 from .sql_commit import after_commit
-from .sql_txn import SCHEMA_COLUMNS, V_COLUMNS, schema_row, version_row
+from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
 
 T = TypeVar("T")
 CHANNEL = "confhub_commits"
+# The wanted keys drive (one index lookup each, in the current pointers, then the versions
+# by their whole primary key); each LATERAL ... OFFSET 0 keeps the planner to that order. A
+# plain join let it read every version of a key and filter (stale statistics make both look
+# alike): a hot key with 300 versions took milliseconds to prefetch. Never prepared: a
+# generic plan made while the tables were small kept choosing the feed index (tenant,
+# revision) and filtering every version of the tenant, long after the tables had grown.
 CURRENT_OF_KEYS = (
-    f"SELECT {V_COLUMNS}, c.created_at FROM confhub_current c JOIN confhub_versions v "
-    "ON v.tenant = c.tenant AND v.env = c.env AND v.namespace = c.namespace "
-    "AND v.key = c.key AND v.version = c.version WHERE c.tenant = %s "
-    "AND (c.env, c.namespace, c.key) IN "
-    "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))")
+    "SELECT v.*, c.created_at FROM unnest(%b::text[], %b::text[], %b::text[]) "
+    "AS w (env, namespace, key) CROSS JOIN LATERAL (SELECT c.version, c.created_at "
+    "FROM confhub_current c WHERE c.tenant = %s AND c.env = w.env "
+    "AND c.namespace = w.namespace AND c.key = w.key OFFSET 0) c "
+    f"CROSS JOIN LATERAL (SELECT {VERSION_COLUMNS} FROM confhub_versions v "
+    "WHERE v.tenant = %s AND v.env = w.env AND v.namespace = w.namespace AND v.key = w.key "
+    "AND v.version = c.version OFFSET 0) v")
 SCHEMAS_IN_FORCE_OF = (
-    f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ANY(%s) "
+    f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ANY(%b::text[]) "
     "AND scope IN (%s, %s) AND version = (SELECT MAX(version) FROM confhub_schemas w "
     "WHERE w.scope = s.scope AND w.namespace = s.namespace)")
 FAST_FAIL = 1.0  # seconds to wait for a pooled connection before asking if the server is up
@@ -54,6 +63,7 @@ TABLES = ("confhub_tenants", "confhub_versions", "confhub_current", "confhub_sna
           "confhub_schema", "confhub_schemas", "confhub_tokens", "confhub_data_keys",
           "confhub_audit", "confhub_retention", "confhub_rollouts", "confhub_consumers",
           "confhub_rollout_reports")
+OWN_NOTIFY_TTL = 10.0  # seconds a sent notification is remembered (see wait_for_commit)
 LEADER_LOCK = 8014  # first key of the advisory locks of ``leading`` (8011-8013 are taken)
 
 
@@ -72,6 +82,9 @@ class PostgresStore(GroupCommits, SqlStore):
         self.dsn = dsn
         self._timeout = timeout
         self._listen_lock = threading.Lock()
+        # Notifications of this store's own group commits, "tenant:revision" -> when sent:
+        # their rows reach the cache through on_commit, so the follower need not wake for them.
+        self._own: dict[str, float] = {}
         self._listener: psycopg.Connection[Any] | None = None
         self._down: str | None = None  # why the database is unreachable, None while it is up
         self._probe_lock = threading.Lock()
@@ -206,8 +219,9 @@ class PostgresStore(GroupCommits, SqlStore):
                         current = schemas = None
                         if keys and not create:
                             envs, namespaces, names = (list(p) for p in zip(*keys, strict=True))
-                            current = conn.execute(CURRENT_OF_KEYS,
-                                                   (tenant, envs, namespaces, names))
+                            current = conn.execute(
+                                CURRENT_OF_KEYS, (envs, namespaces, names, tenant, tenant),
+                                prepare=False)  # planned for these keys: see CURRENT_OF_KEYS
                             schemas = conn.execute(SCHEMAS_IN_FORCE_OF, (
                                 sorted(set(namespaces)), tenant, ALL_TENANTS))
                         tenant_row = locked.fetchone()  # round trip 1: all of the above
@@ -222,6 +236,7 @@ class PostgresStore(GroupCommits, SqlStore):
                             except BaseException as exc:  # noqa: BLE001 - for the job's caller
                                 job.error = exc
                         self._finish_group(conn, group)
+                        self._sent(group)
                         conn.execute("COMMIT")
                     # leaving the pipeline is round trip 2: once COMMIT is durable
                 except BaseException:
@@ -252,9 +267,11 @@ class PostgresStore(GroupCommits, SqlStore):
             group.schemas[(tenant, r[1])].append(schema_row(r))
         return prefetched
 
-    def _executemany(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
-        with conn.cursor() as cursor:
-            cursor.executemany(self.q(sql), params)
+    def _write_versions(self, conn: Any, rows: Sequence[VersionRow]) -> None:
+        write_versions(conn, rows)  # one statement per table (pg_rows.py)
+
+    def _write_audit(self, conn: Any, rows: Sequence[AuditRow]) -> None:
+        write_audit(conn, rows)
 
     def _lock_all_tenants_sql(self) -> str:
         return "SELECT id FROM confhub_tenants ORDER BY id FOR UPDATE"
@@ -304,8 +321,26 @@ class PostgresStore(GroupCommits, SqlStore):
             conn.execute("SELECT 1").fetchone()
         return time.perf_counter() - started
 
+    def _sent(self, group: Pending) -> None:
+        """Remember the notifications of a group commit's written revisions (see
+        ``wait_for_commit``); forget those older than ``OWN_NOTIFY_TTL``."""
+        now = time.monotonic()
+        if len(self._own) > 1000:
+            for payload, at in list(self._own.items()):
+                if now - at > OWN_NOTIFY_TTL:
+                    self._own.pop(payload, None)
+        for tenant, revision in group.revisions.items():
+            self._own[f"{tenant}:{revision}"] = now
+
     def wait_for_commit(self, timeout: float) -> bool:
-        """Wait for a NOTIFY from any process's commit; reconnects the listener as needed."""
+        """Wait for a NOTIFY from any process's commit; reconnects the listener as needed.
+
+        A notification of a revision this store's own group commit wrote is skipped: its
+        rows are applied to the cache by the writer's ``on_commit`` right after COMMIT, and
+        waking the follower for it would read the tenants back (a query per write) or, when
+        it won the race with ``on_commit``, the whole commit from the feed.
+        """
+        deadline = time.monotonic() + timeout
         with self._listen_lock, self._translated():
             try:
                 if self._listener is None or self._listener.closed:
@@ -313,8 +348,10 @@ class PostgresStore(GroupCommits, SqlStore):
                                                      connect_timeout=CONNECT_TIMEOUT)
                     self._listener.execute(f"LISTEN {CHANNEL}")
                     return True  # we may have missed commits while not listening
-                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                    return True
+                while (remaining := deadline - time.monotonic()) > 0:
+                    for notify in self._listener.notifies(timeout=remaining, stop_after=1):
+                        if self._own.pop(notify.payload, None) is None:
+                            return True
                 return False
             except psycopg.OperationalError:
                 if self._listener is not None:

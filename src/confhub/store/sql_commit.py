@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from ..errors import NotFound, TenantExists
-from .base import VersionRow
+from .base import AuditRow, VersionRow
 from .pending import UNREAD, Pending
 from .sql_txn import (
     INSERT_AUDIT,
@@ -139,12 +139,17 @@ class SqlCommits:
         if pending.versions:
             self._write_versions(conn, pending.versions)
         if pending.audit:
-            self._executemany(conn, INSERT_AUDIT, [audit_values(r) for r in pending.audit])
+            self._write_audit(conn, pending.audit)
         pending.written()
 
     def _write_versions(self, conn: Any, rows: Sequence[VersionRow]) -> None:
+        """Version rows and their keys' current pointers, in order (a key may have several
+        rows here: each of them moves its pointer in turn)."""
         self._executemany(conn, INSERT_VERSION, [version_values(r) for r in rows])
         self._executemany(conn, UPSERT_CURRENT, [current_values(r) for r in rows])
+
+    def _write_audit(self, conn: Any, rows: Sequence[AuditRow]) -> None:
+        self._executemany(conn, INSERT_AUDIT, [audit_values(r) for r in rows])
 
     def _executemany(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
         conn.executemany(self.q(sql), params)

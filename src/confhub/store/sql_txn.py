@@ -207,7 +207,7 @@ class SqlWriteTxn:
 
     def append_audit(self, row: AuditRow) -> None:
         if self.direct:
-            self._store._executemany(self._conn, INSERT_AUDIT, [audit_values(row)])
+            self._store._write_audit(self._conn, [row])
         else:
             self._mine.audit.append(row)
 

@@ -192,8 +192,12 @@ class SqliteStore(GroupCommits, SqlStore):
     def wait_for_commit(self, timeout: float, interval: float = 0.005) -> bool:
         """Poll ``PRAGMA data_version``, which moves when any other connection commits.
 
-        Our own writer is another connection too, so local commits also wake the caller;
-        that is harmless (the caller compares revisions).
+        Our own writer is another connection too, so local commits also wake the caller
+        (the caller compares revisions). A change is reported only once no group commit of
+        ours is running: the one that moved the version has applied its rows to the cache
+        (``on_commit``) by then. Reported at once, the caller could find the cache a
+        revision behind and read the whole commit back from the feed (10,000 rows after a
+        bulk transaction), work ``on_commit`` was about to do anyway.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -201,6 +205,8 @@ class SqliteStore(GroupCommits, SqlStore):
                 current = self._data_version()
             if current != self._seen_data_version:
                 self._seen_data_version = current
+                with self._write_lock:  # held by a running group until its on_commits ran
+                    pass
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -1,0 +1,104 @@
+"""How PostgreSQL writes a commit's held rows: one statement per table, whatever their number.
+
+``executemany`` in psycopg's pipeline mode still sends one ``INSERT`` per row, and the server
+parses, plans and executes each on its own: a transaction of 10 puts was ~30 statements
+(version, current pointer and audit row per put), which took longer than the two network
+round trips it travelled in. Here each table gets one statement whose parameters are one
+typed array per column, expanded by ``unnest``::
+
+    INSERT INTO confhub_versions (tenant, env, ...) SELECT * FROM unnest(
+        %b::text[], %b::text[], ...)          -- ['acme', 'acme'], ['base', 'base'], ...
+
+The current pointers are an upsert, and ``ON CONFLICT DO UPDATE`` may not touch one row twice
+in a statement, so a commit's rows are first folded into one pointer per key, exactly as
+applying them one by one would leave it (``fold_current``). Worked example, one key whose
+stored pointer is live, created at t0; a group commit holds three of its rows::
+
+    v4 put    at t1   -> pointer v4, live,    created t0  (live before: kept)
+    v5 delete at t2   -> pointer v5, deleted, created t0
+    v6 put    at t3   -> pointer v6, live,    created t3  (after a tombstone: a new life)
+
+    folded: v6, live, created t3, *reborn* (the stored created_at must be replaced, whatever
+    it was); without the delete it would be v6, live, created t1, not reborn (the stored
+    created_at stays if the stored pointer is live, else t1).
+
+Reborn keys are rare (a delete and a re-create of one key in one group commit); they go in
+a second statement that overwrites ``created_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import AuditRow, VersionRow
+from .sql_txn import AUDIT_COLUMNS, VERSION_COLUMNS, audit_values, version_values
+
+__all__ = ["INSERT_AUDITS", "INSERT_VERSIONS", "fold_current", "write_audit", "write_versions"]
+
+
+def _arrays(types: Sequence[str]) -> str:
+    # %b: psycopg sends the arrays in binary; its text form quotes every element in Python
+    # (~0.3 ms for the arrays of 10 rows, against ~15 µs).
+    return ", ".join(f"%b::{kind}[]" for kind in types)
+
+
+VERSION_TYPES = ("text", "text", "text", "text", "bigint", "bigint", "text", "boolean", "text",
+                 "bigint", "text", "text", "text", "bigint", "text", "boolean", "text")
+INSERT_VERSIONS = (f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
+                   f"SELECT * FROM unnest({_arrays(VERSION_TYPES)})")
+_CURRENT_TYPES = ("text", "text", "text", "text", "bigint", "boolean", "bigint")
+_UPSERT = ("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
+           f"created_at) SELECT * FROM unnest({_arrays(_CURRENT_TYPES)}) "
+           "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
+           "version = excluded.version, deleted = excluded.deleted, created_at = ")
+# A key re-created after a tombstone starts a new incarnation: its created_at resets.
+UPSERT_CURRENTS = (_UPSERT + "CASE WHEN confhub_current.deleted THEN excluded.created_at "
+                   "ELSE confhub_current.created_at END")
+UPSERT_REBORN = _UPSERT + "excluded.created_at"
+_AUDIT_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "text", "text")
+# WITH ORDINALITY ... ORDER BY: ids (BIGSERIAL) are drawn in the order the rows were appended.
+INSERT_AUDITS = (f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
+                 f"FROM unnest({_arrays(_AUDIT_TYPES)}) WITH ORDINALITY "
+                 f"AS a ({AUDIT_COLUMNS}, n) ORDER BY n")
+
+Pointer = list[Any]  # [tenant, env, namespace, key, version, deleted, created_at, reborn]
+
+
+def fold_current(rows: Sequence[VersionRow]) -> list[Pointer]:
+    """One current pointer per key: what upserting ``rows`` in order would leave (see the
+    module's worked example); ``reborn`` marks a key whose created_at must be overwritten."""
+    folded: dict[tuple[str, str, str, str], Pointer] = {}
+    for row in rows:
+        address = (row.tenant, row.env, row.namespace, row.key)
+        pointer = folded.get(address)
+        if pointer is None:
+            folded[address] = [*address, row.version, row.deleted, row.created_at, False]
+            continue
+        if pointer[5]:  # after a tombstone: a new incarnation begins with this row
+            pointer[6], pointer[7] = row.created_at, True
+        pointer[4], pointer[5] = row.version, row.deleted
+    return list(folded.values())
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (the arrays ``unnest`` takes)."""
+    return [list(column) for column in zip(*rows, strict=True)][:width]
+
+
+def write_versions(conn: Any, rows: Sequence[VersionRow]) -> None:
+    """Insert the version rows and move their keys' current pointers: two statements (three
+    when a key was deleted and re-created within the rows)."""
+    conn.execute(INSERT_VERSIONS, _columns([version_values(r) for r in rows], 17))
+    pointers = fold_current(rows)
+    plain = [p for p in pointers if not p[7]]
+    if plain:
+        conn.execute(UPSERT_CURRENTS, _columns(plain, 7))
+    reborn = [p for p in pointers if p[7]]
+    if reborn:
+        conn.execute(UPSERT_REBORN, _columns(reborn, 7))
+
+
+def write_audit(conn: Any, rows: Sequence[AuditRow]) -> None:
+    """Append the audit rows, in order, in one statement."""
+    conn.execute(INSERT_AUDITS, _columns([audit_values(r) for r in rows], 9))
