@@ -10,8 +10,9 @@ May import: ``confhub.model``, ``confhub.errors``, ``confhub.audit``, ``confhub.
 
 from __future__ import annotations
 
+import operator
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,13 +69,14 @@ def new_row(txn: WriteTxn, env: str, namespace: str, key: str, version: int, op:
             value: str | None, deleted: bool, meta: Meta, *, rollback_of: int | None = None,
             secret: bool = False, born: int | None = None) -> VersionRow:
     """A new version row; ``born`` is when the key's live incarnation began (default: now)."""
+    # Positional, in VersionRow's field order (tenant, env, namespace, key, version,
+    # revision, op, deleted, value, created_at, author, reason, metadata, rollback_of,
+    # request_id, secret, key_created_at): keywords cost a third more, once per key written.
+    now = txn.now
     return VersionRow(
-        tenant=txn.tenant, env=env, namespace=namespace, key=key, version=version,
-        revision=txn.revision, op=op, deleted=deleted, value=None if deleted else value,
-        created_at=txn.now, author=meta.author, reason=meta.reason, metadata=meta.metadata,
-        rollback_of=rollback_of, request_id=meta.request_id, secret=secret,
-        key_created_at=born if born is not None else txn.now,
-    )
+        txn.tenant, env, namespace, key, version, txn.revision, op, deleted,
+        None if deleted else value, now, meta.author, meta.reason, meta.metadata, rollback_of,
+        meta.request_id, secret, born if born is not None else now)
 
 
 def imported_row(txn: WriteTxn, env: str, namespace: str, key: str,
@@ -96,23 +98,30 @@ def born(cur: VersionRow | None) -> int | None:
     return cur.key_created_at if cur is not None and not cur.deleted else None
 
 
-def feed_order(row: VersionRow) -> tuple[str, str, str, int]:
-    return row.env, row.namespace, row.key, row.version
+# The sort key of a commit's rows in feed order, (env, namespace, key, version): C, not a
+# Python call per row (a bulk transaction sorts 10,000 of them).
+feed_order: Callable[[VersionRow], tuple[str, str, str, int]] = operator.attrgetter(
+    "env", "namespace", "key", "version")
 
 
 def change_audit(row: VersionRow) -> AuditRow:
     """The audit record of one committed change: who, what, why; never the value."""
     who = current_actor()
-    target = f"{row.namespace}/{row.key}" + ("" if row.env == BASE_ENV else f"@{row.env}")
+    env = row.env
+    # Positional, in AuditRow's field order (at, action, actor, tenant, target, request_id,
+    # client, reason, details); details is json.dumps({"version": ..., "revision": ...,
+    # "secret": ...}) spelled out: this runs for every change written.
     return AuditRow(
-        at=row.created_at, action=f"config.{row.op}", tenant=row.tenant, target=target,
-        actor=(who.name if who else None) or row.author, reason=row.reason,
-        request_id=row.request_id, client=who.client if who else "embedded",
-        # json.dumps({"version": ..., "revision": ..., "secret": ...}), spelled out: this
-        # runs for every change written
-        details=(f'{{"version": {row.version:d}, "revision": {row.revision:d}, '
-                 f'"secret": {"true" if row.secret else "false"}}}'),
-    )
+        row.created_at, _ACTIONS.get(row.op) or f"config.{row.op}",
+        (who.name if who else None) or row.author, row.tenant,
+        f"{row.namespace}/{row.key}" if env == BASE_ENV else f"{row.namespace}/{row.key}@{env}",
+        row.request_id, who.client if who else "embedded", row.reason,
+        f'{{"version": {row.version:d}, "revision": {row.revision:d}, '
+        f'"secret": {"true" if row.secret else "false"}}}')
+
+
+_ACTIONS = {op: f"config.{op}" for op in ("put", "patch", "delete", "rollback", "restore",
+                                          "import")}
 
 
 def version_from_row(row: VersionRow) -> Version:
@@ -145,9 +154,19 @@ def where(env: str, namespace: str, key: str) -> str:
     return f"{namespace}/{key}" + ("" if env == BASE_ENV else f" (env {env})")
 
 
+_known_names: set[str] = set()  # env and namespace names already checked (a few per app)
+
+
 def check_address(env: str, namespace: str, key: str) -> None:
-    check_name("env", env)
-    check_name("namespace", namespace)
+    # A bulk load checks the same env and namespaces for every key: once is enough.
+    if not (type(env) is str and env in _known_names):
+        check_name("env", env)
+        if len(_known_names) < 10_000:
+            _known_names.add(env)
+    if not (type(namespace) is str and namespace in _known_names):
+        check_name("namespace", namespace)
+        if len(_known_names) < 10_000:
+            _known_names.add(namespace)
     check_name("key", key)
 
 

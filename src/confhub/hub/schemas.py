@@ -71,7 +71,10 @@ def effective_schema(read: SchemaLookup, tenant: str, namespace: str
 
 def schema_in_txn(txn: WriteTxn, namespace: str) -> CompiledSchema | None:
     """The compiled schema in force for ``namespace`` as seen by a write transaction."""
-    found = {row.scope: row for row in txn.schemas_in_force(namespace)}
+    rows = txn.schemas_in_force(namespace)
+    if not rows:
+        return None  # no schema: asked once per key written, so answered at once
+    found = {row.scope: row for row in rows}
     return effective_schema(lambda scope, _: found.get(scope), txn.tenant, namespace)[1]
 
 

@@ -82,8 +82,10 @@ class Writes(TenantPart):
             if isinstance(secret, str):
                 raise InvalidRequest("secret= takes True or a list of JSON pointers")
             paths = _secrets.check_pointers(secret) or None
-        return Op("put", env, namespace, key, encoded=encoded,
-                  expected_version=check_expected(expected_version), secret_paths=paths)
+        # positional (kind, env, namespace, key, value, encoded, expected_version, to_version,
+        # secret_paths): one Op per key of a bulk load
+        return Op("put", env, namespace, key, None, encoded, check_expected(expected_version),
+                  None, paths)
 
     def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
                   expected_version: int | None, json_patch: bool) -> Op:

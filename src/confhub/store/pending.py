@@ -50,7 +50,9 @@ class Pending:
         self.schemas: dict[tuple[str, str], Any] = {}
         self._by_key: dict[KeyAddress, list[VersionRow]] = {}
         self._base: dict[KeyAddress, VersionRow | None] = {}  # database rows read before
-        self._layers: dict[tuple[str, str, str], set[str]] = {}  # (tenant, ns, key) -> envs
+        # (tenant, ns, key) -> envs held, built when first asked for (validation of a key
+        # with a schema); None until then, so appending a row costs one dict entry.
+        self._layers: dict[tuple[str, str, str], set[str]] | None = None
         # Each tenant's revision when the commit locked it, and the (tenant, namespace)s any
         # of its transactions wrote since (held or direct, even if rolled back): what lets a
         # transaction tell that nothing changed a namespace since a cached revision.
@@ -73,12 +75,8 @@ class Pending:
             self._by_key[address] = [row]
         else:
             held.append(row)
-        layer = (row.tenant, row.namespace, row.key)
-        envs = self._layers.get(layer)
-        if envs is None:
-            self._layers[layer] = {row.env}
-        else:
-            envs.add(row.env)
+        if self._layers is not None:
+            self._layers.setdefault((row.tenant, row.namespace, row.key), set()).add(row.env)
         self.versions.append(row)
 
     def merge(self, other: Pending) -> None:
@@ -105,6 +103,10 @@ class Pending:
         return self._base.get(address, _UNREAD)
 
     def envs(self, tenant: str, namespace: str, key: str) -> set[str]:
+        if self._layers is None:
+            self._layers = {}
+            for tenant_, env, namespace_, key_ in self._by_key:
+                self._layers.setdefault((tenant_, namespace_, key_), set()).add(env)
         return self._layers.get((tenant, namespace, key), set())
 
     def version(self, address: KeyAddress, version: int) -> VersionRow | None:
@@ -119,7 +121,7 @@ class Pending:
         self.audit = []
         self._by_key.clear()
         self._base.clear()
-        self._layers.clear()
+        self._layers = None
 
 
 UNREAD = _UNREAD
