@@ -32,9 +32,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import AuditRow, VersionRow
+from .pending import Pending
 from .sql_txn import AUDIT_COLUMNS, VERSION_COLUMNS, audit_values, version_values
 
-__all__ = ["INSERT_AUDITS", "INSERT_VERSIONS", "fold_current", "write_audit", "write_versions"]
+__all__ = ["INSERT_AUDITS", "INSERT_VERSIONS", "finish_statement", "fold_current",
+           "write_audit", "write_versions"]
 
 
 def _arrays(types: Sequence[str]) -> str:
@@ -102,3 +104,40 @@ def write_versions(conn: Any, rows: Sequence[VersionRow]) -> None:
 def write_audit(conn: Any, rows: Sequence[AuditRow]) -> None:
     """Append the audit rows, in order, in one statement."""
     conn.execute(INSERT_AUDITS, _columns([audit_values(r) for r in rows], 9))
+
+
+def finish_statement(group: Pending, channel: str) -> tuple[str, list[Any]]:
+    """Everything a group commit writes before COMMIT as one statement: the held rows (one
+    data-modifying ``WITH`` per table), each tenant's new revision and its NOTIFY.
+
+    One statement instead of five or six: each costs the client a dump, a send and a
+    result to read (~0.1 ms on a busy machine) and the server a round of its executor.
+    The parts touch different rows (a key's pointer is in one of the two upserts, never
+    both), so running them under one snapshot changes nothing.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, values: list[Any]) -> None:
+        parts.append(f"w{len(parts)} AS ({sql})")
+        params.extend(values)
+
+    if group.versions:
+        add(INSERT_VERSIONS, _columns([version_values(r) for r in group.versions], 17))
+        pointers = fold_current(group.versions)
+        plain = [p for p in pointers if not p[7]]
+        if plain:
+            add(UPSERT_CURRENTS, _columns(plain, 7))
+        reborn = [p for p in pointers if p[7]]
+        if reborn:
+            add(UPSERT_REBORN, _columns(reborn, 7))
+    if group.audit:
+        add(INSERT_AUDITS, _columns([audit_values(r) for r in group.audit], 9))
+    for tenant, revision in group.revisions.items():
+        add("UPDATE confhub_tenants SET revision = %s WHERE id = %s", [revision, tenant])
+    notify = ["pg_notify(%s, %s)" for _ in group.notify] or ["1"]
+    for tenant, revision in group.notify.items():
+        params.extend([channel, f"{tenant}:{revision}"])
+    group.written()
+    head = f"WITH {', '.join(parts)} " if parts else ""
+    return f"{head}SELECT {', '.join(notify)}", params

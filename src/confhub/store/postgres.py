@@ -31,7 +31,7 @@ from .base import ALL_TENANTS, AuditRow, VersionRow
 from .group import MAX_GROUP, GroupCommits, Job
 from .migrate import migrate
 from .pending import Pending
-from .pg_rows import write_audit, write_versions
+from .pg_rows import finish_statement, write_audit, write_versions
 from .sql import SqlStore
 from .sql_commit import after_commit
 from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
@@ -201,8 +201,8 @@ class PostgresStore(GroupCommits, SqlStore):
         Round trip 1: BEGIN, lock the tenant's row, read the current rows of every job's
         ``keys`` and the schemas in force for their namespaces. Then each job's function runs
         in Python against those (anything else it reads costs a round trip of its own) and
-        its rows are held. Round trip 2: the rows in one batch per table, the tenant's
-        revision, NOTIFY, COMMIT. Each read statement runs after the lock is granted, so it
+        its rows are held. Round trip 2: one statement with the rows (one batch per table),
+        the tenant's revision and NOTIFY (``pg_rows.finish_statement``), then COMMIT. Each read statement runs after the lock is granted, so it
         sees every commit made before (READ COMMITTED takes a snapshot per statement).
         BEGIN and COMMIT are plain statements: psycopg's ``transaction()`` would add a round
         trip at each end.
@@ -235,8 +235,8 @@ class PostgresStore(GroupCommits, SqlStore):
                                 raise  # the transaction itself is in doubt: fail the group
                             except BaseException as exc:  # noqa: BLE001 - for the job's caller
                                 job.error = exc
-                        self._finish_group(conn, group)
                         self._sent(group)
+                        conn.execute(*finish_statement(group, CHANNEL))
                         conn.execute("COMMIT")
                     # leaving the pipeline is round trip 2: once COMMIT is durable
                 except BaseException:
