@@ -94,3 +94,51 @@ def test_every_transaction_of_a_group_builds_on_the_one_before(store: Store) -> 
     outcomes = run_grouped(store, fns)
     assert outcomes[0::2] == [1, 2, 3, 4, 5], outcomes
     assert store.history(TENANT, *KEY, limit=1)[0].value == '"4"'
+
+
+def delete(txn: WriteTxn) -> int:
+    """A transaction writing a tombstone of ``ns/x``."""
+    current = txn.current(*KEY)
+    assert current is not None
+    txn.append(VersionRow(TENANT, *KEY, version=current.version + 1, revision=txn.revision,
+                          op="delete", deleted=True, value=None, created_at=txn.now))
+    return current.version + 1
+
+
+def created_at(store: Store) -> int | None:
+    (row,) = store.current_rows(TENANT, "ns")
+    return row.key_created_at
+
+
+def stamped(fn: Callable[[WriteTxn], int], times: dict[int, int]
+            ) -> Callable[[WriteTxn], int]:
+    """``fn``, noting the time of the version it wrote."""
+    def run(txn: WriteTxn) -> int:
+        version = fn(txn)
+        times[version] = txn.now
+        return version
+    return run
+
+
+def test_a_key_deleted_and_written_again_in_one_group_starts_a_new_life(store: Store) -> None:
+    """put, delete, put of one key in one group: the key is live at version 4 and was
+    created by that last put, not when it was first written (its pointer is written once
+    for the whole group on PostgreSQL)."""
+    store.write(TENANT, put('"old"'), keys=[KEY])
+    times: dict[int, int] = {}
+    outcomes = run_grouped(store, [stamped(put('"a"'), times), stamped(delete, times),
+                                   stamped(put('"b"'), times)])
+    assert outcomes == [2, 3, 4], outcomes
+    assert created_at(store) == times[4]
+    assert [(r.version, r.deleted) for r in store.history(TENANT, *KEY, limit=10)] == [
+        (4, False), (3, True), (2, False), (1, False)]
+
+
+def test_a_live_key_written_twice_in_one_group_keeps_its_creation_time(
+        store: Store) -> None:
+    """Two puts of a live key in one group: still created when it was first written."""
+    store.write(TENANT, put('"old"'), keys=[KEY])
+    first = created_at(store)
+    assert run_grouped(store, [put('"a"'), put('"b"')]) == [2, 3]
+    assert created_at(store) == first
+    assert store.history(TENANT, *KEY, limit=1)[0].value == '"b"'
