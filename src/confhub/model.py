@@ -188,21 +188,13 @@ def _check_json(value: Any, path: str, depth: int) -> None:
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-# json.dumps with options builds an encoder per call; a value's canonical text is made here
-# for every write.
+# A value's canonical text is made for every write. ``_ENCODE_CHUNKS`` is what
+# ``_CANONICAL.encode`` builds on every call, built once (half its time on a small value); no
+# circular-reference markers, as ``_is_plain_json``/``_check_json`` bound the depth first.
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _not_json(value: object) -> NoReturn:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# What ``_CANONICAL.encode`` runs, built once instead of on every call (half its time on a
-# small value). No circular-reference markers: ``_is_plain_json``/``_check_json`` have
-# bounded the depth first. Falls back to ``_CANONICAL`` where there is no C encoder.
 _c_encoder = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE_CHUNKS = (_c_encoder(None, _not_json, json.encoder.encode_basestring, None, ":", ",",
-                             False, False, False) if _c_encoder is not None else None)
+_ENCODE_CHUNKS = (_c_encoder(None, _CANONICAL.default, json.encoder.encode_basestring, None,
+                             ":", ",", False, False, False) if _c_encoder is not None else None)
 
 
 def _is_plain_json(value: Any, depth: int) -> bool:

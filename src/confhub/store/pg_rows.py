@@ -35,8 +35,14 @@ from .base import AuditRow, VersionRow
 from .pending import Pending
 from .sql_txn import AUDIT_COLUMNS, VERSION_COLUMNS, audit_values, version_values
 
-__all__ = ["INSERT_AUDITS", "INSERT_VERSIONS", "finish_statement", "fold_current",
-           "write_audit", "write_versions"]
+__all__ = [
+    "INSERT_AUDITS",
+    "INSERT_VERSIONS",
+    "finish_statement",
+    "fold_current",
+    "write_audit",
+    "write_versions",
+]
 
 
 def _arrays(types: Sequence[str]) -> str:
@@ -45,24 +51,49 @@ def _arrays(types: Sequence[str]) -> str:
     return ", ".join(f"%b::{kind}[]" for kind in types)
 
 
-VERSION_TYPES = ("text", "text", "text", "text", "bigint", "bigint", "text", "boolean", "text",
-                 "bigint", "text", "text", "text", "bigint", "text", "boolean", "text")
-INSERT_VERSIONS = (f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
-                   f"SELECT * FROM unnest({_arrays(VERSION_TYPES)})")
+VERSION_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "boolean",
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "text",
+    "boolean",
+    "text",
+)
+INSERT_VERSIONS = (
+    f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
+    f"SELECT * FROM unnest({_arrays(VERSION_TYPES)})"
+)
 _CURRENT_TYPES = ("text", "text", "text", "text", "bigint", "boolean", "bigint")
-_UPSERT = ("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
-           f"created_at) SELECT * FROM unnest({_arrays(_CURRENT_TYPES)}) "
-           "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
-           "version = excluded.version, deleted = excluded.deleted, created_at = ")
+_UPSERT = (
+    "INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
+    f"created_at) SELECT * FROM unnest({_arrays(_CURRENT_TYPES)}) "
+    "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
+    "version = excluded.version, deleted = excluded.deleted, created_at = "
+)
 # A key re-created after a tombstone starts a new incarnation: its created_at resets.
-UPSERT_CURRENTS = (_UPSERT + "CASE WHEN confhub_current.deleted THEN excluded.created_at "
-                   "ELSE confhub_current.created_at END")
+UPSERT_CURRENTS = (
+    _UPSERT + "CASE WHEN confhub_current.deleted THEN excluded.created_at "
+    "ELSE confhub_current.created_at END"
+)
 UPSERT_REBORN = _UPSERT + "excluded.created_at"
 _AUDIT_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "text", "text")
 # WITH ORDINALITY ... ORDER BY: ids (BIGSERIAL) are drawn in the order the rows were appended.
-INSERT_AUDITS = (f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
-                 f"FROM unnest({_arrays(_AUDIT_TYPES)}) WITH ORDINALITY "
-                 f"AS a ({AUDIT_COLUMNS}, n) ORDER BY n")
+INSERT_AUDITS = (
+    f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
+    f"FROM unnest({_arrays(_AUDIT_TYPES)}) WITH ORDINALITY "
+    f"AS a ({AUDIT_COLUMNS}, n) ORDER BY n"
+)
 
 Pointer = list[Any]  # [tenant, env, namespace, key, version, deleted, created_at, reborn]
 

@@ -202,8 +202,9 @@ class PostgresStore(GroupCommits, SqlStore):
         ``keys`` and the schemas in force for their namespaces. Then each job's function runs
         in Python against those (anything else it reads costs a round trip of its own) and
         its rows are held. Round trip 2: one statement with the rows (one batch per table),
-        the tenant's revision and NOTIFY (``pg_rows.finish_statement``), then COMMIT. Each read statement runs after the lock is granted, so it
-        sees every commit made before (READ COMMITTED takes a snapshot per statement).
+        the tenant's revision and NOTIFY (``pg_rows.finish_statement``), then COMMIT. Each
+        read statement runs after the lock is granted, so it sees every commit made before
+        (READ COMMITTED takes a snapshot per statement).
         BEGIN and COMMIT are plain statements: psycopg's ``transaction()`` would add a round
         trip at each end.
         """

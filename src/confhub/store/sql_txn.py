@@ -150,7 +150,7 @@ class SqlWriteTxn:
         # (Pending's dicts read directly: this runs for every op of a 10,000-key bulk load.)
         address = (self.tenant, env, namespace, key)
         group, mine = self._group, self._mine
-        base = group._base.get(address, UNREAD)
+        base: Any = group._base.get(address, UNREAD)
         if base is UNREAD:
             base = mine._base.get(address, UNREAD)
             if base is UNREAD:
@@ -162,7 +162,7 @@ class SqlWriteTxn:
         held_mine = mine._by_key.get(address)
         if held_before is None and held_mine is None:
             return base  # type: ignore[no-any-return]
-        return latest(base, (held_before or []) + (held_mine or []))
+        return latest(base, [*(held_before or ()), *(held_mine or ())])
 
     def version(self, env: str, namespace: str, key: str, version: int) -> VersionRow | None:
         if not self.direct:
