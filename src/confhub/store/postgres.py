@@ -33,7 +33,7 @@ from .migrate import migrate
 from .pending import Pending
 from .pg_rows import finish_statement, write_audit, write_versions
 from .sql import SqlStore
-from .sql_commit import after_commit
+from .sql_commit import settle
 from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
 
 T = TypeVar("T")
@@ -245,12 +245,9 @@ class PostgresStore(GroupCommits, SqlStore):
                         conn.execute("ROLLBACK")
                     raise
         except BaseException as exc:
-            for job in jobs:
-                job.result, job.error = None, job.error or exc
+            settle(jobs, exc)
             return
-        for job in jobs:
-            if job.on_commit is not None and job.error is None:
-                job.context.run(after_commit, job.on_commit, job.result)
+        settle(jobs, None)
 
     @staticmethod
     def _prefetched(group: Pending, tenant: str, keys: list[tuple[str, str, str]],

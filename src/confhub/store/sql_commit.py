@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ..errors import NotFound, TenantExists
 from .base import AuditRow, VersionRow
+from .group import Job
 from .pending import UNREAD, Pending
 from .sql_txn import (
     INSERT_AUDIT,
@@ -153,6 +154,17 @@ class SqlCommits:
 
     def _executemany(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
         conn.executemany(self.q(sql), params)
+
+
+def settle(jobs: Sequence[Job], failure: BaseException | None) -> None:
+    """Tell a group's jobs how its database transaction ended: on ``failure`` every job
+    fails (with its own error if it had one, else the transaction's); after a COMMIT the
+    ``on_commit`` callbacks of the jobs that succeeded run, in commit order."""
+    for job in jobs:
+        if failure is not None:
+            job.result, job.error = None, job.error or failure
+        elif job.on_commit is not None and job.error is None:
+            job.context.run(after_commit, job.on_commit, job.result)
 
 
 def after_commit(callback: Callable[[T], object], result: T) -> None:

@@ -38,7 +38,7 @@ from .group import GroupCommits, Job
 from .migrate import migrate
 from .pending import Pending
 from .sql import SqlStore
-from .sql_commit import after_commit
+from .sql_commit import settle
 
 BUSY_TIMEOUT_MS = 10_000
 PREFETCH_FROM = 8  # keys in one transaction from which their rows are read in a batch
@@ -167,12 +167,9 @@ class SqliteStore(GroupCommits, SqlStore):
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for job in jobs:
-                job.result, job.error = None, job.error or exc
+            settle(jobs, exc)
             return
-        for job in jobs:
-            if job.on_commit is not None and job.error is None:
-                job.context.run(after_commit, job.on_commit, job.result)
+        settle(jobs, None)
 
     def _storage_bytes(self, conn: Any) -> int:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
