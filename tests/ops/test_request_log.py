@@ -68,3 +68,13 @@ def test_an_error_answer_is_logged_with_its_code(served: Served) -> None:
     assert r.status_code == 404
     [line] = log_lines(served, request_id)
     assert line["status"] == 404 and line["error"] == "not_found"
+
+
+def test_request_ids_are_unique_across_workers(served: Served) -> None:
+    """Both workers make up ids for requests that bring none: every id differs (a generator
+    seeded before the workers were forked gave each worker the same sequence)."""
+    ids = []
+    for _ in range(120):  # a new connection each time, so both workers answer some
+        r = httpx.get(f"{served.url}/healthz", headers={"Connection": "close"})
+        ids.append(r.headers["x-request-id"])
+    assert len(set(ids)) == len(ids)

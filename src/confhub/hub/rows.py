@@ -34,9 +34,9 @@ from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
 from .cache import change_from_row
 
 MAX_PAGE = 10_000
-# Request ids need to be unique, not secret: a PRNG seeded from the OS at import, instead of
-# a uuid4 (an os.urandom system call) per write.
-_ids = random.Random()
+# Request ids need to be unique, not secret: the random module's PRNG instead of a uuid4 (an
+# os.urandom system call) per write. Its own generator, which Python reseeds in every forked
+# worker: a private ``random.Random()`` made before the fork gave every worker the same ids.
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ def meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | N
     text = (encode_value(dict(metadata), where="metadata", max_bytes=MAX_METADATA_BYTES)
             if metadata else None)
     return Meta(reason=reason, author=author, metadata=text,
-                request_id=request_id or f"{_ids.getrandbits(128):032x}")
+                request_id=request_id or f"{random.getrandbits(128):032x}")
 
 
 def _check_length(field: str, text: str | None, limit: int) -> None:

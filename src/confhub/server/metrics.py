@@ -59,6 +59,10 @@ _CHANGES: dict[tuple[str, str], str] = {
 _READ_METHODS = frozenset(("GET", "HEAD"))
 
 
+MAX_SERIES = 10_000  # (method, route, status) children kept at hand by ``Metrics.observe``
+_Series = tuple[Any, Any, Any, "str | None"]  # request count, latency, config latency, change
+
+
 def change_operation(method: str, route: str) -> str | None:
     """The change a successful ``method route`` commits (None: it commits nothing)."""
     return _CHANGES.get((method, route))
@@ -127,6 +131,20 @@ class Metrics:
             "confhub_watch_slow_streams",
             "Times a watch stream found more than 100 revisions waiting (it fell behind)",
             registry=r)
+        self._series: dict[tuple[str, str, int], _Series] = {}
+
+    def _series_of(self, method: str, route: str, status: int) -> _Series:
+        """The children of one (method, route template, status): looking a labelled child
+        up through ``labels()`` costs more than the rest of a cached GET's metrics. Route
+        templates and methods are few, so the table stays small (reset if it ever is not)."""
+        if len(self._series) > MAX_SERIES:
+            self._series.clear()
+        series = self._series[(method, route, status)] = (
+            self.requests.labels(method, route, str(status)),
+            self.latency.labels(method, route),
+            self.config_latency.labels(latency_operation(method, route)),
+            change_operation(method, route))
+        return series
 
     def exposition(self) -> bytes:
         """The Prometheus text of the whole server (every worker in multiprocess mode)."""
@@ -143,11 +161,15 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float,
                 tenant: str | None, error_code: str | None, dry_run: bool) -> None:
         """Count one answered request (called once per request by the request layer)."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
-        self.config_latency.labels(latency_operation(method, route)).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series_of(method, route, status)
+        count, latency, config_latency, operation = series
+        count.inc()
+        latency.observe(seconds)
+        config_latency.observe(seconds)
         if status < 300:
-            operation = change_operation(method, route)
             if operation is not None and not dry_run:
                 who = tenant or "default"
                 self.commits.labels(who).inc()
