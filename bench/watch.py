@@ -209,20 +209,36 @@ def _watcher_process(host: str, port: int, path: str, count: int, until: float,
     asyncio.run(_raw_watchers(host, port, path, count, until, results))
 
 
-def _worker_rss_kib(server_url: str) -> int:
-    """RSS of the process that holds the server's listening socket's connections: the
-    granian worker (a child of the process ``live_server`` started)."""
+def _worker_pids(server_url: str) -> set[int]:
+    """The processes holding the server's listening socket: the granian worker (a child of
+    the process ``live_server`` started)."""
     port = int(server_url.rsplit(":", 1)[1])
     out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True,
                          text=True).stdout
-    pids = {int(p) for p in re.findall(r"pid=(\d+)", out)}
+    return {int(p) for p in re.findall(r"pid=(\d+)", out)}
+
+
+def _worker_rss_kib(server_url: str) -> int:
+    """RSS of the server's worker process."""
     total = 0
-    for pid in pids:
+    for pid in _worker_pids(server_url):
         with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     total = max(total, int(line.split()[1]))
     return total
+
+
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU the processes ``pids`` (and their threads) have used so far. CPU per
+    delivered event moves much less than latency with the neighbours' load on a shared
+    machine."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def bench_fanout(watchers: int, events: int, gap: float, procs: int,
@@ -242,10 +258,14 @@ def bench_fanout(watchers: int, events: int, gap: float, procs: int,
         _wait_for_connections(url, watchers, rss_before)
         time.sleep(2)
         rss_after = _worker_rss_kib(url)
+        pids = _worker_pids(url)
+        cpu_before = _cpu_seconds(pids)
         with httpx.Client(base_url=url, timeout=10) as client:
             for i in range(events):
                 confhub_put(client, i)
                 time.sleep(gap)
+        time.sleep(1)  # the last revision's deliveries
+        cpu = _cpu_seconds(pids) - cpu_before
         latencies: list[float] = []
         for _ in workers:
             latencies.extend(results.get(timeout=until - time.time() + 30))
@@ -255,6 +275,9 @@ def bench_fanout(watchers: int, events: int, gap: float, procs: int,
     out["expected"] = watchers * events
     out["rss_before_kib"], out["rss_after_kib"] = rss_before, rss_after
     out["kib_per_idle_watcher"] = round((rss_after - rss_before) / watchers, 1)
+    # Server CPU (the worker: its PUTs included) per event delivered to a watcher.
+    out["server_cpu_s"] = round(cpu, 2)
+    out["server_cpu_us_per_event"] = round(cpu / max(len(latencies), 1) * 1e6, 1)
     return out
 
 

@@ -2,7 +2,7 @@
 
 A commit is published under the cache lock in whatever thread committed it; asyncio watchers
 wait on their own event loop. :class:`LoopBell` batches the wake-ups of one loop into a single
-``call_soon_threadsafe`` per burst.
+``call_soon_threadsafe`` per burst, and :class:`Flag` is what each watcher waits on.
 """
 
 from __future__ import annotations
@@ -10,9 +10,49 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
 
-__all__ = ["LoopBell"]
+__all__ = ["Flag", "LoopBell"]
+
+
+class Flag:
+    """An ``asyncio.Event`` for one waiter, rung from any thread through its loop's bell.
+
+    A thousand open watch streams each hold one, so it is small: no waiter deque (an
+    ``asyncio.Event`` has one) and no closure per watcher; ``ring`` is a bound method.
+    """
+
+    __slots__ = ("_bell", "_set", "_waiter")
+
+    def __init__(self, bell: LoopBell) -> None:
+        self._bell = bell
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def ring(self) -> None:
+        """Set the flag from any thread (through the loop's bell)."""
+        self._bell.ring(self)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        """Set the flag (on the loop's thread) and wake its waiter."""
+        self._set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = self._waiter = self._bell.loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
 
 class LoopBell:
@@ -27,8 +67,8 @@ class LoopBell:
     _bells_lock = threading.Lock()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ringing: list[asyncio.Event] = []
+        self.loop = loop
+        self._ringing: list[Flag] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -39,19 +79,20 @@ class LoopBell:
                 bell = cls._bells[loop] = LoopBell(loop)
             return bell
 
-    def waker(self, flag: asyncio.Event) -> Callable[[], None]:
-        def ring() -> None:
-            with self._lock:
-                first = not self._ringing
-                self._ringing.append(flag)
-            if first:
-                try:
-                    self._loop.call_soon_threadsafe(self._flush)
-                except RuntimeError:  # the loop is closed: nobody is listening any more
-                    with self._lock:
-                        self._ringing.clear()
+    def flag(self) -> Flag:
+        """A new flag rung through this bell."""
+        return Flag(self)
 
-        return ring
+    def ring(self, flag: Flag) -> None:
+        with self._lock:
+            first = not self._ringing
+            self._ringing.append(flag)
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self._flush)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                with self._lock:
+                    self._ringing.clear()
 
     def _flush(self) -> None:
         with self._lock:

@@ -31,21 +31,18 @@ them and again finds nothing, so resuming never duplicates.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .bell import LoopBell
-from .catchup import FEED_PAGE, Feed, SharedPages, catchup_slots, group_by_revision
+from .catchup import FEED_PAGE, Feed, SharedPages, group_by_revision
 from .errors import ConfhubError, InvalidRequest, Unavailable
 from .model import Change, WatchEvent, check_name
 
 __all__ = [
-    "AsyncWatch", "Broadcaster", "SharedPages", "Subscription", "WatchFilter", "WatchHandle",
-    "deliver", "group_by_revision",
+    "MAX_PENDING", "Broadcaster", "Recent", "SharedPages", "Subscription", "WatchFilter",
+    "WatchHandle", "deliver", "group_by_revision",
 ]
 
 logger = logging.getLogger("confhub.watch")
@@ -92,16 +89,83 @@ class WatchFilter:
         return WatchEvent(event.tenant, event.revision, wanted)
 
 
+class Recent:
+    """The revisions recently published for one tenant, shared by all its watchers.
+
+    A ring of the last ``MAX_PENDING`` events, numbered by a sequence (``head`` is the next
+    number): publishing a revision stores it once, whatever the number of watchers, and each
+    synced watcher only keeps a cursor into it. A watcher whose cursor the ring has left
+    behind (it fell more than ``MAX_PENDING`` revisions behind) goes back to catching up.
+    What a filter keeps of an event is worked out once per filter and shared too, so equal
+    filters hand their streams the very same event (encoded once by the HTTP layer).
+    """
+
+    __slots__ = ("_ring", "_kept", "head", "lock", "subs")
+
+    def __init__(self, size: int = MAX_PENDING) -> None:
+        self._ring: list[WatchEvent | None] = [None] * size
+        # per slot: (the event, what each filter keeps of it), filled in by the consumers
+        self._kept: list[tuple[WatchEvent, dict[WatchFilter, WatchEvent | None]] | None] = (
+            [None] * size)
+        self.head = 0
+        self.lock = threading.Lock()
+        self.subs: tuple[Subscription, ...] = ()
+
+    def append(self, event: WatchEvent) -> int:
+        """Store ``event``; its sequence number."""
+        with self.lock:
+            seq = self.head
+            self._ring[seq % len(self._ring)] = event
+            self.head = seq + 1
+            return seq
+
+    def read(self, cursor: int) -> list[WatchEvent] | None:
+        """The events from sequence ``cursor`` on (call with ``lock`` held); None if some
+        of them have already been overwritten."""
+        size = len(self._ring)
+        if self.head - cursor > size:
+            return None
+        ring = self._ring
+        return [ring[seq % size] for seq in range(cursor, self.head)]  # type: ignore[misc]
+
+    def newest(self) -> int:
+        """The revision of the newest event held (call with ``lock`` held and head > 0)."""
+        event = self._ring[(self.head - 1) % len(self._ring)]
+        assert event is not None
+        return event.revision
+
+    def select(self, filter: WatchFilter, event: WatchEvent, seq: int) -> WatchEvent | None:
+        """``filter.select(event)`` for the event at ``seq``, computed once per filter.
+
+        Consumers fill the memo in from their own threads; a memo is tied to its event, so
+        one left over from a slot's previous event is simply replaced."""
+        if filter.everything:
+            return event
+        slot = seq % len(self._kept)
+        memo = self._kept[slot]
+        if memo is None or memo[0] is not event:
+            memo = self._kept[slot] = (event, {})
+        kept = memo[1]
+        if filter in kept:
+            return kept[filter]
+        selected = kept[filter] = filter.select(event)
+        return selected
+
+
+_UNREGISTERED = Recent(1)  # a subscription's ring until Broadcaster.add gives it its tenant's
+
+
 class Subscription:
     """One watcher's place in a tenant's history; see the module docstring for the states.
 
-    The producer side (``offer``, ``fail``) runs under the cache lock; the consumer side
-    (``take``) runs in the watcher's own thread or task. ``wake`` tells the consumer there is
-    something to take; it must not block.
+    The producer side (``Broadcaster.publish``, ``fail``) runs under the cache lock and only
+    wakes the consumer: the event itself is stored once, in the tenant's :class:`Recent`.
+    The consumer side (``take``) runs in the watcher's own thread or task. ``wake`` tells the
+    consumer there is something to take; it must not block.
     """
 
-    __slots__ = ("tenant", "filter", "position", "backfill_to", "_pending", "_passed", "_lock",
-                 "wake", "error", "lens")
+    __slots__ = ("tenant", "filter", "lens", "position", "backfill_to", "cursor", "recent",
+                 "wake", "error")
 
     def __init__(self, tenant: str, filter: WatchFilter, position: int, backfill_to: int,
                  wake: Callable[[], None],
@@ -113,9 +177,8 @@ class Subscription:
         self.lens = lens
         self.position = position
         self.backfill_to = backfill_to
-        self._pending: deque[WatchEvent] = deque()
-        self._passed = 0  # newest published revision the filter passed over
-        self._lock = threading.Lock()
+        self.recent = _UNREGISTERED
+        self.cursor = 0  # the next published revision to read, by its sequence in ``recent``
         self.wake = wake
         self.error: ConfhubError | None = None
 
@@ -125,31 +188,12 @@ class Subscription:
 
     @property
     def queued(self) -> int:
-        """Revisions waiting in memory for the consumer (at most MAX_PENDING)."""
-        return len(self._pending)
-
-    # ---------------------------------------------------------------- producer side
-
-    def offer(self, event: WatchEvent) -> bool:
-        """Queue a published revision; True if the consumer should be woken."""
-        selected = self.filter.select(event if self.lens is None else self.lens(event))
-        with self._lock:
-            if len(self._pending) >= MAX_PENDING:
-                # Too far behind: forget the queue and read this stretch from storage.
-                self._pending.clear()
-                self.backfill_to = event.revision
-                return True
-            if selected is None:
-                self._passed = event.revision
-                return False
-            self._pending.append(selected)
-            return True
+        """Revisions published and not yet taken (at most MAX_PENDING are held)."""
+        return min(self.recent.head - self.cursor, MAX_PENDING)
 
     def fail(self, error: ConfhubError) -> None:
         """End the subscription: the consumer's next ``take`` raises ``error``."""
-        with self._lock:
-            self.error = error
-            self._pending.clear()
+        self.error = error
 
     # ---------------------------------------------------------------- consumer side
 
@@ -158,33 +202,47 @@ class Subscription:
 
         While catching up this reads storage (call it off the event loop), through ``pages``
         when given, so watchers catching up over the same range share what they read; when
-        synced it only pops the queue.
+        synced it only reads the tenant's recent revisions.
         """
-        with self._lock:
-            if self.error is not None:
-                raise self.error
-            if self.position >= self.backfill_to:
-                queued = [e for e in self._pending if e.revision > self.position]
-                self._pending.clear()
-                # Revisions arrive in order, so everything up to the newer of the last queued
-                # and the last passed-over revision has now been examined.
-                self.position = max(self.position, self._passed,
-                                    queued[-1].revision if queued else 0)
-                return queued
-            start, stop = self.position, self.backfill_to
+        if self.error is not None:
+            raise self.error
+        if self.position >= self.backfill_to:
+            recent = self.recent
+            with recent.lock:
+                cursor = self.cursor
+                published = recent.read(cursor)
+                if published is None:
+                    # Too far behind: read this stretch from storage (position, newest];
+                    # the caller sees ``catching_up`` and takes again, off the event loop.
+                    self.backfill_to = recent.newest()
+                    self.cursor = recent.head
+                    return []
+                self.cursor = recent.head
+            events: list[WatchEvent] = []
+            for seq, event in enumerate(published, cursor):
+                if event.revision <= self.position:
+                    continue
+                seen = event if self.lens is None else self.lens(event)
+                selected = (recent.select(self.filter, event, seq) if seen is event
+                            else self.filter.select(seen))
+                if selected is not None:
+                    events.append(selected)
+                # Revisions arrive in order: everything up to here has been examined.
+                self.position = event.revision
+            return events
+        start, stop = self.position, self.backfill_to
         page = (pages.events(self.tenant, start, feed) if pages is not None
                 else group_by_revision(self.tenant, feed(start, FEED_PAGE)))
-        events: list[WatchEvent] = []
+        events = []
         last = stop
         for event in page:
             if event.revision > stop:
-                break  # newer revisions arrive through the queue
+                break  # newer revisions arrive through the recent ones
             last = event.revision
             selected = self.filter.select(event if self.lens is None else self.lens(event))
             if selected is not None:
                 events.append(selected)
-        with self._lock:
-            self.position = last if last > self.position else self.position
+        self.position = last if last > self.position else self.position
         return events
 
 
@@ -193,47 +251,68 @@ class Broadcaster:
     ``pages`` are the feed pages its catching-up watchers share."""
 
     def __init__(self) -> None:
-        self._by_tenant: dict[str, list[Subscription]] = {}
+        self._by_tenant: dict[str, Recent] = {}
         self._lock = threading.Lock()
         self.pages = SharedPages()
 
     def add(self, subscription: Subscription) -> None:
-        """Register (call under the cache lock, with ``position``/``backfill_to`` set)."""
+        """Register (call under the cache lock, with ``position``/``backfill_to`` set): the
+        watcher reads the tenant's revisions published from now on."""
         with self._lock:
-            subs = self._by_tenant.get(subscription.tenant, [])
-            self._by_tenant[subscription.tenant] = [*subs, subscription]
+            recent = self._by_tenant.get(subscription.tenant)
+            if recent is None:
+                recent = self._by_tenant[subscription.tenant] = Recent()
+            subscription.recent = recent
+            subscription.cursor = recent.head
+            recent.subs = (*recent.subs, subscription)
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
-            subs = [s for s in self._by_tenant.get(subscription.tenant, ())
-                    if s is not subscription]
-            if subs:
-                self._by_tenant[subscription.tenant] = subs
-            else:
-                self._by_tenant.pop(subscription.tenant, None)
+            recent = self._by_tenant.get(subscription.tenant)
+            if recent is None:
+                return
+            subs = tuple(s for s in recent.subs if s is not subscription)
+            recent.subs = subs
+            if not subs:
+                # Nobody watches: forget the tenant's recent revisions (a later watcher
+                # starts from the view's revision, so it needs none of them).
+                del self._by_tenant[subscription.tenant]
 
     def publish(self, tenant: str, revision: int,
                 changes: Callable[[], Sequence[Change]]) -> None:
         """Hand revision ``revision`` to every watcher of ``tenant`` (``changes`` is only
         called when someone watches). Runs under the cache lock, so revisions arrive in
-        order; it only queues and wakes, never waits for a consumer."""
-        subs = self._by_tenant.get(tenant)
-        if not subs:
+        order. The event is stored once and each watcher is only woken: no filtering and no
+        encoding per watcher here, and never a wait for a consumer."""
+        recent = self._by_tenant.get(tenant)
+        if recent is None or not recent.subs:
             return
         event = WatchEvent(tenant, revision, tuple(changes()))
-        for sub in subs:
-            if sub.offer(event):
-                sub.wake()
+        seq = recent.append(event)
+        wanted: dict[WatchFilter, bool] = {}  # once per distinct filter, not per watcher
+        for sub in recent.subs:
+            f = sub.filter
+            if not f.everything and sub.lens is None:
+                hit = wanted.get(f)
+                if hit is None:
+                    hit = wanted[f] = recent.select(f, event, seq) is not None
+                # A watcher this revision does not concern is left asleep, unless it has
+                # not looked for so long that the ring would soon leave it behind (it then
+                # passes over what it skipped instead of re-reading it from storage).
+                if not hit and seq - sub.cursor < MAX_PENDING // 2:
+                    continue
+            sub.wake()
 
     def end(self, tenant: str | None, error: ConfhubError) -> None:
         """End the subscriptions of ``tenant`` (all tenants: None) with ``error``."""
         self.pages.forget(tenant)
         with self._lock:
             if tenant is None:
-                ended = [s for subs in self._by_tenant.values() for s in subs]
+                ended = [s for r in self._by_tenant.values() for s in r.subs]
                 self._by_tenant.clear()
             else:
-                ended = self._by_tenant.pop(tenant, [])
+                gone = self._by_tenant.pop(tenant, None)
+                ended = list(gone.subs) if gone is not None else []
         for sub in ended:
             sub.fail(error)
             sub.wake()
@@ -242,7 +321,7 @@ class Broadcaster:
 # --------------------------------------------------------------------------- consumers
 
 
-def _permanent(sub: Subscription, exc: ConfhubError) -> bool:
+def permanent(sub: Subscription, exc: ConfhubError) -> bool:
     """Whether a watcher must end: its subscription was ended, or history/tenant is gone.
     Anything else (storage unreachable while catching up) is retried."""
     return sub.error is not None or not isinstance(exc, Unavailable)
@@ -322,7 +401,7 @@ class WatchHandle:
             try:
                 events = self._sub.take(self._feed)
             except ConfhubError as exc:
-                if _permanent(self._sub, exc):
+                if permanent(self._sub, exc):
                     self.error = exc
                     level = logging.INFO if self._sub.error is not None else logging.WARNING
                     logger.log(level, "watch on tenant %r ended: %s", self._sub.tenant, exc)
@@ -335,134 +414,9 @@ class WatchHandle:
                 continue
             delay = 0.05
             if not events:
-                self._flag.wait()
+                if not self._sub.catching_up:  # (it may have just fallen behind: read on)
+                    self._flag.wait()
                 continue
             for event in events:
                 if not deliver(self._callback, event, self._stopped):
                     return
-
-
-class AsyncWatch:
-    """``async for event in watch``: one :class:`WatchEvent` per revision, in order.
-
-    Call ``await start()`` first: it subscribes, so a missing tenant or removed history raises
-    there, before anything is consumed. Storage is only read (in a worker thread) while the
-    watch is catching up; a synced watch just awaits its queue.
-    """
-
-    def __init__(self, subscribe: Callable[[Callable[[], None]], Subscription], feed: Feed,
-                 remove: Callable[[Subscription], None],
-                 pages: SharedPages | None = None) -> None:
-        self._subscribe = subscribe
-        self._feed = feed
-        self._remove = remove
-        self._pages = pages
-        self._sub: Subscription | None = None
-        self._flag: asyncio.Event | None = None
-        self._ready: deque[WatchEvent] = deque()
-        self._interrupted = False
-
-    @property
-    def revision(self) -> int:
-        """The last revision examined (events up to it have been handed out or passed over)."""
-        return self._sub.position if self._sub is not None else 0
-
-    async def start(self) -> AsyncWatch:
-        if self._sub is None:
-            flag = self._flag = asyncio.Event()
-            wake = LoopBell.of(asyncio.get_running_loop()).waker(flag)
-            self._sub = await asyncio.to_thread(self._subscribe, wake)
-        return self
-
-    def __aiter__(self) -> AsyncWatch:
-        return self
-
-    @property
-    def waiting(self) -> int:
-        """How many events are already waiting to be taken."""
-        return len(self._ready)
-
-    def ready(self, limit: int | None = None) -> list[WatchEvent]:
-        """The events already waiting (at most ``limit``), without waiting for more."""
-        if limit is None or limit >= len(self._ready):
-            events = list(self._ready)
-            self._ready.clear()
-            return events
-        return [self._ready.popleft() for _ in range(limit)]
-
-    async def __anext__(self) -> WatchEvent:
-        event = await self.get()
-        assert event is not None
-        return event
-
-    async def get(self, timeout: float | None = None) -> WatchEvent | None:
-        """The next event, or None if none arrives within ``timeout`` seconds.
-
-        Only the wait is timed: a storage read in progress is never abandoned (its events
-        would be lost, since the position has moved).
-        """
-        sub = await self._started()
-        assert self._flag is not None
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        delay = 0.05
-        while not self._ready:
-            if self._interrupted:
-                return None
-            self._flag.clear()
-            try:
-                if sub.catching_up or sub.error is not None:
-                    # Few storage reads at once, whatever the number of watchers catching
-                    # up: the storage threads stay free for other requests.
-                    async with catchup_slots(loop):
-                        events = await asyncio.to_thread(sub.take, self._feed, self._pages)
-                else:
-                    events = sub.take(self._feed)
-            except ConfhubError as exc:
-                if _permanent(sub, exc):
-                    self.close()
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if events:
-                self._ready.extend(events)
-            elif deadline is None:
-                await self._flag.wait()
-            else:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return None
-                # A timer setting the flag, not asyncio.wait_for: that makes a task per wait,
-                # which a thousand streams would pay on every revision.
-                timer = loop.call_later(remaining, self._flag.set)
-                try:
-                    await self._flag.wait()
-                finally:
-                    timer.cancel()
-        return self._ready.popleft()
-
-    async def _started(self) -> Subscription:
-        await self.start()
-        assert self._sub is not None
-        return self._sub
-
-    def interrupt(self) -> None:
-        """Make a waiting ``get`` (and every later one) return None at once: whoever reads
-        this watch is ending it (the server stops, the client hung up)."""
-        self._interrupted = True
-        if self._flag is not None:
-            self._flag.set()
-
-    def close(self) -> None:
-        if self._sub is not None:
-            self._remove(self._sub)
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AsyncWatch:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()

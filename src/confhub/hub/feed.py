@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable
 
 from ..errors import NotFound
 from ..model import Change, check_wait
-from ..watch import AsyncWatch, Subscription, WatchFilter, WatchHandle, group_by_revision
+from ..asyncwatch import AsyncWatch
+from ..watch import Subscription, WatchFilter, WatchHandle, group_by_revision
 from .cache import change_from_row
 from .core import TenantPart
 from .rows import check_limit, check_since

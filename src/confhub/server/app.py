@@ -186,6 +186,8 @@ class _Outer:
         if self._ui is not None and (path == "/ui" or path.startswith("/ui/")):
             await self._ui(scope, receive, send)
             return
+        if path.endswith("/watch"):
+            scope[watch.RAW_SEND] = send  # the stream's bytes skip the send wrappers
         await self._asgi(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:

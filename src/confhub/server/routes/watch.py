@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from ...errors import ConfhubError, InvalidRequest, Unavailable
 from ...model import WatchEvent
-from ...watch import AsyncWatch
+from ...asyncwatch import AsyncWatch
 from ..auth import watch_slot
 from ..deps import state_of, tenant_of
 from ..lifecycle import Lifecycle
@@ -41,6 +41,10 @@ OptName = Annotated[str | None, Query(max_length=128, pattern=NAME_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 PING = b": ping\n\n"  # a comment: keeps proxies from closing an idle stream
 CHUNK_BYTES = 64 * 1024  # what one write of a stream carries at most (plus one event)
+RAW_SEND = "confhub.raw_send"
+"""Scope key of the server's own ``send``, set by the app's outermost layer for watch
+streams: an event's bytes go straight to it instead of through every middleware's send
+wrapper (they only look at the response start, which still goes through them all)."""
 
 
 @router.get(
@@ -128,13 +132,15 @@ class EventStream(Response):
         listener = asyncio.ensure_future(_disconnected(receive))
         listener.add_done_callback(hung_up)
         chunks = self._chunks
+        send_body = scope.get(RAW_SEND, send)
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": self.raw_headers})
             async for chunk in chunks:
                 if gone:
                     break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send_body({"type": "http.response.body", "body": chunk,
+                                 "more_body": True})
             if not gone:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:  # noqa: BLE001 - the client is gone (each server words it its way)

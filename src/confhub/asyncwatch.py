@@ -1,0 +1,179 @@
+"""``async for event in watch``: a watcher on an event loop (the HTTP stream, the web UI,
+``watch_async``).
+
+One of these per open watch stream, so it is kept small and its waits cheap: a :class:`Flag`
+(no waiter deque, no closure) rung through the loop's bell, a list of ready events, and one
+heartbeat timer that is re-armed only when it fires — not a timer made and cancelled around
+every wait, which a thousand streams would pay on every revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from .bell import Flag, LoopBell
+from .catchup import Feed, SharedPages, catchup_slots
+from .errors import ConfhubError
+from .model import WatchEvent
+from .watch import Subscription, permanent
+
+__all__ = ["AsyncWatch"]
+
+
+class AsyncWatch:
+    """``async for event in watch``: one :class:`WatchEvent` per revision, in order.
+
+    Call ``await start()`` first: it subscribes, so a missing tenant or removed history raises
+    there, before anything is consumed. Storage is only read (in a worker thread) while the
+    watch is catching up; a synced watch only reads its tenant's recent revisions.
+    """
+
+    __slots__ = ("_subscribe", "_feed", "_remove", "_pages", "_sub", "_flag", "_ready",
+                 "_interrupted", "_deadline", "_timer", "__weakref__")
+
+    def __init__(self, subscribe: Callable[[Callable[[], None]], Subscription], feed: Feed,
+                 remove: Callable[[Subscription], None],
+                 pages: SharedPages | None = None) -> None:
+        self._subscribe = subscribe
+        self._feed = feed
+        self._remove = remove
+        self._pages = pages
+        self._sub: Subscription | None = None
+        self._flag: Flag | None = None
+        self._ready: list[WatchEvent] = []
+        self._interrupted = False
+        self._deadline: float | None = None  # when a timed get gives up (loop time)
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def revision(self) -> int:
+        """The last revision examined (events up to it have been handed out or passed over)."""
+        return self._sub.position if self._sub is not None else 0
+
+    async def start(self) -> AsyncWatch:
+        if self._sub is None:
+            flag = self._flag = LoopBell.of(asyncio.get_running_loop()).flag()
+            self._sub = await asyncio.to_thread(self._subscribe, flag.ring)
+        return self
+
+    def __aiter__(self) -> AsyncWatch:
+        return self
+
+    @property
+    def waiting(self) -> int:
+        """How many events are already waiting to be taken."""
+        return len(self._ready)
+
+    def ready(self, limit: int | None = None) -> list[WatchEvent]:
+        """The events already waiting (at most ``limit``), without waiting for more."""
+        events = self._ready
+        if limit is None or limit >= len(events):
+            self._ready = []
+            return events
+        taken = events[:limit]
+        del events[:limit]
+        return taken
+
+    async def __anext__(self) -> WatchEvent:
+        event = await self.get()
+        assert event is not None
+        return event
+
+    async def get(self, timeout: float | None = None) -> WatchEvent | None:
+        """The next event, or None if none arrives within ``timeout`` seconds.
+
+        Only the wait is timed: a storage read in progress is never abandoned (its events
+        would be lost, since the position has moved).
+        """
+        sub = await self._started()
+        flag = self._flag
+        assert flag is not None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.05
+        while not self._ready:
+            if self._interrupted:
+                return None
+            flag.clear()
+            try:
+                if sub.catching_up or sub.error is not None:
+                    # Few storage reads at once, whatever the number of watchers catching
+                    # up: the storage threads stay free for other requests.
+                    async with catchup_slots(loop):
+                        events = await asyncio.to_thread(sub.take, self._feed, self._pages)
+                else:
+                    events = sub.take(self._feed)
+            except ConfhubError as exc:
+                if permanent(sub, exc):
+                    self.close()
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if events:
+                self._ready = events
+            elif sub.catching_up:
+                continue  # it has just fallen behind: read storage, off the loop
+            elif deadline is None:
+                await flag.wait()
+            else:
+                if deadline <= loop.time():
+                    return None
+                self._arm(loop, deadline)
+                try:
+                    await flag.wait()
+                finally:
+                    self._deadline = None
+        return self._ready.pop(0)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make the flag be set at ``deadline``. The timer already pending is kept when it
+        fires no later (it re-arms itself for the rest), so a stream that gets an event
+        every few milliseconds makes one timer per heartbeat, not one per event."""
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None and timer.when() > deadline:
+            timer.cancel()
+            timer = None
+        if timer is None:
+            self._timer = loop.call_at(deadline, self._ring_at_deadline)
+
+    def _ring_at_deadline(self) -> None:
+        self._timer = None
+        deadline, flag = self._deadline, self._flag
+        if deadline is None or flag is None:
+            return  # nobody waits with a deadline now; the next timed wait arms again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            flag.set()
+        else:
+            self._timer = loop.call_at(deadline, self._ring_at_deadline)
+
+    async def _started(self) -> Subscription:
+        await self.start()
+        assert self._sub is not None
+        return self._sub
+
+    def interrupt(self) -> None:
+        """Make a waiting ``get`` (and every later one) return None at once: whoever reads
+        this watch is ending it (the server stops, the client hung up)."""
+        self._interrupted = True
+        if self._flag is not None:
+            self._flag.set()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._sub is not None:
+            self._remove(self._sub)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AsyncWatch:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
