@@ -158,6 +158,7 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
         inner = FastWrites(inner, app, configs.write_entry, on_write=metrics.fast_writes.inc)
         inner = FastReads(inner, state.lookup, state.entry_bytes,
                           on_hit=metrics.fast_hits.inc)
+        inner = watch.LeanWatch(inner, app)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
     outer: Any = BodyDeadline(AuthLayer(HeadBody(inner), guard), client_timeout)
@@ -186,7 +187,7 @@ class _Outer:
         if self._ui is not None and (path == "/ui" or path.startswith("/ui/")):
             await self._ui(scope, receive, send)
             return
-        if path.endswith("/watch"):
+        if path.endswith("/watch") and scope.get("method") == "GET":  # (HEAD: no bytes)
             scope[watch.RAW_SEND] = send  # the stream's bytes skip the send wrappers
         await self._asgi(scope, receive, send)
 

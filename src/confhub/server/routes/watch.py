@@ -17,8 +17,10 @@ revision older than retention keeps answers ``410 Gone`` before the stream opens
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import parse_qsl
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -30,6 +32,7 @@ from ...model import WatchEvent
 from ...asyncwatch import AsyncWatch
 from ..auth import watch_slot
 from ..deps import state_of, tenant_of
+from ..errors import response_for
 from ..lifecycle import Lifecycle
 from ..responses import dumps
 from ..schemas import MAX_INT, NAME_PATTERN, errors
@@ -86,6 +89,76 @@ async def watch(request: Request, tenant: Name,
     # generator runs no ``finally``: release when it is collected too.
     weakref.finalize(events, release)
     return EventStream(events, stream.interrupt)
+
+
+class LeanWatch:
+    """ASGI layer sending ``GET /v1/tenants/{t}/watch`` straight to :func:`watch`.
+
+    A stream lives for hours, and everything between the server and the handler stays alive
+    with it: FastAPI's routing, exception and exit-stack middlewares hold a dozen coroutine
+    frames and exit stacks per stream (about half of a stream's Python memory), and every
+    event resumes through all of them. A request this layer is sure of — known query
+    parameters with valid values, a valid ``Last-Event-ID`` — calls the very handler the
+    FastAPI route calls; anything else falls through to the route, which answers the errors
+    (422 and the rest) and stays the documented description of the path. It sits inside the
+    auth layer, so the token's rules apply alike.
+    """
+
+    def __init__(self, app: Any, fastapi_app: Any) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        call = _lean_call(scope) if scope["type"] == "http" else None
+        if call is None:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.fastapi_app  # what Request.app (and so state_of) reads
+        try:
+            response = await watch(Request(scope, receive), **call)
+        except Exception as exc:  # the same answers the FastAPI route gives
+            response = response_for(exc, "GET", scope["path"])
+        await response(scope, receive, send)
+
+
+_NAME = re.compile(NAME_PATTERN.strip("^$"))
+_QUERY_NAMES = ("namespace", "key", "env")
+
+
+def _lean_call(scope: dict[str, Any]) -> dict[str, Any] | None:
+    """The handler's arguments if the request is a valid watch request; None if in doubt."""
+    if scope["method"] != "GET":
+        return None
+    parts = scope["path"].split("/")
+    if (len(parts) != 5 or parts[1] != "v1" or parts[2] != "tenants" or parts[4] != "watch"
+            or not _NAME.fullmatch(parts[3])):
+        return None
+    call: dict[str, Any] = {"tenant": parts[3], "since": None, "namespace": None, "key": None,
+                            "env": None, "last_event_id": None}
+    raw = scope.get("query_string")
+    if raw:
+        try:
+            pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True,
+                              strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        for name, value in pairs:
+            if name not in call or name == "tenant" or call[name] is not None:
+                return None
+            if name == "since":
+                if not (value.isascii() and value.isdigit()) or int(value) > MAX_INT:
+                    return None
+                call["since"] = int(value)
+            elif name in _QUERY_NAMES and _NAME.fullmatch(value):
+                call[name] = value
+            else:
+                return None
+    for header, value in scope["headers"]:
+        if header == b"last-event-id":
+            if call["last_event_id"] is not None or len(value) > 32:
+                return None
+            call["last_event_id"] = value.decode("latin-1")
+    return call
 
 
 def _resume_point(last_event_id: str | None, since: int | None) -> int | None:
