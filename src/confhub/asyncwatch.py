@@ -29,12 +29,27 @@ class AsyncWatch:
     watch is catching up; a synced watch only reads its tenant's recent revisions.
     """
 
-    __slots__ = ("_subscribe", "_feed", "_remove", "_pages", "_sub", "_flag", "_ready",
-                 "_interrupted", "_deadline", "_timer", "__weakref__")
+    __slots__ = (
+        "_subscribe",
+        "_feed",
+        "_remove",
+        "_pages",
+        "_sub",
+        "_flag",
+        "_ready",
+        "_interrupted",
+        "_deadline",
+        "_timer",
+        "__weakref__",
+    )
 
-    def __init__(self, subscribe: Callable[[Callable[[], None]], Subscription], feed: Feed,
-                 remove: Callable[[Subscription], None],
-                 pages: SharedPages | None = None) -> None:
+    def __init__(
+        self,
+        subscribe: Callable[[Callable[[], None]], Subscription],
+        feed: Feed,
+        remove: Callable[[Subscription], None],
+        pages: SharedPages | None = None,
+    ) -> None:
         self._subscribe = subscribe
         self._feed = feed
         self._remove = remove

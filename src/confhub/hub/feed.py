@@ -18,9 +18,9 @@ import builtins
 import threading
 from collections.abc import AsyncIterator, Callable
 
+from ..asyncwatch import AsyncWatch
 from ..errors import NotFound
 from ..model import Change, check_wait
-from ..asyncwatch import AsyncWatch
 from ..watch import Subscription, WatchFilter, WatchHandle, group_by_revision
 from .cache import change_from_row
 from .core import TenantPart

@@ -20,16 +20,16 @@ import asyncio
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import parse_qsl
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...asyncwatch import AsyncWatch
 from ...errors import ConfhubError, InvalidRequest, Unavailable
 from ...model import WatchEvent
-from ...asyncwatch import AsyncWatch
 from ..auth import watch_slot
 from ..deps import state_of, tenant_of
 from ..errors import response_for
