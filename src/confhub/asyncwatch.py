@@ -101,7 +101,7 @@ class AsyncWatch:
         Only the wait is timed: a storage read in progress is never abandoned (its events
         would be lost, since the position has moved).
         """
-        sub = await self._started()
+        sub = self._sub if self._sub is not None else await self._started()
         flag = self._flag
         assert flag is not None
         loop = asyncio.get_running_loop()
@@ -110,6 +110,18 @@ class AsyncWatch:
         while not self._ready:
             if self._interrupted:
                 return None
+            if not (
+                flag.is_set()
+                or sub.catching_up
+                or sub.error is not None
+                or (deadline is not None and deadline <= loop.time())
+            ):
+                # Nothing rang since the last take (the flag is cleared before each): wait
+                # at once instead of taking again to find nothing, as would happen after
+                # every event.
+                if not await self._wait(loop, deadline):
+                    return None
+                continue
             flag.clear()
             try:
                 if sub.catching_up or sub.error is not None:
@@ -128,19 +140,25 @@ class AsyncWatch:
                 continue
             if events:
                 self._ready = events
-            elif sub.catching_up:
-                continue  # it has just fallen behind: read storage, off the loop
-            elif deadline is None:
-                await flag.wait()
-            else:
-                if deadline <= loop.time():
-                    return None
-                self._arm(loop, deadline)
-                try:
-                    await flag.wait()
-                finally:
-                    self._deadline = None
+            elif not sub.catching_up and not await self._wait(loop, deadline):
+                return None  # (catching up: it has just fallen behind; read storage)
         return self._ready.pop(0)
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop, deadline: float | None) -> bool:
+        """Wait for the flag; False if ``deadline`` has passed."""
+        flag = self._flag
+        assert flag is not None
+        if deadline is None:
+            await flag.wait()
+            return True
+        if deadline <= loop.time():
+            return False
+        self._arm(loop, deadline)
+        try:
+            await flag.wait()
+        finally:
+            self._deadline = None
+        return True
 
     def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Make the flag be set at ``deadline``. The timer already pending is kept when it
