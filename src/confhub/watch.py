@@ -5,24 +5,25 @@ two states):
 
 * catching up: its ``position`` is below ``backfill_to``; it reads the change feed from
   storage, a page at a time (pages never split a revision), until it reaches ``backfill_to``;
-* synced: it takes the revisions the hub publishes as they commit, from its pending queue.
+* synced: it reads the revisions the hub publishes as they commit from its tenant's
+  :class:`Recent` ring, shared by all the tenant's watchers, through its own ``cursor``.
 
 Subscribing happens under the cache lock, which is also held while a revision is published, so
 the revision the subscription starts at (the tenant view's) splits history exactly: at or
-below it comes from storage, above it from the queue. A consumer that falls more than
-``MAX_PENDING`` revisions behind is moved back to catching up: its queue is dropped and
-``backfill_to`` is set to the newest published revision, so a slow consumer costs storage
-reads, never unbounded memory and never a lost event.
+below it comes from storage, above it from the ring. A consumer that falls more than
+``MAX_PENDING`` revisions behind finds its cursor overwritten and is moved back to catching up:
+``backfill_to`` is set to the newest revision in the ring, so a slow consumer costs storage
+reads, never memory of its own and never a lost event.
 
 Worked example: a watcher with ``since=5`` subscribes while the tenant is at revision 8::
 
-    subscribe            position 5, backfill_to 8, pending []
-    commit 9 published   pending [9]
+    subscribe            position 5, backfill_to 8, cursor at the ring's head
+    commit 9 published   ring [.., 9]
     take()               storage (5, 8] -> events 6, 7, 8; position 8
-    take()               pending -> event 9; position 9
-    (1,000 more commits while the consumer sleeps: pending overflows)
-    overflow at 1,009    pending [], backfill_to 1,009
-    take()               storage (9, 1,009] page by page, then the queue again
+    take()               ring -> event 9; position 9
+    (1,100 more commits while the consumer sleeps: the ring overwrites its cursor)
+    take() at 1,109      ring has lost revisions it had not read: backfill_to 1,109
+    take()               storage (9, 1,109] page by page, then the ring again
 
 ``position`` is the last revision *examined*; with a filter, revisions that touch nothing
 watched are passed over silently, and a resume from the last revision *delivered* re-examines
@@ -372,8 +373,8 @@ class WatchHandle:
 
     @property
     def queued(self) -> int:
-        """Revisions waiting in memory for the callback. Never more than ``MAX_PENDING``: a
-        watcher further behind drops its queue and reads that stretch from the change feed."""
+        """Revisions published and not yet taken by the callback, never more than
+        ``MAX_PENDING``: a watcher further behind reads that stretch from the change feed."""
         return self._sub.queued
 
     @property

@@ -151,6 +151,13 @@ class TestErrors:
         assert r.status_code == 400, r.text
         assert r.json()["error"]["message"]
 
+    def test_an_unknown_query_parameter_is_ignored_as_on_every_route(self, url: str,
+                                                                      tenant: str) -> None:
+        _put(url, tenant, "models", "a", 1)
+        ready, event = _read(url, tenant, 2, since=0, namespace="models", utm_source="x")
+        assert ready.event == "ready"
+        assert [c["key"] for c in json.loads(event.data)["changes"]] == ["a"]
+
     def test_history_removed_by_retention_is_410(self, served: tuple[str, Path],
                                                  tenant: str) -> None:
         url, db = served

@@ -8,8 +8,8 @@ cache as each revision is applied, and falls back to reading this feed (``_feed`
 is behind — both flag restart-required changes the same way, so a change looks identical
 whichever path delivered it.
 
-May import: ``confhub.watch``, ``confhub.model``, ``confhub.errors`` and the
-hub's ``core``, ``cache``, ``rows``.
+May import: ``confhub.watch``, ``confhub.asyncwatch``, ``confhub.model``, ``confhub.errors``
+and the hub's ``core``, ``cache``, ``rows``.
 """
 
 from __future__ import annotations
