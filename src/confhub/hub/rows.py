@@ -34,9 +34,6 @@ from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
 from .cache import change_from_row
 
 MAX_PAGE = 10_000
-# Request ids need to be unique, not secret: the random module's PRNG instead of a uuid4 (an
-# os.urandom system call) per write. Its own generator, which Python reseeds in every forked
-# worker: a private ``random.Random()`` made before the fork gave every worker the same ids.
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +52,9 @@ def meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | N
     _check_length("author", author, MAX_AUTHOR_CHARS)
     text = (encode_value(dict(metadata), where="metadata", max_bytes=MAX_METADATA_BYTES)
             if metadata else None)
+    # Request ids need to be unique, not secret: the random module's PRNG, not a uuid4 (an
+    # os.urandom system call) per write. Its own generator, which Python reseeds in every
+    # forked worker (a private ``random.Random()`` made before the fork would repeat ids).
     return Meta(reason=reason, author=author, metadata=text,
                 request_id=request_id or f"{random.getrandbits(128):032x}")
 
@@ -158,16 +158,19 @@ _known_names: set[str] = set()  # env and namespace names already checked (a few
 
 
 def check_address(env: str, namespace: str, key: str) -> None:
-    # A bulk load checks the same env and namespaces for every key: once is enough.
-    if not (type(env) is str and env in _known_names):
-        check_name("env", env)
-        if len(_known_names) < 10_000:
-            _known_names.add(env)
-    if not (type(namespace) is str and namespace in _known_names):
-        check_name("namespace", namespace)
-        if len(_known_names) < 10_000:
-            _known_names.add(namespace)
+    _check_known("env", env)
+    _check_known("namespace", namespace)
     check_name("key", key)
+
+
+def _check_known(kind: str, name: str) -> None:
+    """``check_name`` once per name: a bulk load checks the same env and namespaces for
+    every key (the rules are the same for every kind, so one set serves both)."""
+    if type(name) is str and name in _known_names:
+        return
+    check_name(kind, name)
+    if len(_known_names) < 10_000:
+        _known_names.add(name)
 
 
 def check_expected(expected: int | None) -> int | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..model import MAX_AUTHOR_CHARS, MAX_REASON_CHARS
 from .routes.txn import MAX_OPS as MAX_TXN_OPS
-from .schemas import JSON_PATCH, NAME_PATTERN
+from .schemas import JSON_PATCH_OPS, NAME_PATTERN
 
 __all__ = ["document"]
 
@@ -64,13 +64,13 @@ CLIENT_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 128,
 NAME_PARAMETERS = frozenset({"tenant", "namespace", "key", "env"})
 
 # A txn op: put and patch carry a value (null is a value, absence is refused), rollback
-# names its target version, and a JSON Patch is a list of RFC 6902 operations (JSON_PATCH).
+# names its target version, and a JSON Patch is a list of RFC 6902 operations (JSON_PATCH_OPS).
 TXN_OP_RULES: list[dict[str, Any]] = [
     {"if": {"properties": {"op": {"enum": ["put", "patch"]}}},
      "then": {"required": ["value"]}},
     {"if": {"properties": {"op": {"const": "patch"}, "json_patch": {"const": True}},
             "required": ["json_patch"]},
-     "then": {"properties": {"value": JSON_PATCH}}},
+     "then": {"properties": {"value": JSON_PATCH_OPS}}},
     {"if": {"properties": {"op": {"const": "rollback"}}},
      "then": {"required": ["to_version"],
               "properties": {"to_version": {"type": "integer", "minimum": 1}}}},

@@ -15,7 +15,7 @@ from ..model import MAX_AUTHOR_CHARS, MAX_REASON_CHARS
 
 # The body of PATCH with application/json-patch+json, and of a txn op's JSON Patch.
 _POINTER = r"^(/([^~/]|~[01])*)*$"
-JSON_PATCH: dict[str, Any] = {
+JSON_PATCH_OPS: dict[str, Any] = {
     "type": "array",
     "description": "RFC 6902 operations",
     "items": {

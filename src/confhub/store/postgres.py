@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -36,7 +36,6 @@ from .sql import SqlStore
 from .sql_commit import settle
 from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
 
-T = TypeVar("T")
 CHANNEL = "confhub_commits"
 # The wanted keys drive (one index lookup each, in the current pointers, then the versions
 # by their whole primary key); each LATERAL ... OFFSET 0 keeps the planner to that order. A

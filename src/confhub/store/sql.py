@@ -306,9 +306,9 @@ class SqlStore(Maintenance, RolloutSql, SqlCommits):
         with self._writing() as conn:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None:
-                raise _missing_tenant(tenant, deleted=False)
+                raise missing_tenant(tenant, deleted=False)
             if deleted and row[1] is not None:
-                raise _missing_tenant(tenant, deleted=True)
+                raise missing_tenant(tenant, deleted=True)
             if not deleted and row[1] is None:
                 raise NotFound(f"tenant {tenant!r} is not deleted; nothing to restore",
                                tenant=tenant)
@@ -320,7 +320,7 @@ class SqlStore(Maintenance, RolloutSql, SqlCommits):
         with self._writing() as conn:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None:
-                raise _missing_tenant(tenant, deleted=False)
+                raise missing_tenant(tenant, deleted=False)
             for table in ("confhub_current", "confhub_versions", "confhub_snapshots",
                           "confhub_retention", *TENANT_TABLES):
                 conn.execute(self.q(f"DELETE FROM {table} WHERE tenant = ?"), (tenant,))
@@ -336,7 +336,7 @@ class SqlStore(Maintenance, RolloutSql, SqlCommits):
         with self._writing() as conn:
             row = conn.execute(self.q(self._lock_tenant_sql()), (tenant,)).fetchone()
             if row is None or row[1] is not None:
-                raise _missing_tenant(tenant, deleted=row is not None)
+                raise missing_tenant(tenant, deleted=row is not None)
             exists = conn.execute(
                 self.q("SELECT 1 FROM confhub_snapshots WHERE tenant = ? AND label = ?"),
                 (tenant, label)).fetchone()
@@ -405,7 +405,7 @@ class SqlStore(Maintenance, RolloutSql, SqlCommits):
             else:
                 row = conn.execute(self.q(self._lock_tenant_sql()), (scope,)).fetchone()
                 if row is None or row[1] is not None:
-                    raise _missing_tenant(scope, deleted=row is not None)
+                    raise missing_tenant(scope, deleted=row is not None)
             return fn(SqlSchemaTxn(self, conn, scope))
 
     def _lock_all_tenants_sql(self) -> str:
@@ -415,5 +415,3 @@ class SqlStore(Maintenance, RolloutSql, SqlCommits):
         """Serialise tenant creation with all-tenants schema changes (SQLite: the database
         write lock already does)."""
 
-
-_missing_tenant = missing_tenant

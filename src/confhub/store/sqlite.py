@@ -23,7 +23,6 @@ readers and writers carry on. Durability is unchanged: the WAL is still synced o
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import sqlite3
@@ -31,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import ConfhubError, Unavailable
 from .group import GroupCommits, Job
@@ -43,8 +42,6 @@ from .sql_commit import settle
 BUSY_TIMEOUT_MS = 10_000
 PREFETCH_FROM = 8  # keys in one transaction from which their rows are read in a batch
 CHECKPOINT_INTERVAL = 0.2  # seconds between background checkpoints while writes happen
-T = TypeVar("T")
-logger = logging.getLogger("confhub.store")
 
 
 @contextmanager

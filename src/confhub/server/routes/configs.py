@@ -30,9 +30,7 @@ from ..deps import (
 )
 from ..responses import dumps, entry_etag, json_response, parse_version_tag
 from ..schemas import (
-    JSON_PATCH as JSON_PATCH_SCHEMA,
-)
-from ..schemas import (
+    JSON_PATCH_OPS,
     MAX_INT,
     NAME_PATTERN,
     EntryOut,
@@ -332,7 +330,7 @@ async def put_key(request: Request, tenant: Name, namespace: Name, key: Name, en
               responses={200: {"model": EntryOut}, **errors(404, 412, 413, 415, 422)},
               openapi_extra={"requestBody": {"required": True, "content": {
                   MERGE_PATCH: {"schema": MERGE_PATCH_SCHEMA},
-                  JSON_PATCH: {"schema": JSON_PATCH_SCHEMA},
+                  JSON_PATCH: {"schema": JSON_PATCH_OPS},
               }}},
               summary="Patch a key (RFC 7386 merge patch or RFC 6902 JSON Patch)")
 async def patch_key(request: Request, tenant: Name, namespace: Name, key: Name,
