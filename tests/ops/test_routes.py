@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from pathlib import Path
 
 import httpx
+
+from confhub.server.testing import server_process
 
 from .conftest import Served
 
@@ -49,3 +53,20 @@ def test_doctor_over_http_reports_the_servers_checks(served: Served) -> None:
     report = httpx.get(served.url + "/v1/doctor").json()
     assert report["ok"] is True and report["backend"] == "sqlite"
     assert report["checked"]["tenants"] >= 1 and report["checked"]["versions"] >= 1
+
+
+def test_serve_compacts_in_the_background_and_stops_cleanly(tmp_path: Path) -> None:
+    """``--compact-interval``: a retention policy is applied without anyone calling compact,
+    and the compaction thread, executor and store are shut down on SIGTERM without error."""
+    with server_process(tmp_path / "c.db", options=["--compact-interval", "0.2"]) as running, \
+            httpx.Client(base_url=running.url) as http:
+        for i in range(4):
+            assert http.put("/config/m/a", json={"i": i}).status_code in (200, 201)
+        assert http.put("/v1/tenants/default/retention", json={"keep_last": 1}).status_code \
+            == 200
+        deadline = time.monotonic() + 30
+        while http.get("/v1/tenants/default").json().get("compacted_revision", 0) < 4:
+            assert time.monotonic() < deadline, "no background compaction within 30 s"
+            time.sleep(0.05)
+        versions = http.get("/v1/tenants/default/configs/m/a/history").json()
+        assert [v["version"] for v in versions["items"]] == [4]

@@ -116,16 +116,13 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
         asyncio.get_running_loop().set_default_executor(executor)
         # SIGTERM ends the watch streams first: the server waits for open connections.
         undo_signal_hook = on_stop_signal(state.lifecycle.stop)
-        try:
-            yield
-        finally:
-            undo_signal_hook()
-            state.lifecycle.stop()
         stop_compaction = hub.compact_in_background(compact_interval) if compact_interval \
             else None
         try:
             yield
         finally:
+            undo_signal_hook()
+            state.lifecycle.stop()
             if stop_compaction is not None:
                 stop_compaction()
             executor.shutdown(wait=True, cancel_futures=True)

@@ -22,7 +22,7 @@ import jsonpointer
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..errors import ConfhubError, InvalidRequest, InvalidValue, Unavailable
@@ -154,6 +154,10 @@ def as_confhub_error(exc: BaseException) -> ConfhubError | None:
         return InvalidValue(f"value is not valid Unicode text: {exc}")
     if isinstance(exc, RecursionError):
         return InvalidValue("value nests too deeply")
+    if isinstance(exc, ClientDisconnect):
+        # The client left (or the server is stopping) before the body was read: nobody
+        # will read the answer, and it is not a server fault worth a traceback.
+        return InvalidRequest("the client disconnected before sending the whole body")
     if isinstance(exc, jsonpatch.JsonPatchException | jsonpointer.JsonPointerException):
         # A JSON Patch the hub let through to jsonpatch/jsonpointer (e.g. a path without "/").
         return InvalidRequest(f"invalid JSON Patch: {exc}")

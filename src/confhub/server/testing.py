@@ -76,7 +76,7 @@ def server_process(db: Path | str, *, workers: int = 1, server: str = "granian",
                    stop_timeout: float = STOP_TIMEOUT) -> Iterator[ServerProcess]:
     """Start a server on ``db`` (``options``: more command-line options); yield it once
     ``/healthz`` answers. Leaving the block stops it and fails unless it exits cleanly
-    (status 0) within ``stop_timeout`` seconds."""
+    (status 0, no traceback logged) within ``stop_timeout`` seconds."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "confhub.server", "--db", str(db), "--port", str(port),
            "--workers", str(workers), "--server", server, "--log-level", "warning", *options]
@@ -101,11 +101,16 @@ def server_process(db: Path | str, *, workers: int = 1, server: str = "granian",
         except BaseException:
             running.kill()
             raise
+        logged_before_stop = len(running.log())
         status = running.stop(stop_timeout)
         running.kill()  # worker processes left behind, if any
         if status != 0:
             raise RuntimeError(f"server on {running.url} exited with {status} when told to "
                                f"stop: {running.log()[-2000:]}")
+        said_when_stopping = running.log()[logged_before_stop:]
+        if "Traceback" in said_when_stopping:  # exit status 0 is not enough: granian hides it
+            raise RuntimeError(f"server on {running.url} failed while stopping: "
+                               f"{said_when_stopping[-2000:]}")
 
 
 @contextmanager
