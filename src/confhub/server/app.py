@@ -11,6 +11,10 @@ the hub from its settings, tests may pass any hub. Layers, outermost first::
     FastReads     cached single-key GETs answered from pre-encoded bytes (counted only)
     FastWrites    single-key PUTs sent straight to their handler (counted only)
     FastAPI       every route, documented at /openapi.json and /docs
+
+A single-key PUT without a query string skips the layers: ``LeanPut`` (server/fastpath.py)
+answers it at the top, doing what RequestLayer, BodyDeadline and AuthLayer do through their
+own methods; with CORS configured it takes the layered way to FastWrites.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from starlette.middleware.cors import CORSMiddleware
 from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
-from .fastpath import FastReads, FastWrites
+from .fastpath import FastReads, FastWrites, LeanPut
 from .lifecycle import on_stop_signal
 from .metrics import Metrics
 from .openapi import document
@@ -158,21 +162,27 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
         inner = watch.LeanWatch(inner, app)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
-    outer: Any = BodyDeadline(AuthLayer(HeadBody(inner), guard), client_timeout)
+    auth = AuthLayer(HeadBody(inner), guard)
+    outer: Any = BodyDeadline(auth, client_timeout)
     if cors_origins:  # outside auth: a preflight carries no token
         outer = CORSMiddleware(outer, allow_origins=list(cors_origins), allow_methods=[
             "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"], allow_headers=["*"],
             expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
-    return _Outer(RequestLayer(outer, metrics, access_log), app,
-                  ui=create_ui(hub, guard, state.lifecycle))
+    requests = RequestLayer(outer, metrics, access_log)
+    lean_put = (LeanPut(app, configs.write_entry, requests, auth, client_timeout,
+                        on_write=metrics.fast_writes.inc)
+                if fast_paths and not cors_origins else None)
+    return _Outer(requests, app, ui=create_ui(hub, guard, state.lifecycle), lean_put=lean_put)
 
 
 class _Outer:
     """The ASGI callable ``create_app`` returns; ``.fastapi`` is the documented app inside."""
 
-    def __init__(self, asgi: Any, fastapi: FastAPI, ui: Any = None) -> None:
+    def __init__(self, asgi: Any, fastapi: FastAPI, ui: Any = None,
+                 lean_put: LeanPut | None = None) -> None:
         self._asgi = asgi
         self._ui = ui  # the web UI (/ui): it signs in with a cookie, not the API's bearer
+        self._lean_put = lean_put
         self.fastapi = fastapi
         self.state = fastapi.state
 
@@ -186,6 +196,11 @@ class _Outer:
             return
         if path.endswith("/watch") and scope.get("method") == "GET":  # (HEAD: no bytes)
             scope[watch.RAW_SEND] = send  # the stream's bytes skip the send wrappers
+        elif self._lean_put is not None and scope["type"] == "http":
+            where = self._lean_put.wants(scope)
+            if where is not None:
+                await self._lean_put(scope, receive, send, where)
+                return
         await self._asgi(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from ..tokens import ANONYMOUS, Principal, role_rank
 from .errors import error_body
 
 __all__ = [
-    "BODY", "POLICY", "PUBLIC", "AuthLayer", "Guard", "Limits", "Rule", "principal_of",
+    "BODY", "POLICY", "PUBLIC", "AuthLayer", "Guard", "Limits", "Rule", "principal_of", "refusal",
     "require_namespaces", "require_role", "watch_slot",
 ]
 
@@ -354,6 +354,22 @@ class AuthLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            acting = await self.admit(scope)
+        except ConfhubError as exc:
+            await _send_error(send, exc)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if acting is not None:
+                reset_actor(acting)
+
+    async def admit(self, scope: dict[str, Any]) -> Any:
+        """Apply the policy to one HTTP request: the ConfhubError to answer, or the request
+        may go on — the principal is then in the scope, and the returned context token (None
+        for a public route) must be handed to ``reset_actor`` when the request ends. The
+        lean PUT path (``fastpath.LeanPut``) calls this too, so both apply the same rules."""
         scope[GUARD_KEY] = self.guard
         client = scope.get("client")
         address = f"{client[0]}" if client else None
@@ -361,38 +377,24 @@ class AuthLayer:
         request_id = request_id[:200] if request_id else None
         if not getattr(self.hub, "auth_enabled", False):  # no token exists: open server
             scope[PRINCIPAL_KEY] = ANONYMOUS
-            token = set_actor(Actor(None, address, request_id))
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                reset_actor(token)
-            return
+            return set_actor(Actor(None, address, request_id))
         path = scope["path"]
         found = match(scope["method"], path)
         rule, params = found if found is not None else (None, {})
         if rule is not None and rule.role == PUBLIC:
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await self._authenticate(scope, params, address, request_id)
-            self.guard.take(principal.token_id or principal.name)
-            raw_query = scope.get("query_string")
-            query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
-            if rule is None:
-                if not principal.superadmin:
-                    raise Forbidden(f"no access rule covers {scope['method']} {path}; only a "
-                                    "superadmin token may call it")
-            else:
-                authorize(rule, params, query, principal)
-        except ConfhubError as exc:
-            await _send_error(send, exc)
-            return
+            return None
+        principal = await self._authenticate(scope, params, address, request_id)
+        self.guard.take(principal.token_id or principal.name)
+        raw_query = scope.get("query_string")
+        query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
+        if rule is None:
+            if not principal.superadmin:
+                raise Forbidden(f"no access rule covers {scope['method']} {path}; only a "
+                                "superadmin token may call it")
+        else:
+            authorize(rule, params, query, principal)
         scope[PRINCIPAL_KEY] = principal
-        token = set_actor(Actor(principal.name, address, request_id))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            reset_actor(token)
+        return set_actor(Actor(principal.name, address, request_id))
 
     async def _authenticate(self, scope: dict[str, Any], params: dict[str, str],
                             address: str | None, request_id: str | None) -> Principal:
@@ -427,7 +429,8 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, context.run, fn, *args)
 
 
-async def _send_error(send: Any, exc: ConfhubError) -> None:
+def refusal(exc: ConfhubError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of the answer to a request the policy refused."""
     body = error_body(exc.code, exc.message, exc.details)
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
@@ -435,5 +438,10 @@ async def _send_error(send: Any, exc: ConfhubError) -> None:
         headers.append((b"www-authenticate", b'Bearer realm="confhub"'))
     if isinstance(exc, TooManyRequests):
         headers.append((b"retry-after", str(exc.retry_after).encode()))
-    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+    return exc.http_status, headers, body
+
+
+async def _send_error(send: Any, exc: ConfhubError) -> None:
+    status, headers, body = refusal(exc)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -132,6 +132,7 @@ class Metrics:
             "Times a watch stream found more than 100 revisions waiting (it fell behind)",
             registry=r)
         self._series: dict[tuple[str, str, int], _Series] = {}
+        self._committed: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def _series_of(self, method: str, route: str, status: int) -> _Series:
         """The children of one (method, route template, status): looking a labelled child
@@ -145,6 +146,18 @@ class Metrics:
             self.config_latency.labels(latency_operation(method, route)),
             change_operation(method, route))
         return series
+
+    def _committed_of(self, tenant: str, operation: str) -> tuple[Any, ...]:
+        """The counters a committed ``operation`` of ``tenant`` adds one to (kept at hand
+        like ``_series_of``'s; tenants are few next to requests)."""
+        if len(self._committed) > MAX_SERIES:
+            self._committed.clear()
+        counters: tuple[Any, ...] = (self.commits.labels(tenant),
+                                     self.changes.labels(tenant, operation))
+        if operation == "rollback":
+            counters += (self.rollbacks.labels(tenant),)
+        self._committed[(tenant, operation)] = counters
+        return counters
 
     def exposition(self) -> bytes:
         """The Prometheus text of the whole server (every worker in multiprocess mode)."""
@@ -172,10 +185,11 @@ class Metrics:
         if status < 300:
             if operation is not None and not dry_run:
                 who = tenant or "default"
-                self.commits.labels(who).inc()
-                self.changes.labels(who, operation).inc()
-                if operation == "rollback":
-                    self.rollbacks.labels(who).inc()
+                committed = self._committed.get((who, operation))
+                if committed is None:
+                    committed = self._committed_of(who, operation)
+                for counter in committed:
+                    counter.inc()
             return
         if status < 400:
             return

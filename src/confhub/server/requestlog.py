@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 from .auth import PRINCIPAL_KEY, match
 from .metrics import Metrics, change_operation, error_code_of
 
-__all__ = ["LOG_FORMATS", "AccessLog", "RequestLayer"]
+__all__ = ["LOG_FORMATS", "AccessLog", "RequestLayer", "Tracked"]
 
 LOG_FORMATS = ("text", "json")
 MAX_REQUEST_ID = 200
@@ -92,6 +92,25 @@ def _dry_run(scope: dict[str, Any], body: bytes | None) -> bool:
     return False
 
 
+class Tracked:
+    """One request as the request layer follows it, from :meth:`RequestLayer.begin` to
+    :meth:`RequestLayer.finish`."""
+
+    __slots__ = ("capture", "method", "request_id", "route", "started", "tenant")
+
+    def __init__(self, request_id: str, method: str, route: str, tenant: str | None,
+                 capture: bool) -> None:
+        self.started = time.perf_counter()
+        self.request_id = request_id
+        self.method = method
+        self.route = route
+        self.tenant = tenant
+        self.capture = capture  # keep the answer's body: a txn says if it was a dry run
+
+    def id_header(self) -> tuple[bytes, bytes]:
+        return (b"x-request-id", self.request_id.encode("latin-1"))
+
+
 class RequestLayer:
     """ASGI middleware: request id, metrics and the access log (see the module docstring)."""
 
@@ -100,11 +119,9 @@ class RequestLayer:
         self.metrics = metrics
         self.log = log
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
+    def begin(self, scope: dict[str, Any]) -> Tracked:
+        """Start following an HTTP request: its id (the client's, or a new one added to the
+        request's headers), its route template and tenant, the clock."""
         request_id = _header(scope, b"x-request-id")
         if request_id:
             request_id = request_id[:MAX_REQUEST_ID]
@@ -118,10 +135,38 @@ class RequestLayer:
         tenant = found[1].get("tenant") if found is not None else None
         if found is not None and (found[0].tenant or "").startswith("="):
             tenant = found[0].tenant[1:]  # type: ignore[index]  # the simple surface
-        capture = change_operation(method, route) == "txn"
+        return Tracked(request_id, method, route, tenant,
+                       change_operation(method, route) == "txn")
+
+    def finish(self, tracked: Tracked, scope: dict[str, Any], status: int,
+               body: bytes | None, answered: bool = True) -> None:
+        """Count and log the answered request; ``body`` is the answer's body when it was
+        kept (an error, a transaction), which names the error code or the dry run."""
+        seconds = time.perf_counter() - tracked.started
+        code = error_code_of(body) if body is not None and status >= 400 else None
+        if not answered:
+            code = "internal"
+        self.metrics.observe(tracked.method, tracked.route, status, seconds, tracked.tenant,
+                             code, _dry_run(scope, body if status < 300 else None))
+        if self.log is not None:
+            principal = scope.get(PRINCIPAL_KEY)
+            self.log.write({
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": tracked.request_id, "method": tracked.method,
+                "route": tracked.route, "path": scope["path"], "tenant": tracked.tenant,
+                "status": status, "duration_ms": round(seconds * 1000, 3),
+                "token": getattr(principal, "token_id", None), "error": code,
+            })
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tracked = self.begin(scope)
         status = 500
         captured: list[bytes] = []
         answered = False
+        capture = tracked.capture
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             nonlocal status, capture, answered
@@ -129,9 +174,8 @@ class RequestLayer:
                 status = message["status"]
                 answered = True
                 capture = capture or status >= 400
-                message = {**message, "headers": [
-                    *message.get("headers", ()),
-                    (b"x-request-id", request_id.encode("latin-1"))]}
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  tracked.id_header()]}
             elif (message["type"] == "http.response.body" and capture
                   and sum(map(len, captured)) < _CAPTURE_LIMIT):
                 captured.append(message.get("body", b""))
@@ -140,19 +184,5 @@ class RequestLayer:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            seconds = time.perf_counter() - started
-            body = b"".join(captured) if captured else None
-            code = error_code_of(body) if body is not None and status >= 400 else None
-            if not answered:
-                code = "internal"
-            self.metrics.observe(method, route, status, seconds, tenant, code,
-                                 _dry_run(scope, body if status < 300 else None))
-            if self.log is not None:
-                principal = scope.get(PRINCIPAL_KEY)
-                self.log.write({
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "request_id": request_id, "method": method, "route": route,
-                    "path": scope["path"], "tenant": tenant, "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "token": getattr(principal, "token_id", None), "error": code,
-                })
+            self.finish(tracked, scope, status, b"".join(captured) if captured else None,
+                        answered)

@@ -19,7 +19,73 @@ from typing import Any
 from ..errors import RequestTimeout
 from .errors import error_body
 
-__all__ = ["BodyDeadline"]
+__all__ = ["BodyDeadline", "late_body", "receive_within"]
+
+
+def receive_within(receive: Any, timeout: float) -> Any:
+    """``receive`` for a request that must have sent its whole body ``timeout`` seconds from
+    now: a later body message raises RequestTimeout. After the last body message, the
+    original ``receive`` is called untouched (a stream waits on it for the client to leave).
+
+    One timer per request, started by the first wait for the body and stopped by its last
+    message — not one ``asyncio.timeout`` per ``receive`` (a PUT's body is one message, and
+    the timeout's machinery cost more than the rest of reading it). When the timer fires, a
+    task waiting for the body is cancelled and gets RequestTimeout instead; one that is not
+    waiting gets it from its next ``receive``. Routes that never read the body start no
+    timer: the deadline is the body's, not the request's. For example, with ``timeout=30``::
+
+        t=0    receive() -> first chunk, more_body   timer set for t=30
+        t=2    receive() -> last chunk               timer cancelled, body_done
+        t=40   receive() -> http.disconnect          passed through, no deadline
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    body_done = late = False
+    waiting: asyncio.Task[Any] | None = None
+    timer: asyncio.TimerHandle | None = None
+
+    def cut_off() -> None:
+        nonlocal late
+        late = True
+        if waiting is not None:
+            waiting.cancel()
+
+    def too_late() -> RequestTimeout:
+        return RequestTimeout(f"the request body did not arrive within {timeout:g}s",
+                              timeout=timeout)
+
+    async def timed_receive() -> Any:
+        nonlocal body_done, waiting, timer
+        if body_done:
+            return await receive()
+        if late:
+            raise too_late()
+        if timer is None:
+            timer = loop.call_at(deadline, cut_off)
+        task = waiting = asyncio.current_task()
+        try:
+            message = await receive()
+        except asyncio.CancelledError:
+            if late and task is not None and task.uncancel() == 0:
+                raise too_late() from None
+            raise
+        finally:
+            waiting = None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            body_done = True
+            timer.cancel()
+        return message
+
+    return timed_receive
+
+
+def late_body(exc: RequestTimeout) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of the 408: the connection is closed after it, as the rest
+    of the late body would otherwise be read as the next request."""
+    body = error_body(exc.code, exc.message, exc.details)
+    return 408, [(b"content-type", b"application/json"),
+                 (b"content-length", str(len(body)).encode()),
+                 (b"connection", b"close")], body
 
 
 class BodyDeadline:
@@ -34,24 +100,7 @@ class BodyDeadline:
         if scope["type"] != "http" or self.timeout <= 0:
             await self.app(scope, receive, send)
             return
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        body_done = False
         started = False
-        timeout = self.timeout
-
-        async def timed_receive() -> Any:
-            nonlocal body_done
-            if body_done:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):  # no task per call (unlike wait_for)
-                    message = await receive()
-            except TimeoutError:
-                raise RequestTimeout(f"the request body did not arrive within {timeout:g}s",
-                                     timeout=timeout) from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
 
         async def tracked_send(message: Any) -> None:
             nonlocal started
@@ -60,13 +109,10 @@ class BodyDeadline:
             await send(message)
 
         try:
-            await self.app(scope, timed_receive, tracked_send)
+            await self.app(scope, receive_within(receive, self.timeout), tracked_send)
         except RequestTimeout as exc:  # raised where no handler turned it into an answer
             if started:
                 return
-            body = error_body(exc.code, exc.message, exc.details)
-            await send({"type": "http.response.start", "status": 408,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close")]})
+            status, headers, body = late_body(exc)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,128 @@
+"""The lean PUT path (server/fastpath.py ``LeanPut``) answers exactly what the FastAPI route
+answers, and still does what the layers it skips do: request id, metrics, the access policy.
+
+Two servers on two fresh databases get the same requests: one as ``serve`` builds it (lean
+PUT), one with the fast paths off (every PUT through the layers and the FastAPI route).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from confhub.hub import open_embedded
+from confhub.server.app import create_app
+from confhub.server.testing import serve_in_thread
+
+BIG = "x" * (5 * 1024 * 1024)
+CASES: list[tuple[str, str, dict[str, str | bytes], bytes]] = [
+    ("create", "/config/app/db", {}, b'{"pool": 5}'),
+    ("update", "/config/app/db", {}, b'{"pool": 6}'),
+    ("long form", "/v1/tenants/default/configs/app/db", {}, b'{"pool": 7}'),
+    ("If-Match right", "/config/app/db", {"If-Match": '"3"'}, b'{"pool": 8}'),
+    ("If-Match wrong", "/config/app/db", {"If-Match": '"1"'}, b'{"pool": 9}'),
+    ("If-None-Match on an existing key", "/config/app/db", {"If-None-Match": "*"}, b"1"),
+    ("If-Match and If-None-Match", "/config/app/x", {"If-Match": '"1"',
+                                                     "If-None-Match": "*"}, b"1"),
+    ("bad JSON", "/config/app/x", {}, b'{"pool": '),
+    ("NaN", "/config/app/x", {}, b"NaN"),
+    ("empty body", "/config/app/x", {}, b""),
+    ("not UTF-8", "/config/app/x", {}, b'"\xff"'),
+    ("text/plain", "/config/app/x", {"Content-Type": "text/plain"}, b"1"),
+    ("too large", "/config/app/x", {}, f'"{BIG}"'.encode()),
+    ("bad key name", "/config/app/a%20b", {}, b"1"),
+    ("reserved namespace", "/config/.rollouts/x", {}, b"1"),
+    ("bad metadata header", "/config/app/x", {"X-Confhub-Metadata": "[1]"}, b"1"),
+    ("audit headers", "/config/app/y", {
+        "X-Confhub-Reason": "réason".encode(), "X-Confhub-Author": "ann",
+        "X-Confhub-Metadata": '{"ticket": "OPS-1"}'}, b'{"a": [1, 2.5, null, true, "\\u00e9"]}'),
+    ("client request id", "/config/app/z", {"X-Request-Id": "req-42"}, b"1"),
+    ("unknown tenant", "/v1/tenants/nobody/configs/app/x", {}, b"1"),
+]
+NAMED_BY_FASTAPI = {"bad key name": "'a b'", "reserved namespace": "'.rollouts'"}
+COMPARED_HEADERS = ("content-type", "etag", "location", "x-confhub-warnings", "connection",
+                    "www-authenticate", "retry-after")
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    lean = create_app(open_embedded(str(tmp_path / "lean.db")), close_hub=True)
+    layered = create_app(open_embedded(str(tmp_path / "full.db")), close_hub=True,
+                         fast_paths=False)
+    with serve_in_thread(lean) as lean_url, serve_in_thread(layered) as layered_url:
+        yield lean_url, layered_url
+
+
+def _normal(answer: httpx.Response) -> dict[str, Any]:
+    body = re.sub(rb'"(created_at|updated_at)":"[^"]+"', b'"\\1":"T"', answer.content)
+    return {"status": answer.status_code, "body": body,
+            "headers": {h: answer.headers.get(h) for h in COMPARED_HEADERS}}
+
+
+def test_lean_put_answers_what_the_route_answers(servers: tuple[str, str]) -> None:
+    lean_url, layered_url = servers
+    with httpx.Client(base_url=lean_url) as lean, httpx.Client(base_url=layered_url) as full:
+        for name, path, headers, body in CASES:
+            sent: dict[str, str | bytes] = {"Content-Type": "application/json", **headers}
+            mine, theirs = (c.put(path, content=body, headers=sent) for c in (lean, full))
+            if name in NAMED_BY_FASTAPI:  # FastAPI checks its path first, in its own words
+                assert mine.status_code == theirs.status_code == 400
+                assert mine.json()["error"]["code"] == "invalid_name"
+                assert NAMED_BY_FASTAPI[name] in theirs.json()["error"]["message"]
+            else:
+                assert _normal(mine) == _normal(theirs), name
+            request_id = mine.headers["x-request-id"]
+            assert request_id == headers.get("X-Request-Id", request_id) and request_id
+        # the write carried the audit fields the headers gave
+        history = lean.get("/v1/tenants/default/configs/app/y/history").json()["items"][0]
+        assert (history["reason"], history["author"], history["metadata"]) == (
+            "réason", "ann", {"ticket": "OPS-1"})
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")) and all(
+                f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_lean_put_is_counted_like_any_answer(servers: tuple[str, str]) -> None:
+    lean_url, _ = servers
+    with httpx.Client(base_url=lean_url) as http:
+        for i in range(3):
+            assert http.put(f"/config/m/k{i}", json=i).status_code == 201
+        assert http.put("/config/m/k0", content=b"{", headers={
+            "Content-Type": "application/json"}).status_code == 400
+        text = http.get("/metrics").text
+    route = "/config/{namespace}/{key}"
+    assert _sample(text, "confhub_http_requests_total", method="PUT", route=route,
+                   status="201") == 3
+    assert _sample(text, "config_errors_total", code="invalid_request") == 1
+    assert _sample(text, "config_changes_total", tenant="default", operation="put") == 3
+    assert _sample(text, "confhub_http_lean_writes_total") == 4
+
+
+def test_lean_put_applies_the_access_policy(tmp_path: Path) -> None:
+    hub = open_embedded(str(tmp_path / "auth.db"))
+    admin, _ = hub.create_token(tenant="default", role="admin", name="ann")
+    viewer, _ = hub.create_token(tenant="default", role="viewer", name="vic")
+    with serve_in_thread(create_app(hub, close_hub=True)) as url, \
+            httpx.Client(base_url=url) as http:
+        anonymous = http.put("/config/app/db", json=1)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="confhub"'
+        refused = http.put("/config/app/db", json=1,
+                           headers={"Authorization": f"Bearer {viewer}"})
+        assert refused.status_code == 403
+        written = http.put("/config/app/db", json=1,
+                           headers={"Authorization": f"Bearer {admin}"})
+        assert written.status_code == 201
+        audit = http.get("/v1/tenants/default/audit",
+                         headers={"Authorization": f"Bearer {admin}"}).json()["items"]
+        assert ("ann", "config.put") in [(a["actor"], a["action"]) for a in audit]
