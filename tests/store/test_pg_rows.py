@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+import confhub
 from confhub.store.base import VersionRow
-from confhub.store.pg_rows import fold_current
+from confhub.store.pg_rows import SMALL_BATCH, fold_current
 
 
 def row(key: str, version: int, at: int, *, deleted: bool = False) -> VersionRow:
@@ -57,3 +58,36 @@ def test_keys_are_folded_apart_in_first_seen_order() -> None:
     """Rows of two keys interleaved: one pointer each, in the order the keys first came."""
     pointers = fold_current([row("b", 2, 1), row("a", 7, 2), row("b", 3, 3)])
     assert [(p[3], p[4]) for p in pointers] == [("b", 3), ("a", 7)]
+
+
+@pytest.mark.parametrize("size", [SMALL_BATCH, SMALL_BATCH + 1])
+def test_a_commit_reads_back_the_same_whether_its_rows_went_as_values_or_arrays(
+        pg_url: str, size: int) -> None:
+    """A transaction of ``size`` writes: puts of every JSON type, a delete, and the re-creation
+    of a deleted key (whose pointer's created_at must restart). Up to ``SMALL_BATCH`` rows
+    per table go as VALUES, past it as arrays; both must store the same rows in order."""
+    value = {"s": "é\\n\"", "i": 2**53, "f": 0.5, "b": False, "n": None, "l": [1, "x"]}
+    with confhub.open(pg_url) as hub:
+        cfg = hub.tenant("default")
+        cfg.set("ns", "again", 1)
+        cfg.set("ns", "gone", 1)
+        cfg.delete("ns", "again")
+        with cfg.transaction() as tx:
+            for i in range(size - 2):
+                tx.set("ns", f"k{i:03d}", {**value, "i": i})
+            tx.delete("ns", "gone")
+            tx.set("ns", "again", value)
+        assert cfg.get("ns", "again").value == value
+        assert cfg.get("ns", "again").version == 3
+        assert [cfg.get("ns", f"k{i:03d}").value["i"] for i in range(size - 2)] == list(
+            range(size - 2))
+        history = cfg.history("ns", "again")
+        assert [(v.version, v.op) for v in history] == [(3, "put"), (2, "delete"), (1, "put")]
+        # the re-created key's life began with the transaction, not with version 1
+        assert cfg.get("ns", "again").created_at == history[0].created_at
+        targets = [a.target for a in hub.audit(tenant="default") if a.action.startswith(
+            "config.")]
+        assert targets[-size:] == [*(f"ns/k{i:03d}" for i in range(size - 2)), "ns/gone",
+                                   "ns/again"]
+        with pytest.raises(confhub.NotFound):
+            cfg.get("ns", "gone")

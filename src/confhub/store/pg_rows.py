@@ -24,6 +24,12 @@ stored pointer is live, created at t0; a group commit holds three of its rows::
 
 Reborn keys are rare (a delete and a re-create of one key in one group commit); they go in
 a second statement that overwrites ``created_at``.
+
+A few rows (``SMALL_BATCH``: a ``set``, a small transaction, a group of a few PUTs) go as
+``VALUES`` with one scalar parameter per field instead: psycopg dumps a scalar in C, but for
+each array it infers the element type in Python (about 15 µs a column: the 33 arrays of one
+``set`` cost more client CPU than the rest of the commit). Many rows need the arrays: a
+statement takes at most 65,535 parameters, and one array per column stays one statement.
 """
 
 from __future__ import annotations
@@ -36,19 +42,40 @@ from .pending import Pending
 from .sql_txn import AUDIT_COLUMNS, VERSION_COLUMNS, audit_values, version_values
 
 __all__ = [
-    "INSERT_AUDITS",
-    "INSERT_VERSIONS",
     "finish_statement",
     "fold_current",
+    "insert_audits",
+    "insert_versions",
+    "upsert_currents",
     "write_audit",
     "write_versions",
 ]
+
+
+SMALL_BATCH = 32  # rows of one table sent as VALUES (scalars) rather than arrays
 
 
 def _arrays(types: Sequence[str]) -> str:
     # %b: psycopg sends the arrays in binary; its text form quotes every element in Python
     # (~0.3 ms for the arrays of 10 rows, against ~15 µs).
     return ", ".join(f"%b::{kind}[]" for kind in types)
+
+
+def _source(rows: Sequence[Sequence[Any]], types: Sequence[str],
+            ordinal: str | None = None) -> tuple[str, list[Any]]:
+    """The rows as what an INSERT reads: ``VALUES`` of scalars for a few rows, ``unnest`` of
+    one typed array per column for many (see the module docstring). ``ordinal`` names a
+    last column numbering the rows from 1, for an ``ORDER BY``."""
+    width = len(types)
+    if len(rows) <= SMALL_BATCH:
+        fields = ", ".join(f"%s::{kind}" for kind in types)
+        tuples = ", ".join(f"({fields}, {n})" if ordinal else f"({fields})"
+                           for n in range(1, len(rows) + 1))
+        return f"VALUES {tuples}", [value for row in rows for value in row[:width]]
+    source = f"SELECT * FROM unnest({_arrays(types)})"
+    if ordinal:
+        source += " WITH ORDINALITY"
+    return source, _columns(rows, width)
 
 
 VERSION_TYPES = (
@@ -70,30 +97,35 @@ VERSION_TYPES = (
     "boolean",
     "text",
 )
-INSERT_VERSIONS = (
-    f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) "
-    f"SELECT * FROM unnest({_arrays(VERSION_TYPES)})"
-)
 _CURRENT_TYPES = ("text", "text", "text", "text", "bigint", "boolean", "bigint")
-_UPSERT = (
-    "INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
-    f"created_at) SELECT * FROM unnest({_arrays(_CURRENT_TYPES)}) "
-    "ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
+_UPSERT_CONFLICT = (
+    " ON CONFLICT (tenant, env, namespace, key) DO UPDATE SET "
     "version = excluded.version, deleted = excluded.deleted, created_at = "
 )
 # A key re-created after a tombstone starts a new incarnation: its created_at resets.
-UPSERT_CURRENTS = (
-    _UPSERT + "CASE WHEN confhub_current.deleted THEN excluded.created_at "
-    "ELSE confhub_current.created_at END"
-)
-UPSERT_REBORN = _UPSERT + "excluded.created_at"
+_KEEP_CREATED = ("CASE WHEN confhub_current.deleted THEN excluded.created_at "
+                 "ELSE confhub_current.created_at END")
 _AUDIT_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "text", "text")
-# WITH ORDINALITY ... ORDER BY: ids (BIGSERIAL) are drawn in the order the rows were appended.
-INSERT_AUDITS = (
-    f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
-    f"FROM unnest({_arrays(_AUDIT_TYPES)}) WITH ORDINALITY "
-    f"AS a ({AUDIT_COLUMNS}, n) ORDER BY n"
-)
+
+
+def insert_versions(rows: Sequence[VersionRow]) -> tuple[str, list[Any]]:
+    source, params = _source([version_values(r) for r in rows], VERSION_TYPES)
+    return f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) {source}", params
+
+
+def upsert_currents(pointers: Sequence[Pointer], reborn: bool) -> tuple[str, list[Any]]:
+    source, params = _source(pointers, _CURRENT_TYPES)
+    return ("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
+            f"created_at) {source}{_UPSERT_CONFLICT}"
+            f"{'excluded.created_at' if reborn else _KEEP_CREATED}"), params
+
+
+def insert_audits(rows: Sequence[AuditRow]) -> tuple[str, list[Any]]:
+    # ORDER BY n: ids (BIGSERIAL) are drawn in the order the rows were appended.
+    source, params = _source([audit_values(r) for r in rows], _AUDIT_TYPES, ordinal="n")
+    return (f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
+            f"FROM ({source}) AS a ({AUDIT_COLUMNS}, n) ORDER BY n"), params
+
 
 Pointer = list[Any]  # [tenant, env, namespace, key, version, deleted, created_at, reborn]
 
@@ -119,22 +151,28 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)][:width]
 
 
-def write_versions(conn: Any, rows: Sequence[VersionRow]) -> None:
+def _version_statements(rows: Sequence[VersionRow]) -> list[tuple[str, list[Any]]]:
     """Insert the version rows and move their keys' current pointers: two statements (three
     when a key was deleted and re-created within the rows)."""
-    conn.execute(INSERT_VERSIONS, _columns([version_values(r) for r in rows], 17))
+    statements = [insert_versions(rows)]
     pointers = fold_current(rows)
     plain = [p for p in pointers if not p[7]]
     if plain:
-        conn.execute(UPSERT_CURRENTS, _columns(plain, 7))
+        statements.append(upsert_currents(plain, reborn=False))
     reborn = [p for p in pointers if p[7]]
     if reborn:
-        conn.execute(UPSERT_REBORN, _columns(reborn, 7))
+        statements.append(upsert_currents(reborn, reborn=True))
+    return statements
+
+
+def write_versions(conn: Any, rows: Sequence[VersionRow]) -> None:
+    for statement in _version_statements(rows):
+        conn.execute(*statement)
 
 
 def write_audit(conn: Any, rows: Sequence[AuditRow]) -> None:
     """Append the audit rows, in order, in one statement."""
-    conn.execute(INSERT_AUDITS, _columns([audit_values(r) for r in rows], 9))
+    conn.execute(*insert_audits(rows))
 
 
 def finish_statement(group: Pending, channel: str) -> tuple[str, list[Any]]:
@@ -154,16 +192,10 @@ def finish_statement(group: Pending, channel: str) -> tuple[str, list[Any]]:
         params.extend(values)
 
     if group.versions:
-        add(INSERT_VERSIONS, _columns([version_values(r) for r in group.versions], 17))
-        pointers = fold_current(group.versions)
-        plain = [p for p in pointers if not p[7]]
-        if plain:
-            add(UPSERT_CURRENTS, _columns(plain, 7))
-        reborn = [p for p in pointers if p[7]]
-        if reborn:
-            add(UPSERT_REBORN, _columns(reborn, 7))
+        for statement in _version_statements(group.versions):
+            add(*statement)
     if group.audit:
-        add(INSERT_AUDITS, _columns([audit_values(r) for r in group.audit], 9))
+        add(*insert_audits(group.audit))
     for tenant, revision in group.revisions.items():
         add("UPDATE confhub_tenants SET revision = %s WHERE id = %s", [revision, tenant])
     notify = ["pg_notify(%s, %s)" for _ in group.notify] or ["1"]
