@@ -46,6 +46,7 @@ __all__ = [
     "fold_current",
     "insert_audits",
     "insert_versions",
+    "rows_source",
     "upsert_currents",
     "write_audit",
     "write_versions",
@@ -61,7 +62,7 @@ def _arrays(types: Sequence[str]) -> str:
     return ", ".join(f"%b::{kind}[]" for kind in types)
 
 
-def _source(rows: Sequence[Sequence[Any]], types: Sequence[str],
+def rows_source(rows: Sequence[Sequence[Any]], types: Sequence[str],
             ordinal: str | None = None) -> tuple[str, list[Any]]:
     """The rows as what an INSERT reads: ``VALUES`` of scalars for a few rows, ``unnest`` of
     one typed array per column for many (see the module docstring). ``ordinal`` names a
@@ -109,12 +110,12 @@ _AUDIT_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "text"
 
 
 def insert_versions(rows: Sequence[VersionRow]) -> tuple[str, list[Any]]:
-    source, params = _source([version_values(r) for r in rows], VERSION_TYPES)
+    source, params = rows_source([version_values(r) for r in rows], VERSION_TYPES)
     return f"INSERT INTO confhub_versions ({VERSION_COLUMNS}, checksum) {source}", params
 
 
 def upsert_currents(pointers: Sequence[Pointer], reborn: bool) -> tuple[str, list[Any]]:
-    source, params = _source(pointers, _CURRENT_TYPES)
+    source, params = rows_source(pointers, _CURRENT_TYPES)
     return ("INSERT INTO confhub_current (tenant, env, namespace, key, version, deleted, "
             f"created_at) {source}{_UPSERT_CONFLICT}"
             f"{'excluded.created_at' if reborn else _KEEP_CREATED}"), params
@@ -122,7 +123,7 @@ def upsert_currents(pointers: Sequence[Pointer], reborn: bool) -> tuple[str, lis
 
 def insert_audits(rows: Sequence[AuditRow]) -> tuple[str, list[Any]]:
     # ORDER BY n: ids (BIGSERIAL) are drawn in the order the rows were appended.
-    source, params = _source([audit_values(r) for r in rows], _AUDIT_TYPES, ordinal="n")
+    source, params = rows_source([audit_values(r) for r in rows], _AUDIT_TYPES, ordinal="n")
     return (f"INSERT INTO confhub_audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} "
             f"FROM ({source}) AS a ({AUDIT_COLUMNS}, n) ORDER BY n"), params
 

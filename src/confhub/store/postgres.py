@@ -31,7 +31,7 @@ from .base import ALL_TENANTS, AuditRow, VersionRow
 from .group import MAX_GROUP, GroupCommits, Job
 from .migrate import migrate
 from .pending import Pending
-from .pg_rows import finish_statement, write_audit, write_versions
+from .pg_rows import finish_statement, rows_source, write_audit, write_versions
 from .sql import SqlStore
 from .sql_commit import settle
 from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
@@ -43,18 +43,32 @@ CHANNEL = "confhub_commits"
 # alike): a hot key with 300 versions took milliseconds to prefetch. Never prepared: a
 # generic plan made while the tables were small kept choosing the feed index (tenant,
 # revision) and filtering every version of the tenant, long after the tables had grown.
-CURRENT_OF_KEYS = (
-    "SELECT v.*, c.created_at FROM unnest(%b::text[], %b::text[], %b::text[]) "
-    "AS w (env, namespace, key) CROSS JOIN LATERAL (SELECT c.version, c.created_at "
-    "FROM confhub_current c WHERE c.tenant = %s AND c.env = w.env "
-    "AND c.namespace = w.namespace AND c.key = w.key OFFSET 0) c "
-    f"CROSS JOIN LATERAL (SELECT {VERSION_COLUMNS} FROM confhub_versions v "
-    "WHERE v.tenant = %s AND v.env = w.env AND v.namespace = w.namespace AND v.key = w.key "
-    "AND v.version = c.version OFFSET 0) v")
-SCHEMAS_IN_FORCE_OF = (
-    f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace = ANY(%b::text[]) "
-    "AND scope IN (%s, %s) AND version = (SELECT MAX(version) FROM confhub_schemas w "
-    "WHERE w.scope = s.scope AND w.namespace = s.namespace)")
+
+
+def current_of_keys(tenant: str, keys: Sequence[tuple[str, str, str]]) -> tuple[str, list[Any]]:
+    """The current version rows of ``keys`` (env, namespace, key), each with its key's
+    created_at. OFFSET 0 keeps each lateral lookup a primary-key probe; the text changes
+    with the number of keys, so it is planned for them and never prepared."""
+    source, params = rows_source(keys, ("text", "text", "text"))
+    return (f"SELECT v.*, c.created_at FROM ({source}) AS w (env, namespace, key) "
+            "CROSS JOIN LATERAL (SELECT c.version, c.created_at "
+            "FROM confhub_current c WHERE c.tenant = %s AND c.env = w.env "
+            "AND c.namespace = w.namespace AND c.key = w.key OFFSET 0) c "
+            f"CROSS JOIN LATERAL (SELECT {VERSION_COLUMNS} FROM confhub_versions v "
+            "WHERE v.tenant = %s AND v.env = w.env AND v.namespace = w.namespace "
+            "AND v.key = w.key AND v.version = c.version OFFSET 0) v"), [
+                *params, tenant, tenant]
+
+
+def schemas_in_force_of(namespaces: Sequence[str], tenant: str) -> tuple[str, list[Any]]:
+    """The newest schema version of each of ``namespaces``, the tenant's and the global."""
+    source, params = rows_source([(n,) for n in namespaces], ("text",))
+    return (f"SELECT {SCHEMA_COLUMNS} FROM confhub_schemas s WHERE namespace IN ({source}) "
+            "AND scope IN (%s, %s) AND version = (SELECT MAX(version) FROM confhub_schemas w "
+            "WHERE w.scope = s.scope AND w.namespace = s.namespace)"), [
+                *params, tenant, ALL_TENANTS]
+
+
 FAST_FAIL = 1.0  # seconds to wait for a pooled connection before asking if the server is up
 PROBE_INTERVAL = 0.5  # seconds between two connection probes while the database is down
 CONNECT_TIMEOUT = 2  # seconds (libpq's connect_timeout is whole seconds)
@@ -218,12 +232,10 @@ class PostgresStore(GroupCommits, SqlStore):
                         locked = conn.execute(self._lock_tenant_sql(), (tenant,))
                         current = schemas = None
                         if keys and not create:
-                            envs, namespaces, names = (list(p) for p in zip(*keys, strict=True))
-                            current = conn.execute(
-                                CURRENT_OF_KEYS, (envs, namespaces, names, tenant, tenant),
-                                prepare=False)  # planned for these keys: see CURRENT_OF_KEYS
-                            schemas = conn.execute(SCHEMAS_IN_FORCE_OF, (
-                                sorted(set(namespaces)), tenant, ALL_TENANTS))
+                            current = conn.execute(*current_of_keys(tenant, keys),
+                                                   prepare=False)
+                            schemas = conn.execute(*schemas_in_force_of(
+                                sorted({namespace for _, namespace, _ in keys}), tenant))
                         tenant_row = locked.fetchone()  # round trip 1: all of the above
                         prefetched = self._prefetched(group, tenant, keys, current, schemas)
                         for job in jobs:
