@@ -12,9 +12,10 @@ the hub from its settings, tests may pass any hub. Layers, outermost first::
     FastWrites    single-key PUTs sent straight to their handler (counted only)
     FastAPI       every route, documented at /openapi.json and /docs
 
-A single-key PUT without a query string skips the layers: ``LeanPut`` (server/fastpath.py)
-answers it at the top, doing what RequestLayer, BodyDeadline and AuthLayer do through their
-own methods; with CORS configured it takes the layered way to FastWrites.
+A cached single-key GET and a single-key PUT, without a query string, skip the layers:
+``LeanPaths`` (server/fastpath.py) answers them at the top, doing what RequestLayer,
+BodyDeadline and AuthLayer do through their own methods; with CORS configured they take the
+layered way to FastReads and FastWrites.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from .auth import AuthLayer, Guard, Limits
 from .deps import STORAGE_THREADS, ServerState
 from .errors import install_error_handlers
-from .fastpath import FastReads, FastWrites, LeanPut
+from .fastpath import FastReads, FastWrites, LeanPaths
 from .lifecycle import on_stop_signal
 from .metrics import Metrics
 from .openapi import document
@@ -155,10 +156,11 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
                    transfer, ops, validation, maintenance, rollouts, security):
         app.include_router(module.router)
     inner: Any = app
+    reads = None
     if fast_paths:
         inner = FastWrites(inner, app, configs.write_entry, on_write=metrics.fast_writes.inc)
-        inner = FastReads(inner, state.lookup, state.entry_bytes,
-                          on_hit=metrics.fast_hits.inc)
+        inner = reads = FastReads(inner, state.lookup, state.entry_bytes,
+                                  on_hit=metrics.fast_hits.inc)
         inner = watch.LeanWatch(inner, app)
     guard = Guard(hub, limits)
     app.state.confhub_guard = guard
@@ -169,20 +171,20 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
             "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"], allow_headers=["*"],
             expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
     requests = RequestLayer(outer, metrics, access_log)
-    lean_put = (LeanPut(app, configs.write_entry, requests, auth, client_timeout,
-                        on_write=metrics.fast_writes.inc)
-                if fast_paths and not cors_origins else None)
-    return _Outer(requests, app, ui=create_ui(hub, guard, state.lifecycle), lean_put=lean_put)
+    lean = (LeanPaths(reads, app, configs.write_entry, requests, auth, client_timeout,
+                      on_write=metrics.fast_writes.inc)
+            if reads is not None and not cors_origins else None)
+    return _Outer(requests, app, ui=create_ui(hub, guard, state.lifecycle), lean=lean)
 
 
 class _Outer:
     """The ASGI callable ``create_app`` returns; ``.fastapi`` is the documented app inside."""
 
     def __init__(self, asgi: Any, fastapi: FastAPI, ui: Any = None,
-                 lean_put: LeanPut | None = None) -> None:
+                 lean: LeanPaths | None = None) -> None:
         self._asgi = asgi
         self._ui = ui  # the web UI (/ui): it signs in with a cookie, not the API's bearer
-        self._lean_put = lean_put
+        self._lean = lean
         self.fastapi = fastapi
         self.state = fastapi.state
 
@@ -196,10 +198,10 @@ class _Outer:
             return
         if path.endswith("/watch") and scope.get("method") == "GET":  # (HEAD: no bytes)
             scope[watch.RAW_SEND] = send  # the stream's bytes skip the send wrappers
-        elif self._lean_put is not None and scope["type"] == "http":
-            where = self._lean_put.wants(scope)
-            if where is not None:
-                await self._lean_put(scope, receive, send, where)
+        elif self._lean is not None and scope["type"] == "http":
+            answer = self._lean.wants(scope)
+            if answer is not None:
+                await self._lean(scope, receive, send, answer)
                 return
         await self._asgi(scope, receive, send)
 

@@ -9,18 +9,22 @@ same bytes and stay the documented (OpenAPI) description of these paths.
 
 ``lookup(tenant, env, namespace, key)`` must never block: it returns the cached Entry or None.
 
-``PUT`` of the same paths without a query string goes through :class:`LeanPut`, at the top of
-the app: it calls the very handler the FastAPI route calls (``routes.configs.write_entry``),
-and does what the layers around the routes do (request id, metrics and log, the access
-policy, the body deadline) through those layers' own methods, inline. Six nested layers, each
-wrapping ``send`` or ``receive``, cost about a quarter of a PUT's CPU. With CORS configured,
-the PUT goes through the layers (CORS among them) to :class:`FastWrites` instead, which skips
-only FastAPI's route matching and dependency solving.
+``PUT`` of the same paths without a query string calls the very handler the FastAPI route
+calls (``routes.configs.write_entry``), skipping FastAPI's route matching and dependency
+solving, which cost more CPU than the write itself.
+
+Both are answered at the top of the app, before the generic layers (:class:`LeanPaths`),
+which does what those layers do (request id, metrics and log, the access policy, the body
+deadline) through the layers' own methods, inline: six nested layers, each wrapping ``send``
+or ``receive``, cost about a quarter of a PUT's CPU and more of a cached GET's. With CORS
+configured, they go through the layers (CORS among them) to :class:`FastReads` and
+:class:`FastWrites` instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+import functools
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -36,10 +40,11 @@ from .requestlog import RequestLayer
 from .responses import EntryBytes, entry_etag, matches
 from .timeouts import receive_within
 
-__all__ = ["FastReads", "FastWrites", "LeanPut", "Lookup"]
+__all__ = ["FastReads", "FastWrites", "LeanPaths", "Lookup"]
 
 Lookup = Callable[[str, str, str, str], Entry | None]
 ASGIApp = Callable[..., Any]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 
 _JSON = b"application/json"
 
@@ -66,21 +71,21 @@ class FastReads:
         self.entry_bytes = entry_bytes
         self.on_hit = on_hit
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
-                or scope.get("query_string") or _names_a_consumer(scope)):
-            await self.app(scope, receive, send)
-            return
+    def cached(self, scope: dict[str, Any]) -> Entry | None:
+        """The cached entry a GET or HEAD reads, if this path may answer it."""
+        if (scope["method"] not in ("GET", "HEAD") or scope.get("query_string")
+                or _names_a_consumer(scope)):
+            return None
         where = _split(scope["path"])
-        entry = None
-        if where is not None:
-            try:
-                entry = self.lookup(*where)
-            except Exception:  # any doubt: let the full route answer (and its errors)
-                entry = None
-        if entry is None:
-            await self.app(scope, receive, send)
-            return
+        if where is None:
+            return None
+        try:
+            return self.lookup(*where)
+        except Exception:  # any doubt: let the full route answer (and its errors)
+            return None
+
+    def answer(self, scope: dict[str, Any], entry: Entry) -> Answer:
+        """200 with the entry's bytes and version ETag, or 304 if the client has it."""
         etag = entry_etag(entry.version)
         if_none_match = None
         for name, value in scope["headers"]:
@@ -88,21 +93,22 @@ class FastReads:
                 if_none_match = value.decode("latin-1")
                 break
         etag_b = etag.encode()
-        if if_none_match is not None and matches(if_none_match, etag):
-            await send({"type": "http.response.start", "status": 304,
-                        "headers": [(b"etag", etag_b)]})
-            await send({"type": "http.response.body", "body": b""})
-        else:
-            body = self.entry_bytes.encode(entry)
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", _JSON),
-                (b"content-length", str(len(body)).encode()),
-                (b"etag", etag_b),
-            ]})
-            await send({"type": "http.response.body",
-                        "body": b"" if scope["method"] == "HEAD" else body})
         if self.on_hit is not None:
             self.on_hit()
+        if if_none_match is not None and matches(if_none_match, etag):
+            return 304, [(b"etag", etag_b)], b""
+        body = self.entry_bytes.encode(entry)
+        return 200, [(b"content-type", _JSON), (b"content-length", str(len(body)).encode()),
+                     (b"etag", etag_b)], b"" if scope["method"] == "HEAD" else body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        entry = self.cached(scope) if scope["type"] == "http" else None
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = self.answer(scope, entry)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _names_a_consumer(scope: dict[str, Any]) -> bool:
@@ -171,12 +177,14 @@ class _LeanRequest(Request):
         return found
 
 
-class LeanPut:
-    """``PUT`` of one key, answered at the top of the app (see the module docstring)."""
+class LeanPaths:
+    """A cached single-key GET or HEAD and a single-key PUT, answered at the top of the app
+    (see the module docstring)."""
 
-    def __init__(self, fastapi_app: Any, write: Writer, requests: RequestLayer,
-                 auth: AuthLayer, body_timeout: float,
+    def __init__(self, reads: FastReads, fastapi_app: Any, write: Writer,
+                 requests: RequestLayer, auth: AuthLayer, body_timeout: float,
                  on_write: Callable[[], None] | None = None) -> None:
+        self.reads = reads
         self.fastapi_app = fastapi_app
         self.write = write
         self.requests = requests
@@ -184,34 +192,41 @@ class LeanPut:
         self.body_timeout = body_timeout
         self.on_write = on_write
 
-    def wants(self, scope: dict[str, Any]) -> tuple[str, str, str, str] | None:
-        """Where the request writes, if it is a PUT this path answers."""
-        if scope["method"] != "PUT" or scope.get("query_string"):
-            return None
-        return _split(scope["path"])
+    def wants(self, scope: dict[str, Any]) -> Callable[..., Awaitable[Answer]] | None:
+        """How this path answers the request, None if it does not."""
+        if scope["method"] == "PUT":
+            where = None if scope.get("query_string") else _split(scope["path"])
+            return None if where is None else functools.partial(self._put, where)
+        entry = self.reads.cached(scope)
+        return None if entry is None else functools.partial(self._read, entry)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any,
-                       where: tuple[str, str, str, str]) -> None:
+                       answer: Callable[..., Awaitable[Answer]]) -> None:
         tracked = self.requests.begin(scope)
         status, body = 500, None
         try:
-            status, headers, body = await self._answer(scope, receive, where)
+            try:
+                acting = await self.auth.admit(scope)
+            except ConfhubError as exc:
+                status, headers, body = refusal(exc)
+            else:
+                try:
+                    status, headers, body = await answer(scope, receive)
+                finally:
+                    if acting is not None:
+                        reset_actor(acting)
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, tracked.id_header()]})
             await send({"type": "http.response.body", "body": body})
         finally:
             self.requests.finish(tracked, scope, status, body if status >= 400 else None,
                                  answered=body is not None)
-        if self.on_write is not None:
-            self.on_write()
 
-    async def _answer(self, scope: dict[str, Any], receive: Any,
-                      where: tuple[str, str, str, str]
-                      ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        try:
-            acting = await self.auth.admit(scope)
-        except ConfhubError as exc:
-            return refusal(exc)
+    async def _read(self, entry: Entry, scope: dict[str, Any], receive: Any) -> Answer:
+        return self.reads.answer(scope, entry)
+
+    async def _put(self, where: tuple[str, str, str, str], scope: dict[str, Any],
+                   receive: Any) -> Answer:
         tenant, _, namespace, key = where
         scope["app"] = self.fastapi_app  # what Request.app (and so hub_of) reads
         if self.body_timeout > 0:
@@ -221,9 +236,8 @@ class LeanPut:
                                                   namespace, key, env=None)
         except Exception as exc:  # the same answers the FastAPI route gives
             response = response_for(exc, "PUT", scope["path"])
-        finally:
-            if acting is not None:
-                reset_actor(acting)
+        if self.on_write is not None:
+            self.on_write()
         body = response.body
         return response.status_code, response.raw_headers, (
             body if isinstance(body, bytes) else bytes(body))

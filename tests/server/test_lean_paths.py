@@ -1,8 +1,9 @@
-"""The lean PUT path (server/fastpath.py ``LeanPut``) answers exactly what the FastAPI route
-answers, and still does what the layers it skips do: request id, metrics, the access policy.
+"""The lean paths (server/fastpath.py ``LeanPaths``: single-key PUT, cached single-key GET)
+answer exactly what the FastAPI routes answer, and still do what the layers they skip do:
+request id, metrics, the access policy.
 
 Two servers on two fresh databases get the same requests: one as ``serve`` builds it (lean
-PUT), one with the fast paths off (every PUT through the layers and the FastAPI route).
+paths), one with the fast paths off (every request through the layers and the routes).
 """
 
 from __future__ import annotations
@@ -45,8 +46,20 @@ CASES: list[tuple[str, str, dict[str, str | bytes], bytes]] = [
     ("unknown tenant", "/v1/tenants/nobody/configs/app/x", {}, b"1"),
 ]
 NAMED_BY_FASTAPI = {"bad key name": "'a b'", "reserved namespace": "'.rollouts'"}
-COMPARED_HEADERS = ("content-type", "etag", "location", "x-confhub-warnings", "connection",
-                    "www-authenticate", "retry-after")
+COMPARED_HEADERS = ("content-type", "content-length", "etag", "location",
+                    "x-confhub-warnings", "connection", "www-authenticate", "retry-after")
+READS: list[tuple[str, str, str, dict[str, str]]] = [
+    ("GET", "cached", "/config/app/db", {}),
+    ("GET", "long form", "/v1/tenants/default/configs/app/db", {}),
+    ("HEAD", "cached", "/config/app/db", {}),
+    ("GET", "If-None-Match current", "/config/app/db", {"If-None-Match": '"4"'}),
+    ("GET", "If-None-Match old", "/config/app/db", {"If-None-Match": '"1", W/"2"'}),
+    ("GET", "If-None-Match any", "/config/app/db", {"If-None-Match": "*"}),
+    ("HEAD", "If-None-Match current", "/config/app/db", {"If-None-Match": '"4"'}),
+    ("GET", "a consumer", "/config/app/db", {"X-Confhub-Client": "svc-1"}),
+    ("GET", "missing", "/config/app/nope", {}),
+    ("GET", "client request id", "/config/app/db", {"X-Request-Id": "read-1"}),
+]
 
 
 @pytest.fixture
@@ -84,6 +97,22 @@ def test_lean_put_answers_what_the_route_answers(servers: tuple[str, str]) -> No
             "réason", "ann", {"ticket": "OPS-1"})
 
 
+def test_lean_read_answers_what_the_route_answers(servers: tuple[str, str]) -> None:
+    lean_url, layered_url = servers
+    with httpx.Client(base_url=lean_url) as lean, httpx.Client(base_url=layered_url) as full:
+        for client in (lean, full):
+            for i in range(4):
+                client.put("/config/app/db", json={"pool": i, "name": "é"})
+            client.get("/config/app/db")  # cached from now on
+        for method, name, path, headers in READS:
+            mine, theirs = (c.request(method, path, headers=headers) for c in (lean, full))
+            assert _normal(mine) == _normal(theirs), f"{method} {name}"
+            assert mine.headers["x-request-id"] == headers.get(
+                "X-Request-Id", mine.headers["x-request-id"])
+        hits = _sample(lean.get("/metrics").text, "confhub_http_cached_reads_total")
+        assert hits >= 7  # the cached reads above were answered by the lean path
+
+
 def _sample(text: str, name: str, **labels: str) -> float:
     for line in text.splitlines():
         if line.startswith((name + "{", name + " ")) and all(
@@ -108,7 +137,7 @@ def test_lean_put_is_counted_like_any_answer(servers: tuple[str, str]) -> None:
     assert _sample(text, "confhub_http_lean_writes_total") == 4
 
 
-def test_lean_put_applies_the_access_policy(tmp_path: Path) -> None:
+def test_lean_paths_apply_the_access_policy(tmp_path: Path) -> None:
     hub = open_embedded(str(tmp_path / "auth.db"))
     admin, _ = hub.create_token(tenant="default", role="admin", name="ann")
     viewer, _ = hub.create_token(tenant="default", role="viewer", name="vic")
@@ -123,6 +152,10 @@ def test_lean_put_applies_the_access_policy(tmp_path: Path) -> None:
         written = http.put("/config/app/db", json=1,
                            headers={"Authorization": f"Bearer {admin}"})
         assert written.status_code == 201
+        for _ in range(2):  # the second read is answered from the cache
+            assert http.get("/config/app/db").status_code == 401
+            read = http.get("/config/app/db", headers={"Authorization": f"Bearer {viewer}"})
+            assert read.status_code == 200 and read.json()["value"] == 1
         audit = http.get("/v1/tenants/default/audit",
                          headers={"Authorization": f"Bearer {admin}"}).json()["items"]
         assert ("ann", "config.put") in [(a["actor"], a["action"]) for a in audit]
