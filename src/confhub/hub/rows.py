@@ -28,6 +28,7 @@ from ..model import (
     Version,
     check_name,
     encode_value,
+    quick_init,
     utc_from_micros,
 )
 from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
@@ -36,6 +37,7 @@ from .cache import change_from_row
 MAX_PAGE = 10_000
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Meta:
     """Who wrote, why, and the request it came in: stored on every version a write makes."""

@@ -45,6 +45,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from ..model import quick_init
+
 __all__ = [
     "ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
     "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
@@ -56,6 +58,7 @@ T = TypeVar("T")
 ALL_TENANTS = "*"  # the scope of a schema that applies to every tenant (not a valid tenant name)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TenantRow:
     id: str
@@ -65,6 +68,7 @@ class TenantRow:
     compacted_revision: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class VersionRow:
     """A row of ``versions``; ``value`` is canonical JSON text (None for tombstones).
@@ -123,6 +127,7 @@ class DataKeyRow:
     created_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One audit record; ``id`` is assigned by the store (0 before it is written)."""
