@@ -143,11 +143,52 @@ class FrozenList(list[Any]):
 
 def freeze(value: Any) -> Any:
     """Deep-freeze a JSON value (already checked by :func:`encode_value`)."""
+    # Scalars are kept as they are without a call each: most of a value is leaves, and
+    # every read of a value not yet decoded freezes all of it.
     if isinstance(value, dict):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        return FrozenDict({k: v if type(v) in _LEAVES else freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return FrozenList(freeze(v) for v in value)
+        return FrozenList([v if type(v) in _LEAVES else freeze(v) for v in value])
     return value
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+NOT_PLAIN: Any = object()  # what ``frozen_plain`` answers for a value it leaves to decoding
+
+
+def frozen_plain(value: Any) -> Any:
+    """``freeze(value)`` when ``value`` is built of plain dicts, lists, tuples and JSON
+    scalars only, else ``NOT_PLAIN``; for a value :func:`encode_value` accepted.
+
+    For such a value this is exactly ``decode_value(encode_value(value))`` (the canonical
+    text keeps the keys' order, and floats and ints read back as they were), without the
+    text: what a write returns as its Entry's value. Anything else (an ``OrderedDict``, an
+    ``IntEnum``, a ``Mapping``) may read back as another type, so it is decoded instead.
+    """
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict or kind is FrozenDict:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                return NOT_PLAIN
+            if type(v) not in _LEAVES:
+                v = frozen_plain(v)
+                if v is NOT_PLAIN:
+                    return NOT_PLAIN
+            out[k] = v
+        return FrozenDict(out)
+    if kind is list or kind is FrozenList or kind is tuple:
+        items: list[Any] = []
+        for v in value:
+            if type(v) not in _LEAVES:
+                v = frozen_plain(v)
+                if v is NOT_PLAIN:
+                    return NOT_PLAIN
+            items.append(v)
+        return FrozenList(items)
+    return NOT_PLAIN
 
 
 def thaw(value: Any) -> Any:
