@@ -153,28 +153,40 @@ def freeze(value: Any) -> Any:
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})
+_EXACT = frozenset({str, int, bool, type(None)})  # leaves that need no look at their value
 NOT_PLAIN: Any = object()  # what ``frozen_plain`` answers for a value it leaves to decoding
 
 
-def frozen_plain(value: Any) -> Any:
-    """``freeze(value)`` when ``value`` is built of plain dicts, lists, tuples and JSON
-    scalars only, else ``NOT_PLAIN``; for a value :func:`encode_value` accepted.
+def frozen_plain(value: Any, depth: int = 0) -> Any:
+    """``freeze(value)`` when ``value`` is what ``_is_plain_json`` accepts (plain dicts,
+    lists and tuples, at most ``MAX_DEPTH`` deep, of strings, ints, bools, None and finite
+    floats), else ``NOT_PLAIN``. One walk that both checks and copies, for a put that wants
+    its value frozen (the Entry it returns) and encoded (:func:`encode_plain`).
 
-    For such a value this is exactly ``decode_value(encode_value(value))`` (the canonical
-    text keeps the keys' order, and floats and ints read back as they were), without the
-    text: what a write returns as its Entry's value. Anything else (an ``OrderedDict``, an
-    ``IntEnum``, a ``Mapping``) may read back as another type, so it is decoded instead.
+    For such a value the copy is exactly ``decode_value(encode_value(value))`` (the
+    canonical text keeps the keys' order, and floats and ints read back as they were),
+    without the text. Anything else (an ``OrderedDict``, an ``IntEnum``, a ``Mapping``, a
+    NaN) may read back as another type or be refused: ``NOT_PLAIN`` leaves it to
+    :func:`encode_value` and decoding. Worked example::
+
+        frozen_plain({"a": [1, 2.5]})           -> FrozenDict({"a": FrozenList([1, 2.5])})
+        frozen_plain(OrderedDict(a=1))          -> NOT_PLAIN   (encodes as {"a":1}, a dict)
+        frozen_plain({"a": float("nan")})       -> NOT_PLAIN   (encode_value names the error)
     """
     kind = type(value)
-    if kind in _LEAVES:
+    if kind in _EXACT:
         return value
+    if depth > MAX_DEPTH:  # before floats, as in _is_plain_json: one too deep is refused
+        return NOT_PLAIN
+    if kind is float:
+        return value if math.isfinite(value) else NOT_PLAIN
     if kind is dict or kind is FrozenDict:
         out: dict[str, Any] = {}
         for k, v in value.items():
             if type(k) is not str:
                 return NOT_PLAIN
-            if type(v) not in _LEAVES:
-                v = frozen_plain(v)
+            if type(v) not in _EXACT:
+                v = frozen_plain(v, depth + 1)
                 if v is NOT_PLAIN:
                     return NOT_PLAIN
             out[k] = v
@@ -182,8 +194,8 @@ def frozen_plain(value: Any) -> Any:
     if kind is list or kind is FrozenList or kind is tuple:
         items: list[Any] = []
         for v in value:
-            if type(v) not in _LEAVES:
-                v = frozen_plain(v)
+            if type(v) not in _EXACT:
+                v = frozen_plain(v, depth + 1)
                 if v is NOT_PLAIN:
                     return NOT_PLAIN
             items.append(v)
@@ -267,6 +279,12 @@ def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "
     """Check that ``value`` is plain JSON within the size limit and return its canonical text."""
     if not _is_plain_json(value, 0):
         _check_json(value, "", 0)
+    return encode_plain(value, max_bytes=max_bytes, where=where)
+
+
+def encode_plain(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
+    """:func:`encode_value` of a value already found plain (``frozen_plain`` did not answer
+    ``NOT_PLAIN``): the same text and size check, without walking the value once more."""
     text = ("".join(_ENCODE_CHUNKS(value, 0)) if _ENCODE_CHUNKS is not None
             else _CANONICAL.encode(value))
     size = len(text.encode("utf-8"))

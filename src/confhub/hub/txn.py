@@ -31,6 +31,7 @@ from ..model import (
     Entry,
     ValidationIssue,
     Version,
+    encode_plain,
     encode_value,
     frozen_plain,
     thaw,
@@ -88,10 +89,15 @@ class Writes(TenantPart):
         return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
-                expected_version: int | None, secret: bool | Sequence[str] = False) -> Op:
+                expected_version: int | None, secret: bool | Sequence[str] = False,
+                frozen: Any = NOT_PLAIN) -> Op:
+        """A put, checked; ``frozen`` is ``frozen_plain(value)`` if the caller made it (the
+        value is then known to be plain JSON and is not walked again)."""
         check_address(env, namespace, key)
         at = f"value of {where(env, namespace, key)}"
-        encoded = encode_value(value, max_bytes=self._core.max_value_bytes, where=at)
+        max_bytes = self._core.max_value_bytes
+        encoded = (encode_value(value, max_bytes=max_bytes, where=at) if frozen is NOT_PLAIN
+                   else encode_plain(value, max_bytes=max_bytes, where=at))
         _secrets.reject_envelopes(encoded, at)
         paths: tuple[str, ...] | None = None
         if secret is True:
@@ -134,9 +140,9 @@ class Writes(TenantPart):
         encrypts those fields; a key that holds secrets keeps them encrypted on later writes.
         The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
         """
-        op = self._put_op(namespace, key, value, env, expected_version, secret)
         # Frozen now: the caller's value may change once the write is under way.
-        frozen = frozen_plain(value) if secret is False else NOT_PLAIN
+        frozen = frozen_plain(value)
+        op = self._put_op(namespace, key, value, env, expected_version, secret, frozen)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
         return self._entry(rows[0], warnings, (op, frozen))
@@ -152,10 +158,11 @@ class Writes(TenantPart):
         group commit, and ``done(entry, None)`` or ``done(None, error)`` is called on a
         store thread once it is durable or has failed. Nothing blocks, except that the first
         write of a tenant with the master key configured creates its data key."""
-        op = self._put_op(namespace, key, value, env, expected_version)
         # Frozen now, on the caller's thread: the caller may change its value before the
         # commit's thread builds the Entry.
-        put = (op, frozen_plain(value))
+        frozen = frozen_plain(value)
+        op = self._put_op(namespace, key, value, env, expected_version, frozen=frozen)
+        put = (op, frozen)
         written = meta(reason, author, metadata, request_id)
         vault = self._core.vault
         if vault.enabled:
