@@ -157,11 +157,13 @@ class RolloutBook:
         """RolloutInProgress if a row writes a key that a running rollout (other than
         ``allowed``, the one completing) stages. Authoritative: the tenant is locked and the
         rollouts come from the cache only when it is exactly at the locked revision."""
+        # (the first row is a user key's in all but a rollout's own transitions)
+        if not rows or (rows[0].namespace == ROLLOUT_NS
+                        and not any(r.namespace != ROLLOUT_NS for r in rows)):
+            return
         running = self.active_in(txn)
         if not running:
-            return  # the common case, asked first: nothing of the (maybe 10,000) rows read
-        if not any(r.namespace != ROLLOUT_NS for r in rows):
-            return
+            return  # the common case: no set of the (maybe 10,000) keys written
         active = [rollout for rollout in running if rollout.id != allowed]
         if not active:
             return
