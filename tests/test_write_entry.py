@@ -1,8 +1,8 @@
 """The Entry a write returns is the one a read gives back, however it was built.
 
-A put's Entry is made from the value frozen before the write (``model.frozen_plain``), not
+A put's Entry is made from the value frozen before the write (``hub.rows.frozen_plain``), not
 by decoding the stored text; these pin that the two agree, and that the row records built
-by ``model.quick_init`` behave as the dataclasses they are.
+by ``records.quick_init`` behave as the dataclasses they are.
 """
 
 from __future__ import annotations
@@ -18,15 +18,8 @@ from typing import Any
 import pytest
 
 import confhub
-from confhub.model import (
-    MAX_DEPTH,
-    NOT_PLAIN,
-    FrozenDict,
-    FrozenList,
-    decode_value,
-    encode_value,
-    frozen_plain,
-)
+from confhub.hub.rows import NOT_PLAIN, frozen_plain
+from confhub.model import MAX_DEPTH, FrozenDict, FrozenList, decode_value, encode_value
 from confhub.store.base import AuditRow, VersionRow
 
 

@@ -18,10 +18,9 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn
 
 from .errors import (
     InvalidName,
@@ -143,64 +142,11 @@ class FrozenList(list[Any]):
 
 def freeze(value: Any) -> Any:
     """Deep-freeze a JSON value (already checked by :func:`encode_value`)."""
-    # Scalars are kept as they are without a call each: most of a value is leaves, and
-    # every read of a value not yet decoded freezes all of it.
     if isinstance(value, dict):
         return FrozenDict({k: v if type(v) in _LEAVES else freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return FrozenList([v if type(v) in _LEAVES else freeze(v) for v in value])
     return value
-
-
-_LEAVES = frozenset({str, int, float, bool, type(None)})
-_EXACT = frozenset({str, int, bool, type(None)})  # leaves that need no look at their value
-NOT_PLAIN: Any = object()  # what ``frozen_plain`` answers for a value it leaves to decoding
-
-
-def frozen_plain(value: Any, depth: int = 0) -> Any:
-    """``freeze(value)`` when ``value`` is what ``_is_plain_json`` accepts (plain dicts,
-    lists and tuples, at most ``MAX_DEPTH`` deep, of strings, ints, bools, None and finite
-    floats), else ``NOT_PLAIN``. One walk that both checks and copies, for a put that wants
-    its value frozen (the Entry it returns) and encoded (:func:`encode_plain`).
-
-    For such a value the copy is exactly ``decode_value(encode_value(value))`` (the
-    canonical text keeps the keys' order, and floats and ints read back as they were),
-    without the text. Anything else (an ``OrderedDict``, an ``IntEnum``, a ``Mapping``, a
-    NaN) may read back as another type or be refused: ``NOT_PLAIN`` leaves it to
-    :func:`encode_value` and decoding. Worked example::
-
-        frozen_plain({"a": [1, 2.5]})           -> FrozenDict({"a": FrozenList([1, 2.5])})
-        frozen_plain(OrderedDict(a=1))          -> NOT_PLAIN   (encodes as {"a":1}, a dict)
-        frozen_plain({"a": float("nan")})       -> NOT_PLAIN   (encode_value names the error)
-    """
-    kind = type(value)
-    if kind in _EXACT:
-        return value
-    if depth > MAX_DEPTH:  # before floats, as in _is_plain_json: one too deep is refused
-        return NOT_PLAIN
-    if kind is float:
-        return value if math.isfinite(value) else NOT_PLAIN
-    if kind is dict or kind is FrozenDict:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                return NOT_PLAIN
-            if type(v) not in _EXACT:
-                v = frozen_plain(v, depth + 1)
-                if v is NOT_PLAIN:
-                    return NOT_PLAIN
-            out[k] = v
-        return FrozenDict(out)
-    if kind is list or kind is FrozenList or kind is tuple:
-        items: list[Any] = []
-        for v in value:
-            if type(v) not in _EXACT:
-                v = frozen_plain(v, depth + 1)
-                if v is NOT_PLAIN:
-                    return NOT_PLAIN
-            items.append(v)
-        return FrozenList(items)
-    return NOT_PLAIN
 
 
 def thaw(value: Any) -> Any:
@@ -242,6 +188,7 @@ def _check_json(value: Any, path: str, depth: int) -> None:
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+_LEAVES = frozenset({str, int, float, bool, type(None)})  # kept by freeze without a call each
 # A value's canonical text is made for every write. ``_ENCODE_CHUNKS`` is what
 # ``_CANONICAL.encode`` builds on every call, built once (half its time on a small value); no
 # circular-reference markers, as ``_is_plain_json``/``_check_json`` bound the depth first.
@@ -283,17 +230,13 @@ def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "
 
 
 def encode_plain(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
-    """:func:`encode_value` of a value already found plain (``frozen_plain`` did not answer
-    ``NOT_PLAIN``): the same text and size check, without walking the value once more."""
+    """:func:`encode_value` of a value already found plain (``hub.rows.frozen_plain``)."""
     text = ("".join(_ENCODE_CHUNKS(value, 0)) if _ENCODE_CHUNKS is not None
             else _CANONICAL.encode(value))
     size = len(text.encode("utf-8"))
     if size > max_bytes:
-        raise TooLarge(
-            f"{where} is {size} bytes encoded; the limit is {max_bytes} bytes",
-            size=size,
-            limit=max_bytes,
-        )
+        raise TooLarge(f"{where} is {size} bytes encoded; the limit is {max_bytes} bytes",
+                       size=size, limit=max_bytes)
     return text
 
 
@@ -314,56 +257,6 @@ def utc_from_micros(micros: int) -> datetime:
 
 
 # --------------------------------------------------------------------------- domain records
-
-
-R = TypeVar("R")
-
-
-def quick_init(cls: type[R]) -> type[R]:
-    """Give a frozen, slotted dataclass a faster ``__init__`` with the same signature.
-
-    The ``__init__`` ``dataclass(frozen=True)`` writes sets each field with
-    ``object.__setattr__(self, "name", name)``: a global lookup, an attribute lookup and a
-    search of the class for the slot, for every field. This one calls each slot's own
-    descriptor, bound once: about 2.5 times faster for a row of 17 fields, which a bulk load
-    builds three of per key (version, audit, op). Everything else stays the dataclass's:
-    fields, defaults (``default_factory`` included), ``__eq__``, ``__repr__``, ``replace``,
-    and assignment after construction still raises ``FrozenInstanceError``. Worked example,
-    for ``AuditRow(at, action, actor=None, ..., id=0)`` the generated code is::
-
-        def __init__(self, at, action, actor=_d_actor, ..., id=_d_id):
-            _set_at(self, at)            # AuditRow.__dict__["at"].__set__
-            _set_action(self, action)
-            ...
-    """
-    namespace: dict[str, Any] = {"_FACTORY": _FACTORY}
-    params: list[str] = []
-    body: list[str] = []
-    for item in fields(cls):  # type: ignore[arg-type]
-        name = item.name
-        assert item.init and not item.kw_only, f"{cls.__name__}.{name}: not supported"
-        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
-        if item.default is not NO_DEFAULT:
-            namespace[f"_d_{name}"] = item.default
-            params.append(f"{name}=_d_{name}")
-        elif item.default_factory is not NO_DEFAULT:
-            namespace[f"_f_{name}"] = item.default_factory
-            params.append(f"{name}=_FACTORY")
-            body.append(f"    if {name} is _FACTORY: {name} = _f_{name}()")
-        else:
-            params.append(name)
-        body.append(f"    _set_{name}(self, {name})")
-    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body),  # noqa: S102
-         namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    setattr(cls, "__init__", init)  # noqa: B010 - replacing the generated method
-    return cls
-
-
-_FACTORY = object()  # "no argument given" for a field with a default_factory
-
 
 
 def _record_dict(record: Any) -> dict[str, Any]:

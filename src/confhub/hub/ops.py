@@ -30,7 +30,8 @@ import jsonpatch
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
 from ..layering import merge_patch, patch_failure
-from ..model import encode_value, quick_init
+from ..model import encode_value
+from ..records import quick_init
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
 from .rows import Meta, born, new_row, where

@@ -26,14 +26,12 @@ from .. import secrets as _secrets
 from ..errors import InvalidRequest
 from ..model import (
     BASE_ENV,
-    NOT_PLAIN,
     Change,
     Entry,
     ValidationIssue,
     Version,
     encode_plain,
     encode_value,
-    frozen_plain,
     thaw,
 )
 from ..store.base import VersionRow, WriteTxn
@@ -41,10 +39,12 @@ from .cache import change_from_row, entry_from_row, written_entry
 from .core import TenantPart
 from .ops import Op, apply_op
 from .rows import (
+    NOT_PLAIN,
     Meta,
     check_address,
     check_expected,
     check_version,
+    frozen_plain,
     meta,
     version_from_row,
     where,

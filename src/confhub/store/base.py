@@ -16,7 +16,6 @@ The data model every backend keeps::
     data_keys id -> tenant, wrapped (AES key wrapped by a master key), master_id (schema 3)
     audit     id (grows) -> time, actor, tenant, action, target, request id, client, reason,
               details; append-only (schema 3)
-
     schemas   (scope, namespace, version) -> document, deleted, created_at, author, reason,
               rollback_of   (scope: a tenant id, or "*" for every tenant; latest version rules)
 
@@ -45,20 +44,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from ..model import quick_init
+from ..records import quick_init
 
-__all__ = [
-    "ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
-    "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
-    "TenantRow", "TokenRow", "VersionRow", "VersionStub", "WriteTxn",
-]
+__all__ = ["ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
+           "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
+           "TenantRow", "TokenRow", "VersionRow", "VersionStub", "WriteTxn"]
 
 T = TypeVar("T")
-
 ALL_TENANTS = "*"  # the scope of a schema that applies to every tenant (not a valid tenant name)
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class TenantRow:
     id: str
