@@ -143,9 +143,9 @@ class FrozenList(list[Any]):
 def freeze(value: Any) -> Any:
     """Deep-freeze a JSON value (already checked by :func:`encode_value`)."""
     if isinstance(value, dict):
-        return FrozenDict({k: v if type(v) in _LEAVES else freeze(v) for k, v in value.items()})
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return FrozenList([v if type(v) in _LEAVES else freeze(v) for v in value])
+        return FrozenList(freeze(v) for v in value)
     return value
 
 
@@ -188,7 +188,6 @@ def _check_json(value: Any, path: str, depth: int) -> None:
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-_LEAVES = frozenset({str, int, float, bool, type(None)})  # kept by freeze without a call each
 # A value's canonical text is made for every write. ``_ENCODE_CHUNKS`` is what
 # ``_CANONICAL.encode`` builds on every call, built once (half its time on a small value); no
 # circular-reference markers, as ``_is_plain_json``/``_check_json`` bound the depth first.
@@ -226,17 +225,15 @@ def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "
     """Check that ``value`` is plain JSON within the size limit and return its canonical text."""
     if not _is_plain_json(value, 0):
         _check_json(value, "", 0)
-    return encode_plain(value, max_bytes=max_bytes, where=where)
-
-
-def encode_plain(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
-    """:func:`encode_value` of a value already found plain (``hub.rows.frozen_plain``)."""
     text = ("".join(_ENCODE_CHUNKS(value, 0)) if _ENCODE_CHUNKS is not None
             else _CANONICAL.encode(value))
     size = len(text.encode("utf-8"))
     if size > max_bytes:
-        raise TooLarge(f"{where} is {size} bytes encoded; the limit is {max_bytes} bytes",
-                       size=size, limit=max_bytes)
+        raise TooLarge(
+            f"{where} is {size} bytes encoded; the limit is {max_bytes} bytes",
+            size=size,
+            limit=max_bytes,
+        )
     return text
 
 

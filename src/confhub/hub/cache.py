@@ -56,21 +56,6 @@ def entry_from_row(row: VersionRow, created_at: datetime | None = None) -> Entry
     )
 
 
-def written_entry(row: VersionRow, value: Any) -> Entry:
-    """The Entry of a version just written, whose (frozen, plain) ``value`` the writer has
-    in hand: ``entry_from_row`` without decoding the text that was just encoded from it.
-    Only for a row that is not secret (a secret's Entry shows the redacted stored text)."""
-    updated_at = utc_from_micros(row.created_at)
-    born = row.key_created_at
-    return Entry(
-        tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key, value=value,
-        version=row.version, revision=row.revision,
-        created_at=(updated_at if born is None or born == row.created_at
-                    else utc_from_micros(born)),
-        updated_at=updated_at, updated_by=row.author, secret=row.secret,
-    )
-
-
 def change_from_row(row: VersionRow) -> Change:
     return Change(
         tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,

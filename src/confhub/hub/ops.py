@@ -31,7 +31,6 @@ from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
 from ..layering import merge_patch, patch_failure
 from ..model import encode_value
-from ..records import quick_init
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
 from .rows import Meta, born, new_row, where
@@ -39,7 +38,6 @@ from .schemas import schema_in_txn, schema_secrets
 from .sealing import require_key, seal
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Op:
     """One write of a batch, checked before the transaction starts."""

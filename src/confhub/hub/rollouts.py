@@ -157,35 +157,25 @@ class RolloutBook:
         """RolloutInProgress if a row writes a key that a running rollout (other than
         ``allowed``, the one completing) stages. Authoritative: the tenant is locked and the
         rollouts come from the cache only when it is exactly at the locked revision."""
-        # (the first row is a user key's in all but a rollout's own transitions)
-        if not rows or (rows[0].namespace == ROLLOUT_NS
-                        and not any(r.namespace != ROLLOUT_NS for r in rows)):
+        if not any(r.namespace != ROLLOUT_NS for r in rows):
             return
-        running = self.active_in(txn)
-        if not running:
-            return  # the common case: no set of the (maybe 10,000) keys written
-        active = [rollout for rollout in running if rollout.id != allowed]
+        active = [rollout for rollout in self.active_in(txn) if rollout.id != allowed]
         if not active:
-            return
+            return  # the common case: no set of the (maybe 10,000) keys written
         keys = {(r.env, r.namespace, r.key) for r in rows if r.namespace != ROLLOUT_NS}
         for rollout in active:
             for op in rollout.ops:
                 if op.address in keys:
                     raise in_progress(rollout, op)
 
-    def active_in(self, txn: WriteTxn) -> Sequence[Rollout]:
-        """The running rollouts of the transaction's (locked) tenant: from memory when the
-        cached view is at the locked revision, or nothing changed ``.rollouts`` since."""
+    def active_in(self, txn: WriteTxn) -> list[Rollout]:
         with self._cache.lock:
             view = self._cache.views.get(txn.tenant)
             # only if the rollouts are in memory: never load a namespace inside a write
             if (view is not None and view.valid and view.has(ROLLOUT_NS)
                     and (view.revision == txn.previous_revision
                          or txn.unchanged_since(view.revision, ROLLOUT_NS))):
-                state = self._tenants.get(txn.tenant)
-                if state is None or state.view is not view:
-                    state = self._state(txn.tenant, view)
-                return state.active  # a tuple: nobody can change it
+                return list(self._state(txn.tenant, view).active)
         rows = txn.current_rows(ROLLOUT_NS)
         return [Rollout.from_doc(txn.tenant, json.loads(r.value), revision=r.revision,
                                  version=r.version)

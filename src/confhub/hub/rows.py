@@ -2,16 +2,14 @@
 
 Owns: how a write's metadata (``Meta``) becomes a stored ``VersionRow`` (new, imported, its
 audit record), how a row reads back as a ``Version`` or ``TenantInfo``, and the checks of
-names, versions, revisions and page sizes that run before any lock is taken; and a put's
-value frozen and checked in one walk (``frozen_plain``), for the Entry it returns.
+names, versions, revisions and page sizes that run before any lock is taken.
 
-May import: ``confhub.model``, ``confhub.errors``, ``confhub.audit``, ``confhub.records``,
-``confhub.store.base`` (row types only) and ``hub.cache`` (row conversions).
+May import: ``confhub.model``, ``confhub.errors``, ``confhub.audit``, ``confhub.store.base``
+(row types only) and ``hub.cache`` (row conversions).
 """
 
 from __future__ import annotations
 
-import math
 import operator
 import random
 from collections.abc import Callable, Mapping
@@ -24,25 +22,20 @@ from ..errors import InvalidRequest
 from ..model import (
     BASE_ENV,
     MAX_AUTHOR_CHARS,
-    MAX_DEPTH,
     MAX_METADATA_BYTES,
     MAX_REASON_CHARS,
-    FrozenDict,
-    FrozenList,
     TenantInfo,
     Version,
     check_name,
     encode_value,
     utc_from_micros,
 )
-from ..records import quick_init
 from ..store.base import AuditRow, TenantRow, VersionRow, WriteTxn
 from .cache import change_from_row
 
 MAX_PAGE = 10_000
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Meta:
     """Who wrote, why, and the request it came in: stored on every version a write makes."""
@@ -64,56 +57,6 @@ def meta(reason: str | None, author: str | None, metadata: Mapping[str, Any] | N
     # forked worker (a private ``random.Random()`` made before the fork would repeat ids).
     return Meta(reason=reason, author=author, metadata=text,
                 request_id=request_id or f"{random.getrandbits(128):032x}")
-
-
-_EXACT = frozenset({str, int, bool, type(None)})  # leaves that need no look at their value
-NOT_PLAIN: Any = object()  # what ``frozen_plain`` answers for a value it leaves to decoding
-
-
-def frozen_plain(value: Any, depth: int = 0) -> Any:
-    """``freeze(value)`` when ``value`` is what ``model._is_plain_json`` accepts (plain dicts,
-    lists and tuples, at most ``MAX_DEPTH`` deep, of strings, ints, bools, None and finite
-    floats), else ``NOT_PLAIN``. One walk that both checks and copies, for a put that wants
-    its value frozen (the Entry it returns) and encoded (``model.encode_plain``).
-
-    For such a value the copy is exactly ``decode_value(encode_value(value))`` (the
-    canonical text keeps the keys' order, and floats and ints read back as they were),
-    without the text. Anything else (an ``OrderedDict``, an ``IntEnum``, a ``Mapping``, a
-    NaN) may read back as another type or be refused: ``NOT_PLAIN`` leaves it to
-    ``encode_value`` and decoding. Worked example::
-
-        frozen_plain({"a": [1, 2.5]})           -> FrozenDict({"a": FrozenList([1, 2.5])})
-        frozen_plain(OrderedDict(a=1))          -> NOT_PLAIN   (encodes as {"a":1}, a dict)
-        frozen_plain({"a": float("nan")})       -> NOT_PLAIN   (encode_value names the error)
-    """
-    kind = type(value)
-    if kind in _EXACT:
-        return value
-    if depth > MAX_DEPTH:  # before floats, as in _is_plain_json: one too deep is refused
-        return NOT_PLAIN
-    if kind is float:
-        return value if math.isfinite(value) else NOT_PLAIN
-    if kind is dict or kind is FrozenDict:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                return NOT_PLAIN
-            if type(v) not in _EXACT:
-                v = frozen_plain(v, depth + 1)
-                if v is NOT_PLAIN:
-                    return NOT_PLAIN
-            out[k] = v
-        return FrozenDict(out)
-    if kind is list or kind is FrozenList or kind is tuple:
-        items: list[Any] = []
-        for v in value:
-            if type(v) not in _EXACT:
-                v = frozen_plain(v, depth + 1)
-                if v is NOT_PLAIN:
-                    return NOT_PLAIN
-            items.append(v)
-        return FrozenList(items)
-    return NOT_PLAIN
 
 
 def _check_length(field: str, text: str | None, limit: int) -> None:

@@ -24,27 +24,16 @@ import jsonpatch
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest
-from ..model import (
-    BASE_ENV,
-    Change,
-    Entry,
-    ValidationIssue,
-    Version,
-    encode_plain,
-    encode_value,
-    thaw,
-)
+from ..model import BASE_ENV, Change, Entry, ValidationIssue, Version, encode_value, thaw
 from ..store.base import VersionRow, WriteTxn
-from .cache import change_from_row, entry_from_row, written_entry
+from .cache import change_from_row, entry_from_row
 from .core import TenantPart
 from .ops import Op, apply_op
 from .rows import (
-    NOT_PLAIN,
     Meta,
     check_address,
     check_expected,
     check_version,
-    frozen_plain,
     meta,
     version_from_row,
     where,
@@ -73,31 +62,18 @@ class Writes(TenantPart):
                                         keys=[(op.env, op.namespace, op.key) for op in ops])
         return rows, revision, warnings
 
-    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = (),
-               put: tuple[Op, Any] | None = None) -> Entry:
-        """The Entry a write returns. ``put`` is a put's op and its value frozen before the
-        write (``frozen_plain``): when the row stores exactly the op's text, unsealed, that
-        value is the Entry's, and the text is not decoded again (a fifth of a set's CPU)."""
-        if (put is not None and row.value is put[0].encoded and not row.secret
-                and put[1] is not NOT_PLAIN):
-            entry = written_entry(row, put[1])
-        else:
-            existing = self._cached_view.entry(row.env, row.namespace, row.key)
-            entry = (existing if existing is not None and existing.version == row.version
-                     else entry_from_row(row))
+    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = ()) -> Entry:
+        existing = self._cached_view.entry(row.env, row.namespace, row.key)
+        entry = (existing if existing is not None and existing.version == row.version
+                 else entry_from_row(row))
         # The cached Entry is shared: warnings go on a copy (they belong to this write only).
         return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
-                expected_version: int | None, secret: bool | Sequence[str] = False,
-                frozen: Any = NOT_PLAIN) -> Op:
-        """A put, checked; ``frozen`` is ``frozen_plain(value)`` if the caller made it (the
-        value is then known to be plain JSON and is not walked again)."""
+                expected_version: int | None, secret: bool | Sequence[str] = False) -> Op:
         check_address(env, namespace, key)
         at = f"value of {where(env, namespace, key)}"
-        max_bytes = self._core.max_value_bytes
-        encoded = (encode_value(value, max_bytes=max_bytes, where=at) if frozen is NOT_PLAIN
-                   else encode_plain(value, max_bytes=max_bytes, where=at))
+        encoded = encode_value(value, max_bytes=self._core.max_value_bytes, where=at)
         _secrets.reject_envelopes(encoded, at)
         paths: tuple[str, ...] | None = None
         if secret is True:
@@ -140,12 +116,10 @@ class Writes(TenantPart):
         encrypts those fields; a key that holds secrets keeps them encrypted on later writes.
         The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
         """
-        # Frozen now: the caller's value may change once the write is under way.
-        frozen = frozen_plain(value)
-        op = self._put_op(namespace, key, value, env, expected_version, secret, frozen)
+        op = self._put_op(namespace, key, value, env, expected_version, secret)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings, (op, frozen))
+        return self._entry(rows[0], warnings)
 
     def submit_set(self, namespace: str, key: str, value: Any, *,
                    done: Callable[[Entry | None, BaseException | None], object],
@@ -158,11 +132,7 @@ class Writes(TenantPart):
         group commit, and ``done(entry, None)`` or ``done(None, error)`` is called on a
         store thread once it is durable or has failed. Nothing blocks, except that the first
         write of a tenant with the master key configured creates its data key."""
-        # Frozen now, on the caller's thread: the caller may change its value before the
-        # commit's thread builds the Entry.
-        frozen = frozen_plain(value)
-        op = self._put_op(namespace, key, value, env, expected_version, frozen=frozen)
-        put = (op, frozen)
+        op = self._put_op(namespace, key, value, env, expected_version)
         written = meta(reason, author, metadata, request_id)
         vault = self._core.vault
         if vault.enabled:
@@ -179,7 +149,7 @@ class Writes(TenantPart):
                 done(None, error)
                 return
             try:
-                entry = self._entry(outcome[2][0], warnings, put)
+                entry = self._entry(outcome[2][0], warnings)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 done(None, exc)
             else:

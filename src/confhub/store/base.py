@@ -16,6 +16,7 @@ The data model every backend keeps::
     data_keys id -> tenant, wrapped (AES key wrapped by a master key), master_id (schema 3)
     audit     id (grows) -> time, actor, tenant, action, target, request id, client, reason,
               details; append-only (schema 3)
+
     schemas   (scope, namespace, version) -> document, deleted, created_at, author, reason,
               rollback_of   (scope: a tenant id, or "*" for every tenant; latest version rules)
 
@@ -44,13 +45,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from ..records import quick_init
-
-__all__ = ["ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
-           "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
-           "TenantRow", "TokenRow", "VersionRow", "VersionStub", "WriteTxn"]
+__all__ = [
+    "ALL_TENANTS", "AuditRow", "ConsumerRow", "DataKeyRow", "ReportRow", "RetentionRow",
+    "SchemaRow", "SchemaTxn", "Store", "StoreMaintenance", "StoreReader", "StoreWriter",
+    "TenantRow", "TokenRow", "VersionRow", "VersionStub", "WriteTxn",
+]
 
 T = TypeVar("T")
+
 ALL_TENANTS = "*"  # the scope of a schema that applies to every tenant (not a valid tenant name)
 
 
@@ -63,7 +65,6 @@ class TenantRow:
     compacted_revision: int = 0
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class VersionRow:
     """A row of ``versions``; ``value`` is canonical JSON text (None for tombstones).
@@ -122,7 +123,6 @@ class DataKeyRow:
     created_at: int
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One audit record; ``id`` is assigned by the store (0 before it is written)."""
