@@ -70,16 +70,20 @@ class _Trace:
         return sum(1 for a, b in zip(sides, sides[1:], strict=False) if a == "F" and b == "B")
 
 
-def timed(fn: Callable[[int], object], n: int, warmup: int) -> tuple[float, float]:
+def timed(fn: Callable[[int], object], n: int, warmup: int) -> tuple[float, float, float]:
+    """Median and p99 in ms, and this process's CPU per call in µs (the client's share)."""
     for i in range(warmup):
         fn(i)
     samples = []
+    cpu = time.process_time()
     for i in range(n):
         started = time.perf_counter_ns()
         fn(i)
         samples.append(time.perf_counter_ns() - started)
+    cpu = time.process_time() - cpu
     samples.sort()
-    return statistics.median(samples) / 1e6, samples[int(len(samples) * 0.99)] / 1e6
+    return (statistics.median(samples) / 1e6, samples[int(len(samples) * 0.99)] / 1e6,
+            cpu / n * 1e6)
 
 
 def main() -> None:
@@ -94,7 +98,7 @@ def main() -> None:
     schema = f"bench_rt_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(args.pg_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-        select1 = timed(lambda i: conn.execute("SELECT 1").fetchone(), args.n, args.warmup)
+        select1 = timed(lambda i: conn.execute("SELECT 1").fetchone(), args.n, args.warmup)[:2]
     sep = "&" if "?" in args.pg_url else "?"
     rows = []
     try:
@@ -122,8 +126,8 @@ def main() -> None:
             for name, fn in (("set", put), ("set with expected_version", cas),
                              ("transaction of 10 puts", txn), ("patch", patch)):
                 trips = trace.round_trips(lambda fn=fn: fn(0))  # type: ignore[misc]
-                median, p99 = timed(fn, args.n, args.warmup)
-                rows.append((name, trips, median, p99))
+                median, p99, cpu = timed(fn, args.n, args.warmup)
+                rows.append((name, trips, median, p99, cpu))
     finally:
         with psycopg.connect(args.pg_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -132,9 +136,10 @@ def main() -> None:
           f"SELECT 1 median {select1[0] * 1000:.0f} µs / p99 {select1[1] * 1000:.0f} µs; "
           f"load average {os.getloadavg()[0]:.2f}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"{'operation':28} {'round trips':>11} {'median ms':>10} {'p99 ms':>8}")
-    for name, trips, median, p99 in rows:
-        print(f"{name:28} {trips:>11} {median:>10.2f} {p99:>8.2f}")
+    print(f"{'operation':28} {'round trips':>11} {'median ms':>10} {'p99 ms':>8} "
+          f"{'client CPU µs':>14}")
+    for name, trips, median, p99, cpu in rows:
+        print(f"{name:28} {trips:>11} {median:>10.2f} {p99:>8.2f} {cpu:>14.0f}")
 
 
 if __name__ == "__main__":

@@ -372,6 +372,7 @@ def bench_write(args: argparse.Namespace) -> list[Figure]:
                               note="to one of versions 1-5"))
 
         figures.append(concurrent_sets(cfg, max(n, 4000), threads=args.threads))
+        figures.append(submitted_sets(cfg, max(n, 4000) * 5, wave=64))
 
         def delete(i: int) -> None:
             cfg.delete("features", f"k{i}")
@@ -412,6 +413,46 @@ def concurrent_sets(cfg: Any, n: int, threads: int) -> Figure:
     return figure("write", f"set, {threads} threads at once", samples,
                   note=f"{len(samples) / elapsed:,.0f} sets/s in total, "
                        f"CPU {cpu / len(samples) * 1e6:.0f} µs per set")
+
+
+def submitted_sets(cfg: Any, n: int, wave: int) -> Figure:
+    """What the server's PUT does: ``Tenant.submit_set`` of ``wave`` writes at once, then a
+    wait for all of them (one or a few group commits), ``n`` writes in all. A sample is one
+    wave; the note gives the rate and the process's CPU per set."""
+    import threading
+
+    counter = itertools.count()
+
+    def one_wave() -> None:
+        left = [wave]
+        done = threading.Event()
+        lock = threading.Lock()
+
+        def settled(entry: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    done.set()
+
+        for _ in range(wave):
+            cfg.submit_set("waves", f"k{next(counter):09d}", value(0), done=settled)
+        done.wait()
+
+    for _ in range(20):
+        one_wave()
+    waves = max(1, n // wave)
+    samples: list[float] = []
+    began, cpu = time.perf_counter(), time.process_time()
+    for _ in range(waves):
+        started = ns_now()
+        one_wave()
+        samples.append(ns_now() - started)
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return figure("write", f"submit_set, waves of {wave}", samples,
+                  note=f"{waves * wave / elapsed:,.0f} sets/s in total, "
+                       f"CPU {cpu / (waves * wave) * 1e6:.0f} µs per set")
 
 
 # --------------------------------------------------------------------------- history

@@ -366,10 +366,11 @@ class AuthLayer:
                 reset_actor(acting)
 
     async def admit(self, scope: dict[str, Any]) -> Any:
-        """Apply the policy to one HTTP request: the ConfhubError to answer, or the request
-        may go on — the principal is then in the scope, and the returned context token (None
-        for a public route) must be handed to ``reset_actor`` when the request ends. The
-        lean paths (``fastpath.LeanPaths``) call this too, so both apply the same rules."""
+        """Apply the policy to one HTTP request. It raises the ConfhubError to answer (see
+        :func:`refusal`), or the request may go on: the principal is then in the scope, and
+        the returned context token (None for a public route) must be handed to
+        ``reset_actor`` when the request ends. The lean paths (``fastpath.LeanPaths``) call
+        this too, so both apply the same rules."""
         scope[GUARD_KEY] = self.guard
         client = scope.get("client")
         address = f"{client[0]}" if client else None

@@ -16,7 +16,8 @@ solving, which cost more CPU than the write itself.
 Both are answered at the top of the app, before the generic layers (:class:`LeanPaths`),
 which does what those layers do (request id, metrics and log, the access policy, the body
 deadline) through the layers' own methods, inline: six nested layers, each wrapping ``send``
-or ``receive``, cost about a quarter of a PUT's CPU and more of a cached GET's. With CORS
+or ``receive``, cost about a sixth of the server's own CPU per PUT and more of a cached
+GET's (docs/decisions.md). With CORS
 configured, they go through the layers (CORS among them) to :class:`FastReads` and
 :class:`FastWrites` instead.
 """

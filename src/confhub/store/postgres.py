@@ -37,18 +37,19 @@ from .sql_commit import settle
 from .sql_txn import SCHEMA_COLUMNS, VERSION_COLUMNS, schema_row, version_row
 
 CHANNEL = "confhub_commits"
-# The wanted keys drive (one index lookup each, in the current pointers, then the versions
-# by their whole primary key); each LATERAL ... OFFSET 0 keeps the planner to that order. A
-# plain join let it read every version of a key and filter (stale statistics make both look
-# alike): a hot key with 300 versions took milliseconds to prefetch. Never prepared: a
-# generic plan made while the tables were small kept choosing the feed index (tenant,
-# revision) and filtering every version of the tenant, long after the tables had grown.
 
 
 def current_of_keys(tenant: str, keys: Sequence[tuple[str, str, str]]) -> tuple[str, list[Any]]:
     """The current version rows of ``keys`` (env, namespace, key), each with its key's
-    created_at. OFFSET 0 keeps each lateral lookup a primary-key probe; the text changes
-    with the number of keys, so it is planned for them and never prepared."""
+    created_at.
+
+    The wanted keys drive (one index lookup each, in the current pointers, then the versions
+    by their whole primary key); each LATERAL ... OFFSET 0 keeps the planner to that order. A
+    plain join let it read every version of a key and filter (stale statistics make both
+    look alike): a hot key with 300 versions took milliseconds to prefetch. Never prepared
+    (the caller passes ``prepare=False``): a generic plan made while the tables were small
+    kept choosing the feed index (tenant, revision) and filtering every version of the
+    tenant, long after the tables had grown."""
     source, params = rows_source(keys, ("text", "text", "text"))
     return (f"SELECT v.*, c.created_at FROM ({source}) AS w (env, namespace, key) "
             "CROSS JOIN LATERAL (SELECT c.version, c.created_at "
