@@ -17,9 +17,8 @@ Both are answered at the top of the app, before the generic layers (:class:`Lean
 which does what those layers do (request id, metrics and log, the access policy, the body
 deadline) through the layers' own methods, inline: six nested layers, each wrapping ``send``
 or ``receive``, cost about a sixth of the server's own CPU per PUT and more of a cached
-GET's (docs/decisions.md). With CORS
-configured, they go through the layers (CORS among them) to :class:`FastReads` and
-:class:`FastWrites` instead.
+GET's (docs/decisions.md). With CORS configured, they go through the layers (CORS among
+them) to :class:`FastReads` and :class:`FastWrites` instead.
 """
 
 from __future__ import annotations

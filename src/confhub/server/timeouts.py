@@ -17,9 +17,9 @@ import asyncio
 from typing import Any
 
 from ..errors import RequestTimeout
-from .errors import error_body
+from .errors import confhub_error_response
 
-__all__ = ["BodyDeadline", "late_body", "receive_within"]
+__all__ = ["BodyDeadline", "receive_within"]
 
 
 def receive_within(receive: Any, timeout: float) -> Any:
@@ -79,15 +79,6 @@ def receive_within(receive: Any, timeout: float) -> Any:
     return timed_receive
 
 
-def late_body(exc: RequestTimeout) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers and body of the 408: the connection is closed after it, as the rest
-    of the late body would otherwise be read as the next request."""
-    body = error_body(exc.code, exc.message, exc.details)
-    return 408, [(b"content-type", b"application/json"),
-                 (b"content-length", str(len(body)).encode()),
-                 (b"connection", b"close")], body
-
-
 class BodyDeadline:
     """ASGI middleware: 408 when the request body is not complete ``timeout`` seconds after
     the request started (0: no deadline)."""
@@ -113,6 +104,5 @@ class BodyDeadline:
         except RequestTimeout as exc:  # raised where no handler turned it into an answer
             if started:
                 return
-            status, headers, body = late_body(exc)
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            # the 408 every route gives: the connection closes after it (errors.py)
+            await confhub_error_response(exc)(scope, receive, send)

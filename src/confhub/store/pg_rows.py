@@ -63,7 +63,7 @@ def _arrays(types: Sequence[str]) -> str:
 
 
 def rows_source(rows: Sequence[Sequence[Any]], types: Sequence[str],
-            ordinal: str | None = None) -> tuple[str, list[Any]]:
+                ordinal: str | None = None) -> tuple[str, list[Any]]:
     """The rows as what an INSERT reads: ``VALUES`` of scalars for a few rows, ``unnest`` of
     one typed array per column for many (see the module docstring). ``ordinal`` names a
     last column numbering the rows from 1, for an ``ORDER BY``."""
