@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import ConfhubError, Gone
 from ..model import Change, Entry, decode_value, utc_from_micros
 from ..secrets import redact_text
-from ..store.base import StoreReader, VersionRow
+from ..store.base import StoreReader, TenantRow, VersionRow
 
 EntryKey = tuple[str, str, str]  # (env, namespace, key)
 
@@ -355,11 +355,21 @@ class Cache:
                 row = current.get(name)
                 # ``current`` was read before taking the lock, so a revision below the view's
                 # only means our own commit landed in between; a purged-and-recreated tenant
-                # shows as a different created_at.
-                if row is None or row.deleted_at is not None or row.created_at != view.created_at:
-                    self.evict(name)
-                elif row.revision > view.revision:
+                # shows as a different created_at. It may also be older than a delete and
+                # restore made meanwhile: confirm under the lock before dropping a view
+                # (rare, and dropping ends the tenant's watchers with "deleted").
+                if row is None or self._gone(view, row):
+                    row = self._store.tenant(name)
+                    if row is None or self._gone(view, row):
+                        self.evict(name)
+                        continue
+                if row.revision > view.revision:
                     self._catch_up(view)
+
+    @staticmethod
+    def _gone(view: TenantView, row: TenantRow) -> bool:
+        """Whether ``row`` says the tenant ``view`` shows is deleted or was recreated."""
+        return row.deleted_at is not None or row.created_at != view.created_at
 
     def evict(self, tenant: str, error: ConfhubError | None = None) -> None:
         """Drop the tenant's view; its watchers end with ``error`` (default: deleted)."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .. import secrets as _secrets
@@ -37,11 +39,33 @@ M = TypeVar("M")
 class Reads(TenantPart):
     """Reads of one tenant (part of :class:`confhub.Tenant`)."""
 
-    def _loaded(self, namespace: str | None) -> TenantView:
-        """The tenant's view with ``namespace`` (None: every namespace) in memory."""
-        view = self._view
-        self._core.cache.ensure(view, namespace)
-        return view
+    @contextmanager
+    def _holding(self, namespace: str | None) -> Iterator[TenantView]:
+        """The tenant's view with ``namespace`` (None: every namespace) in memory, held under
+        the cache lock so a read of several entries sees whole transactions.
+
+        A view can be dropped between loading and reading it (``Cache.evict``: the follower
+        found the tenant deleted or recreated, or compaction outran the view). A dropped view
+        is empty, and reading it would answer "not found" for a key that exists, so it is
+        replaced and loaded again. Worked example, key ``a`` live::
+
+            ensure(view1, ns)         ns loaded
+            follower: evict(view1)    view1.valid = False, emptied
+            lock, view1 not valid     -> self._view opens view2, ensure(view2, ns), read a
+        """
+        cache = self._core.cache
+        while True:
+            view = self._view  # NotFound once the tenant is really gone
+            cache.ensure(view, namespace)
+            with cache.lock:
+                if view.valid:
+                    yield view
+                    return
+
+    def _current(self, env: str, namespace: str, key: str) -> Entry | None:
+        """The live entry of a key, None if absent (the slow way: loads its namespace)."""
+        with self._holding(namespace) as view:
+            return view.entry(env, namespace, key)
 
     def get(self, namespace: str, key: str, *, env: str = BASE_ENV,
             version: int | None = None, reveal: bool = False) -> Entry:
@@ -116,7 +140,7 @@ class Reads(TenantPart):
     def _get_slow(self, namespace: str, key: str, env: str, version: int | None) -> Entry:
         check_address(env, namespace, key)
         if version is None:
-            entry = self._loaded(namespace).entry(env, namespace, key)
+            entry = self._current(env, namespace, key)
             if entry is None:
                 raise NotFound(f"{where(env, namespace, key)} not found in tenant "
                                f"{self.name!r}", tenant=self.name, env=env,
@@ -130,7 +154,7 @@ class Reads(TenantPart):
             raise NotFound(f"version {version} of {where(env, namespace, key)} {what} in "
                            f"tenant {self.name!r}", tenant=self.name, env=env,
                            namespace=namespace, key=key, version=version)
-        current = self._loaded(namespace).entry(env, namespace, key)
+        current = self._current(env, namespace, key)
         return entry_from_row(row, current.created_at if current else None)
 
     def list(self, namespace: str, *, env: str = BASE_ENV, prefix: str | None = None
@@ -141,8 +165,7 @@ class Reads(TenantPart):
         # Other threads apply commits to the view while we read: copy it under the cache
         # lock, so the list holds whole transactions (never half of one) and cannot change
         # size while we sort it.
-        view = self._loaded(namespace)
-        with self._core.cache.lock:
+        with self._holding(namespace) as view:
             bucket = view.entries(env, namespace)
         if self.identity is not None:
             for (e, ns, k), (entry, _) in self._overlay().items():
@@ -156,16 +179,14 @@ class Reads(TenantPart):
 
     def namespaces(self, *, env: str | None = None) -> builtins.list[str]:
         """Namespaces with at least one live key (in ``env``, or in any env)."""
-        view = self._loaded(None)
-        with self._core.cache.lock:
+        with self._holding(None) as view:
             return sorted({ns for (e, ns), bucket in view.by_namespace.items()
                            if bucket and (env is None or e == env) and ns != ROLLOUT_NS})
 
     def namespace_counts(self, *, env: str | None = None) -> dict[str, int]:
         """Live keys per namespace (summed over envs unless ``env`` is given)."""
         counts: dict[str, int] = {}
-        view = self._loaded(None)
-        with self._core.cache.lock:
+        with self._holding(None) as view:
             for (e, ns), bucket in view.by_namespace.items():
                 if (env is None or e == env) and ns != ROLLOUT_NS:
                     counts[ns] = counts.get(ns, 0) + len(bucket)
@@ -173,8 +194,7 @@ class Reads(TenantPart):
 
     def envs(self) -> builtins.list[str]:
         """Env layers that hold at least one live key."""
-        view = self._loaded(None)
-        with self._core.cache.lock:
+        with self._holding(None) as view:
             return sorted({e for (e, ns), bucket in view.by_namespace.items()
                            if bucket and ns != ROLLOUT_NS})
 
@@ -184,9 +204,8 @@ class Reads(TenantPart):
         with ``interpolate``, ``${VAR}``/``${VAR:-default}`` in strings are substituted from
         this process's environment (see :mod:`confhub.interpolation`)."""
         check_address(env, namespace, key)
-        view = self._loaded(namespace)
         layers = (BASE_ENV,) if env == BASE_ENV else (BASE_ENV, env)
-        with self._core.cache.lock:  # both layers from the same revision
+        with self._holding(namespace) as view:  # both layers from the same revision
             found = [(layer, entry) for layer in layers
                      if (entry := view.entry(layer, namespace, key)) is not None]
         rollouts: builtins.list[str] = []

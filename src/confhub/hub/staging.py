@@ -89,13 +89,12 @@ class Rollouts:
         if not (isinstance(rollout_id, str) and _ID.fullmatch(rollout_id)):
             entry = None
         else:
-            entry = self._tenant._loaded(ROLLOUT_NS).entry(BASE_ENV, ROLLOUT_NS, rollout_id)
+            entry = self._tenant._current(BASE_ENV, ROLLOUT_NS, rollout_id)
             if entry is None:
                 # Started through another server a moment ago, and its notification has not
                 # reached this one yet: read storage before saying it does not exist.
                 self._core.cache.refresh()
-                entry = self._tenant._loaded(ROLLOUT_NS).entry(BASE_ENV, ROLLOUT_NS,
-                                                               rollout_id)
+                entry = self._tenant._current(BASE_ENV, ROLLOUT_NS, rollout_id)
         if entry is None:
             raise NotFound(f"rollout {rollout_id!r} does not exist in tenant {self.tenant!r}",
                            tenant=self.tenant, rollout=str(rollout_id))
