@@ -221,10 +221,72 @@ def _is_plain_json(value: Any, depth: int) -> bool:
     return False
 
 
+class _NotPlain:
+    """What :func:`_frozen_plain` answers for a value that is not plain JSON."""
+
+    __slots__ = ()
+
+
+NOT_PLAIN: Any = _NotPlain()
+
+
+def _frozen_plain(value: Any, depth: int) -> Any:
+    """:func:`_is_plain_json` and :func:`freeze` in one walk: ``value`` frozen, or NOT_PLAIN
+    (then ``_check_json`` names the problem). Same depth rule as ``_is_plain_json``."""
+    if depth > MAX_DEPTH:
+        return NOT_PLAIN
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else NOT_PLAIN
+    if kind is dict or kind is FrozenDict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                return NOT_PLAIN
+            if type(v) not in _SCALARS:
+                v = _frozen_plain(v, depth + 1)
+                if v is NOT_PLAIN:
+                    return NOT_PLAIN
+            out[k] = v
+        return FrozenDict(out)
+    if kind is list or kind is FrozenList or kind is tuple:
+        items = []
+        for v in value:
+            if type(v) not in _SCALARS:
+                v = _frozen_plain(v, depth + 1)
+                if v is NOT_PLAIN:
+                    return NOT_PLAIN
+            items.append(v)
+        return FrozenList(items)
+    return NOT_PLAIN
+
+
+def encode_and_freeze(value: Any, *, max_bytes: int = MAX_VALUE_BYTES,
+                      where: str = "value") -> tuple[str, Any]:
+    """:func:`encode_value`, and ``value`` frozen as :func:`decode_value` would give it back
+    from that text — or NOT_PLAIN for a value that is JSON only after conversion (an IntEnum,
+    a str subclass), whose decoded form differs from what was passed.
+
+    A write returns the Entry of what it wrote; building it from this frozen value spares
+    parsing the text just made (a third of a small PUT's work in the hub).
+    """
+    frozen = _frozen_plain(value, 0)
+    if frozen is NOT_PLAIN:
+        return encode_value(value, max_bytes=max_bytes, where=where), NOT_PLAIN
+    return _canonical_text(frozen, max_bytes, where), frozen
+
+
 def encode_value(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, where: str = "value") -> str:
     """Check that ``value`` is plain JSON within the size limit and return its canonical text."""
     if not _is_plain_json(value, 0):
         _check_json(value, "", 0)
+    return _canonical_text(value, max_bytes, where)
+
+
+def _canonical_text(value: Any, max_bytes: int, where: str) -> str:
+    """The canonical text of a value already checked to be JSON, within ``max_bytes``."""
     text = ("".join(_ENCODE_CHUNKS(value, 0)) if _ENCODE_CHUNKS is not None
             else _CANONICAL.encode(value))
     size = len(text.encode("utf-8"))

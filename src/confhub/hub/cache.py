@@ -31,25 +31,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import ConfhubError, Gone
-from ..model import Change, Entry, decode_value, utc_from_micros
+from ..model import NOT_PLAIN, Change, Entry, decode_value, utc_from_micros
 from ..secrets import redact_text
 from ..store.base import StoreReader, TenantRow, VersionRow
 
 EntryKey = tuple[str, str, str]  # (env, namespace, key)
 
 
-def entry_from_row(row: VersionRow, created_at: datetime | None = None) -> Entry:
+def entry_from_row(row: VersionRow, created_at: datetime | None = None,
+                   value: Any = NOT_PLAIN) -> Entry:
     """The Entry a live version row stands for.
 
     ``created_at`` (when the key's live incarnation began) comes from the argument, else the
-    row's ``key_created_at``, else the row's own time.
+    row's ``key_created_at``, else the row's own time. ``value``, when given, is the row's
+    value already decoded (see ``TenantView.entry_at``).
     """
     updated_at = utc_from_micros(row.created_at)
     if created_at is None and row.key_created_at is not None:
         created_at = utc_from_micros(row.key_created_at)
     return Entry(
         tenant=row.tenant, env=row.env, namespace=row.namespace, key=row.key,
-        value=decode_value(redact_text(row.value) if row.secret else row.value),
+        value=decode_value(redact_text(row.value) if row.secret else row.value)
+        if value is NOT_PLAIN else value,
         version=row.version, revision=row.revision,
         created_at=created_at or updated_at, updated_at=updated_at,
         updated_by=row.author, secret=row.secret,
@@ -140,11 +143,27 @@ class TenantView:
             return found
         return self.materialize(env, namespace, key, found)  # type: ignore[arg-type]
 
-    def materialize(self, env: str, namespace: str, key: str, stored: Stored) -> Entry:
+    def entry_at(self, env: str, namespace: str, key: str, version: int,
+                 value: Any = NOT_PLAIN) -> Entry | None:
+        """The live entry if it is at ``version``, else None. A write passes the ``value`` it
+        just wrote, frozen: the entry is then built with it instead of parsing its text."""
+        bucket = self.by_namespace.get((env, namespace))
+        found = bucket.get(key) if bucket is not None else None
+        if found is None:
+            return None
+        if type(found) is Entry:
+            return found if found.version == version else None
+        if found[1] != version:  # type: ignore[index]
+            return None
+        return self.materialize(env, namespace, key, found, value)  # type: ignore[arg-type]
+
+    def materialize(self, env: str, namespace: str, key: str, stored: Stored,
+                    value: Any = NOT_PLAIN) -> Entry:
         text, version, revision, updated, born, author, secret = stored
         updated_at = utc_from_micros(updated)
-        entry = Entry(tenant=self.tenant, env=env, namespace=namespace, key=key,
-                      value=decode_value(redact_text(text) if secret else text),
+        if value is NOT_PLAIN:
+            value = decode_value(redact_text(text) if secret else text)
+        entry = Entry(tenant=self.tenant, env=env, namespace=namespace, key=key, value=value,
                       version=version, revision=revision,
                       created_at=updated_at if born == updated else utc_from_micros(born),
                       updated_at=updated_at, updated_by=author, secret=secret)

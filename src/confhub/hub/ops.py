@@ -30,7 +30,7 @@ import jsonpatch
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
 from ..layering import merge_patch, patch_failure
-from ..model import encode_value
+from ..model import NOT_PLAIN, encode_value
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
 from .rows import Meta, born, new_row, where
@@ -51,6 +51,8 @@ class Op:
     expected_version: int | None = None
     to_version: int | None = None
     secret_paths: tuple[str, ...] | None = None  # JSON pointers to encrypt ("" = all)
+    # a put's value frozen as reading ``encoded`` back would give it (NOT_PLAIN: not known)
+    frozen: Any = NOT_PLAIN
 
 
 def apply_op(txn: WriteTxn, op: Op, meta: Meta, max_bytes: int, vault: Vault) -> None:

@@ -157,8 +157,8 @@ class RolloutBook:
         """RolloutInProgress if a row writes a key that a running rollout (other than
         ``allowed``, the one completing) stages. Authoritative: the tenant is locked and the
         rollouts come from the cache only when it is exactly at the locked revision."""
-        if not any(r.namespace != ROLLOUT_NS for r in rows):
-            return
+        if rows[0].namespace == ROLLOUT_NS and all(r.namespace == ROLLOUT_NS for r in rows):
+            return  # only transitions (the first test spares a generator on every put)
         active = [rollout for rollout in self.active_in(txn) if rollout.id != allowed]
         if not active:
             return  # the common case: no set of the (maybe 10,000) keys written

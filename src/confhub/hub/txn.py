@@ -24,7 +24,17 @@ import jsonpatch
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest
-from ..model import BASE_ENV, Change, Entry, ValidationIssue, Version, encode_value, thaw
+from ..model import (
+    BASE_ENV,
+    NOT_PLAIN,
+    Change,
+    Entry,
+    ValidationIssue,
+    Version,
+    encode_and_freeze,
+    encode_value,
+    thaw,
+)
 from ..store.base import VersionRow, WriteTxn
 from .cache import change_from_row, entry_from_row
 from .core import TenantPart
@@ -62,10 +72,15 @@ class Writes(TenantPart):
                                         keys=[(op.env, op.namespace, op.key) for op in ops])
         return rows, revision, warnings
 
-    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = ()) -> Entry:
-        existing = self._cached_view.entry(row.env, row.namespace, row.key)
-        entry = (existing if existing is not None and existing.version == row.version
-                 else entry_from_row(row))
+    def _entry(self, row: VersionRow, warnings: Sequence[ValidationIssue] = (),
+               written: Op | None = None) -> Entry:
+        """The Entry of a version just written; for a put of plain JSON (``written``) its
+        value is the one the op froze, unless the write sealed secrets in it (the Entry then
+        shows them redacted, which only the stored text has)."""
+        value = written.frozen if written is not None and not row.secret else NOT_PLAIN
+        existing = self._cached_view.entry_at(row.env, row.namespace, row.key, row.version,
+                                              value)
+        entry = existing if existing is not None else entry_from_row(row, value=value)
         # The cached Entry is shared: warnings go on a copy (they belong to this write only).
         return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
 
@@ -73,7 +88,8 @@ class Writes(TenantPart):
                 expected_version: int | None, secret: bool | Sequence[str] = False) -> Op:
         check_address(env, namespace, key)
         at = f"value of {where(env, namespace, key)}"
-        encoded = encode_value(value, max_bytes=self._core.max_value_bytes, where=at)
+        encoded, frozen = encode_and_freeze(value, max_bytes=self._core.max_value_bytes,
+                                            where=at)
         _secrets.reject_envelopes(encoded, at)
         paths: tuple[str, ...] | None = None
         if secret is True:
@@ -83,9 +99,9 @@ class Writes(TenantPart):
                 raise InvalidRequest("secret= takes True or a list of JSON pointers")
             paths = _secrets.check_pointers(secret) or None
         # positional (kind, env, namespace, key, value, encoded, expected_version, to_version,
-        # secret_paths): one Op per key of a bulk load
+        # secret_paths, frozen): one Op per key of a bulk load
         return Op("put", env, namespace, key, None, encoded, check_expected(expected_version),
-                  None, paths)
+                  None, paths, frozen)
 
     def _patch_op(self, namespace: str, key: str, patch: Any, env: str,
                   expected_version: int | None, json_patch: bool) -> Op:
@@ -119,7 +135,7 @@ class Writes(TenantPart):
         op = self._put_op(namespace, key, value, env, expected_version, secret)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings)
+        return self._entry(rows[0], warnings, op)
 
     def submit_set(self, namespace: str, key: str, value: Any, *,
                    done: Callable[[Entry | None, BaseException | None], object],
@@ -149,7 +165,7 @@ class Writes(TenantPart):
                 done(None, error)
                 return
             try:
-                entry = self._entry(outcome[2][0], warnings)
+                entry = self._entry(outcome[2][0], warnings, op)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 done(None, exc)
             else:
@@ -168,7 +184,7 @@ class Writes(TenantPart):
         op = self._patch_op(namespace, key, patch, env, expected_version, json_patch)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings)
+        return self._entry(rows[0], warnings, op)
 
     def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
                expected_version: int | None = None, reason: str | None = None,
@@ -189,7 +205,7 @@ class Writes(TenantPart):
         op = _rollback_op(namespace, key, to_version, env, expected_version)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings)
+        return self._entry(rows[0], warnings, op)
 
     def transaction(self, *, reason: str | None = None, author: str | None = None,
                     metadata: Mapping[str, Any] | None = None, dry_run: bool = False
