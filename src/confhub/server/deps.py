@@ -25,7 +25,7 @@ from .loops import running_loop
 from .responses import EntryBytes
 
 __all__ = [
-    "Completions", "ServerState", "author_of", "call", "completions_of", "hub_of",
+    "Completions", "ServerState", "author_of", "call", "hub_of",
     "identity_of", "metadata_of", "reason_of", "request_id_of", "state_of", "tenant_of",
 ]
 
@@ -47,8 +47,16 @@ class ServerState:
         self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
-        self.completions: Completions | None = None
+        self._completions: Completions | None = None
         self.lifecycle = Lifecycle()
+
+    def completions(self) -> Completions:
+        """The running loop's :class:`Completions` (one per app and loop)."""
+        loop = running_loop()  # not get_running_loop: a system call on 3.11 (loops.py)
+        found = self._completions
+        if found is None or found._loop is not loop:
+            found = self._completions = Completions(loop)
+        return found
 
 
 class Completions:
@@ -88,16 +96,6 @@ class Completions:
                 future.set_exception(error)
             else:
                 future.set_result(result)
-
-
-def completions_of(request: Request) -> Completions:
-    """The running loop's :class:`Completions` (one per app and loop)."""
-    state = state_of(request)
-    loop = running_loop()  # not get_running_loop: a system call on 3.11 (loops.py)
-    found = state.completions
-    if found is None or found._loop is not loop:
-        found = state.completions = Completions(loop)
-    return found
 
 
 def state_of(request: Request) -> ServerState:
