@@ -1,14 +1,14 @@
 """The running event loop, found without a system call.
 
 On Python 3.11, ``asyncio.get_running_loop()`` — and so ``asyncio.current_task()`` without a
-loop — calls ``getpid()`` every time, to notice a loop inherited across ``fork``. That is a
-system call, and a PUT asked for the loop three times (the body deadline, its task, the
-completions): together about a tenth of the event loop's CPU under load (py-spy,
-docs/decisions.md). Python 3.12 dropped the check and forgets the running loop in a forked
-child instead; :func:`running_loop` does the same for our lookups. Each thread remembers the
-loop it last found running and trusts it while that loop still runs: a thread runs one loop at
-a time, so a loop that stopped (``asyncio.run`` returned, a test's portal closed) is asked for
-again, and a forked child starts with nothing remembered.
+loop — calls ``getpid()`` every time (strace shows one per call), to notice a loop inherited
+across ``fork``; a PUT asked for the loop three times (the body deadline, its task, the
+completions), and py-spy put those lines at several percent of the event loop's samples.
+:func:`running_loop` asks once per loop instead, as later Pythons do (they forget the running
+loop in a forked child, CPython gh-66285): each thread remembers the loop it last found
+running and trusts it while that loop still runs. A thread runs one loop at a time, so a loop
+that stopped (``asyncio.run`` returned, a test's portal closed) is asked for again, and a
+forked child starts with nothing remembered.
 """
 
 from __future__ import annotations
