@@ -21,10 +21,11 @@ from starlette.requests import Request
 from ..errors import InvalidRequest
 from ..identity import CLIENT_HEADER, LABELS_HEADER, Identity
 from .lifecycle import Lifecycle
+from .loops import running_loop
 from .responses import EntryBytes
 
 __all__ = [
-    "Completions", "ServerState", "author_of", "call", "completions_of", "hub_of",
+    "Completions", "ServerState", "author_of", "call", "hub_of",
     "identity_of", "metadata_of", "reason_of", "request_id_of", "state_of", "tenant_of",
 ]
 
@@ -46,8 +47,16 @@ class ServerState:
         self.heartbeat = heartbeat
         self.lookup = lookup or (lambda tenant, env, namespace, key: None)
         self.entry_bytes = EntryBytes()
-        self.completions: Completions | None = None
+        self._completions: Completions | None = None
         self.lifecycle = Lifecycle()
+
+    def completions(self) -> Completions:
+        """The running loop's :class:`Completions` (one per app and loop)."""
+        loop = running_loop()  # not get_running_loop: a system call on 3.11 (loops.py)
+        found = self._completions
+        if found is None or found._loop is not loop:
+            found = self._completions = Completions(loop)
+        return found
 
 
 class Completions:
@@ -89,16 +98,6 @@ class Completions:
                 future.set_result(result)
 
 
-def completions_of(request: Request) -> Completions:
-    """The running loop's :class:`Completions` (one per app and loop)."""
-    state = state_of(request)
-    loop = asyncio.get_running_loop()
-    found = state.completions
-    if found is None or found._loop is not loop:
-        found = state.completions = Completions(loop)
-    return found
-
-
 def state_of(request: Request) -> ServerState:
     state: ServerState = request.app.state.confhub
     return state
@@ -110,7 +109,7 @@ def hub_of(request: Request) -> Any:
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking hub call in a worker thread and return its result (or raise its error)."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     context = contextvars.copy_context()  # carries who is acting (confhub.audit) along
     return await loop.run_in_executor(None, context.run, functools.partial(fn, *args, **kwargs))
 

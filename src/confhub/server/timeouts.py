@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import RequestTimeout
 from .errors import confhub_error_response
+from .loops import running_loop
 
 __all__ = ["BodyDeadline", "receive_within"]
 
@@ -38,7 +39,7 @@ def receive_within(receive: Any, timeout: float) -> Any:
         t=2    receive() -> last chunk               timer cancelled, body_done
         t=40   receive() -> http.disconnect          passed through, no deadline
     """
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     deadline = loop.time() + timeout
     body_done = late = False
     waiting: asyncio.Task[Any] | None = None
@@ -62,7 +63,7 @@ def receive_within(receive: Any, timeout: float) -> Any:
             raise too_late()
         if timer is None:
             timer = loop.call_at(deadline, cut_off)
-        task = waiting = asyncio.current_task()
+        task = waiting = asyncio.current_task(loop)  # given the loop: no system call
         try:
             message = await receive()
         except asyncio.CancelledError:

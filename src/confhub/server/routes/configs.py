@@ -20,7 +20,6 @@ from ..body import JSON, JSON_PATCH, MERGE_PATCH, json_body, media_type, read_js
 from ..deps import (
     author_of,
     call,
-    completions_of,
     hub_of,
     metadata_of,
     reason_of,
@@ -177,8 +176,9 @@ def _write(cfg: Any, method: str, namespace: str, key: str, args: tuple[Any, ...
 
 async def write_entry(request: Request, tenant: str, namespace: str, key: str, *,
                       env: str | None, dry_run: bool = False, secret: bool = False) -> Response:
+    state = state_of(request)  # once: each lookup costs as much as parsing a small body
     value = await read_json(request)
-    cfg = hub_of(request).tenant(tenant)
+    cfg = state.hub.tenant(tenant)
     env = env or BASE_ENV
     options = write_options(request)
     expected = expected_version_of(request)
@@ -190,14 +190,14 @@ async def write_entry(request: Request, tenant: str, namespace: str, key: str, *
     else:
         # The common PUT: checked here, committed by the store's group commit without a
         # worker thread of its own; the loop is woken once per group (see Completions).
-        written, settle = completions_of(request).future()
+        written, settle = state.completions().future()
         cfg.submit_set(namespace, key, value, done=settle, env=env,
                        expected_version=expected, **options)
         result = await written
     if dry_run:
         return json_response(None, body=result)
     created = result.created_at == result.updated_at
-    body = state_of(request).entry_bytes.encode(result)
+    body = state.entry_bytes.encode(result)
     headers = {"location": request.scope["path"]} if created else {}
     return json_response(None, body=body, status=201 if created else 200,
                          etag=entry_etag(result.version),

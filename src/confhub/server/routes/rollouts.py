@@ -133,7 +133,7 @@ async def get_rollout(request: Request, tenant: Name, rollout_id: RolloutId,
              summary="advance, pause, resume or rollback a rollout by hand")
 async def move_rollout(request: Request, tenant: Name, rollout_id: RolloutId,
                        action: Literal["advance", "pause", "resume", "rollback"]) -> Response:
-    body = await read_model(request, MoveIn) if await request.body() else MoveIn()
+    body = await read_model(request, MoveIn, empty=MoveIn())
     cfg = hub_of(request).tenant(tenant)
     rollout = await call(getattr(cfg.rollouts, action), rollout_id,
                          reason=reason_of(request, body.reason),
