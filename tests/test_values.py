@@ -12,16 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import confhub
-from confhub.model import (
-    MAX_DEPTH,
-    NOT_PLAIN,
-    FrozenDict,
-    FrozenList,
-    decode_value,
-    encode_and_freeze,
-    encode_value,
-)
+from confhub.model import FrozenDict, FrozenList, encode_value
 from confhub.secrets import generate_master_key
+from confhub.values import MAX_DEPTH, NOT_PLAIN, decode_value, encode_and_freeze
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text()

@@ -8,8 +8,8 @@ service layer never needs to import the remote client. Both answer with the same
 from __future__ import annotations
 
 from .hub import Hub, open_embedded
-from .model import MAX_VALUE_BYTES
 from .remote import RemoteHub
+from .values import MAX_VALUE_BYTES
 
 __all__ = ["open"]
 

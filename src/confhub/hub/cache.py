@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import ConfhubError, Gone
-from ..model import NOT_PLAIN, Change, Entry, decode_value, utc_from_micros
+from ..model import Change, Entry, utc_from_micros
 from ..secrets import redact_text
 from ..store.base import StoreReader, TenantRow, VersionRow
+from ..values import NOT_PLAIN, decode_value
 
 EntryKey = tuple[str, str, str]  # (env, namespace, key)
 

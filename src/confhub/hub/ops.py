@@ -30,9 +30,10 @@ import jsonpatch
 from .. import secrets as _secrets
 from ..errors import InvalidRequest, NotFound, VersionConflict
 from ..layering import merge_patch, patch_failure
-from ..model import NOT_PLAIN, encode_value
+from ..model import encode_value
 from ..secrets import Vault
 from ..store.base import VersionRow, WriteTxn
+from ..values import NOT_PLAIN
 from .rows import Meta, born, new_row, where
 from .schemas import schema_in_txn, schema_secrets
 from .sealing import require_key, seal

@@ -22,9 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfhubError, InvalidRequest
-from ..model import DEFAULT_TENANT, MAX_VALUE_BYTES, Entry
+from ..model import DEFAULT_TENANT, Entry
 from ..secrets import KeyRing
 from ..store.base import Store
+from ..values import MAX_VALUE_BYTES
 from .backup import Backup
 from .core import Core
 from .retention import Retention

@@ -18,16 +18,9 @@ from typing import Any
 from ..errors import InvalidRequest, NotFound
 from ..identity import Identity
 from ..layering import merge_patch
-from ..model import (
-    BASE_ENV,
-    DEFAULT_TENANT,
-    TenantInfo,
-    check_name,
-    decode_value,
-    encode_value,
-    thaw,
-)
+from ..model import BASE_ENV, DEFAULT_TENANT, TenantInfo, check_name, encode_value, thaw
 from ..store.base import VersionRow, WriteTxn
+from ..values import decode_value
 from .core import HubPart
 from .rollouts import ROLLOUT_NS
 from .rows import meta, new_row, tenant_info

@@ -24,18 +24,9 @@ import jsonpatch
 
 from .. import secrets as _secrets
 from ..errors import InvalidRequest
-from ..model import (
-    BASE_ENV,
-    NOT_PLAIN,
-    Change,
-    Entry,
-    ValidationIssue,
-    Version,
-    encode_and_freeze,
-    encode_value,
-    thaw,
-)
+from ..model import BASE_ENV, Change, Entry, ValidationIssue, Version, encode_value, thaw
 from ..store.base import VersionRow, WriteTxn
+from ..values import NOT_PLAIN, encode_and_freeze
 from .cache import change_from_row, entry_from_row
 from .core import TenantPart
 from .ops import Op, apply_op
