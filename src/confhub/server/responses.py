@@ -8,7 +8,6 @@ enough to know the bytes are still right. That is what makes the hot GET path a 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.responses import Response
 
 from ..errors import InvalidRequest
 from ..model import Entry
+from ..values import compact_json
 
 __all__ = [
     "EntryBytes",
@@ -30,13 +30,9 @@ __all__ = [
 JSON_MEDIA = "application/json"
 
 
-# One encoder for every answer: json.dumps with any option builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON; values were checked by the hub, so this cannot fail on them."""
-    return _ENCODER.encode(data).encode("utf-8")
+    return compact_json(data).encode("utf-8")
 
 
 def body_etag(body: bytes) -> str:
