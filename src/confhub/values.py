@@ -172,7 +172,9 @@ NOT_PLAIN: Any = _NotPlain()
 
 def _frozen_plain(value: Any, depth: int) -> Any:
     """:func:`_is_plain_json` and :func:`freeze` in one walk: ``value`` frozen, or NOT_PLAIN
-    (then ``_check_json`` names the problem). Same depth rule as ``_is_plain_json``."""
+    (then ``_check_json`` names the problem). Same depth rule as ``_is_plain_json``, which
+    stays a walk of its own because it allocates nothing: a transaction of 10,000 keys, a
+    patch or a staged value needs only the check."""
     if depth > MAX_DEPTH:
         return NOT_PLAIN
     kind = type(value)

@@ -76,11 +76,15 @@ class Writes(TenantPart):
         return dataclasses.replace(entry, warnings=tuple(warnings)) if warnings else entry
 
     def _put_op(self, namespace: str, key: str, value: Any, env: str,
-                expected_version: int | None, secret: bool | Sequence[str] = False) -> Op:
+                expected_version: int | None, secret: bool | Sequence[str] = False,
+                entry: bool = False) -> Op:
         check_address(env, namespace, key)
         at = f"value of {where(env, namespace, key)}"
-        encoded, frozen = encode_and_freeze(value, max_bytes=self._core.max_value_bytes,
-                                            where=at)
+        max_bytes = self._core.max_value_bytes
+        # A single write returns its Entry, built from the frozen value; a transaction
+        # returns Changes decoded only if asked for, so its 10,000 values are not frozen.
+        encoded, frozen = (encode_and_freeze(value, max_bytes=max_bytes, where=at) if entry
+                           else (encode_value(value, max_bytes=max_bytes, where=at), NOT_PLAIN))
         _secrets.reject_envelopes(encoded, at)
         paths: tuple[str, ...] | None = None
         if secret is True:
@@ -123,7 +127,7 @@ class Writes(TenantPart):
         encrypts those fields; a key that holds secrets keeps them encrypted on later writes.
         The returned entry shows secrets as ``"***"`` (see ``get(reveal=True)``).
         """
-        op = self._put_op(namespace, key, value, env, expected_version, secret)
+        op = self._put_op(namespace, key, value, env, expected_version, secret, entry=True)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
         return self._entry(rows[0], warnings, op)
@@ -139,7 +143,7 @@ class Writes(TenantPart):
         group commit, and ``done(entry, None)`` or ``done(None, error)`` is called on a
         store thread once it is durable or has failed. Nothing blocks, except that the first
         write of a tenant with the master key configured creates its data key."""
-        op = self._put_op(namespace, key, value, env, expected_version)
+        op = self._put_op(namespace, key, value, env, expected_version, entry=True)
         written = meta(reason, author, metadata, request_id)
         vault = self._core.vault
         if vault.enabled:
