@@ -9,6 +9,7 @@ to happen at the worst moment on purpose: right after the reader loaded the name
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,9 +20,14 @@ from confhub.hub.cache import Cache, TenantView
 
 
 @pytest.fixture(params=["sqlite", "pg"])
-def hub(request: pytest.FixtureRequest) -> Iterator[confhub.Hub]:
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def hub(url: str) -> Iterator[confhub.Hub]:
     """An embedded hub (the view lives in this process) on each backend."""
-    hub = confhub.open(request.getfixturevalue(f"{request.param}_url"))
+    hub = confhub.open(url)
     yield hub
     hub.close()
 
@@ -92,3 +98,32 @@ def test_a_deleted_tenant_still_reads_as_not_found(
     dropping(1)
     with pytest.raises(confhub.NotFound, match="tenant 'acme' is deleted"):
         tenant.get("app", "db")
+
+
+def test_a_stale_tenant_list_does_not_drop_a_restored_tenant(
+        hub: confhub.Hub, cfg: confhub.Tenant, url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The follower reads the tenant list before taking the cache lock; a delete and restore
+    made meanwhile leave it saying "deleted". Dropping the view on that word would end the
+    tenant's watchers for a tenant that is there: the follower asks again under the lock,
+    and still brings the view up to date."""
+    cache: Cache = hub._core.cache
+    store = hub._core.store
+    view = _fresh(hub)._view
+    with confhub.open(url) as other:  # another process writes meanwhile
+        revision = other.tenant("acme").set("app", "late", 1).revision
+    stale = [dataclasses.replace(t, deleted_at=t.created_at + 1) if t.id == "acme" else t
+             for t in store.tenants(include_deleted=True)]
+    monkeypatch.setattr(store, "tenants", lambda include_deleted=False: stale)
+    cache.refresh()
+    assert view.valid and cache.views["acme"] is view
+    assert view.revision == revision
+
+
+def test_a_tenant_deleted_by_another_process_is_dropped_by_the_follower(
+        hub: confhub.Hub, cfg: confhub.Tenant, url: str) -> None:
+    view = _fresh(hub)._view
+    with confhub.open(url) as other:
+        other.delete_tenant("acme")
+    hub._core.cache.refresh()
+    assert not view.valid and "acme" not in hub._core.cache.views
