@@ -28,6 +28,44 @@ class TestSqliteDurability:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+    @pytest.mark.parametrize("refusals", [
+        [sqlite3.OperationalError("database is locked")] * 3,  # the racing first opens
+        ["delete", "delete"],  # the switch did not take yet
+    ])
+    def test_a_first_open_that_loses_the_race_to_wal_waits_and_opens(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusals: list[Any]) -> None:
+        """Processes opening a new file at once race to switch it to WAL, and SQLite can tell
+        the loser "database is locked" at once, without waiting (found by
+        ``test_concurrent_first_opens_migrate_once`` on a loaded machine). The store waits
+        and tries again, as for any other lock."""
+        answers = list(refusals)
+        real_connect = SqliteStore._connect
+
+        class Racing:
+            def __init__(self, conn: sqlite3.Connection) -> None:
+                self._conn = conn
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                if sql == "PRAGMA journal_mode=WAL" and answers:
+                    answer = answers.pop(0)
+                    if isinstance(answer, Exception):
+                        raise answer
+                    return self._conn.execute(f"SELECT '{answer}'")
+                return self._conn.execute(sql, *args)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._conn, name)
+
+        def connect(store: SqliteStore) -> Any:
+            return Racing(real_connect(store))
+
+        monkeypatch.setattr(SqliteStore, "_connect", connect)
+        with Hub(SqliteStore(str(tmp_path / "c.db"))) as hub:
+            hub.tenant().set("ns", "k", 1)
+        assert answers == []
+        conn = sqlite3.connect(tmp_path / "c.db")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
     def test_missing_directory_is_unavailable_not_a_crash(self, tmp_path: Path) -> None:
         with pytest.raises(confhub.Unavailable, match="does not exist"):
             confhub.open(str(tmp_path / "no" / "such" / "dir.db"))

@@ -77,7 +77,7 @@ class SqliteStore(GroupCommits, SqlStore):
             # Before the first table exists (a no-op on older files until a full VACUUM):
             # lets compaction hand freed pages back to the file system (reclaim_space).
             self._writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self._writer.execute("PRAGMA journal_mode=WAL")
+            self._enter_wal()
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
             with self._writing() as conn:
                 migrate(conn, "sqlite")
@@ -90,6 +90,32 @@ class SqliteStore(GroupCommits, SqlStore):
         self._checkpoint_thread = threading.Thread(target=self._checkpoint_loop, daemon=True,
                                                    name="confhub-sqlite-checkpoint")
         self._checkpoint_thread.start()
+
+    def _enter_wal(self) -> None:
+        """Put the database in WAL mode, waiting for other openers as for any lock.
+
+        Several processes opening a new file at once (``serve --workers 2`` on its first
+        start) race to switch it to WAL, and SQLite can answer the loser "database is
+        locked" at once, without its busy handler (seen in about one of fifty concurrent
+        first opens on a loaded machine). The switch is retried with a growing pause until
+        ``BUSY_TIMEOUT_MS``, the wait every other lock gets; a switch that does not take
+        (the answer is not ``wal``) is retried the same way."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while True:
+            try:
+                mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            else:
+                if str(mode).lower() == "wal":
+                    return
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"database stays in {mode!r} journal mode: another process holds it")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _checkpoint_loop(self) -> None:
         while not self._closing.wait(CHECKPOINT_INTERVAL):
