@@ -27,9 +27,12 @@ from .errors import (
     ValidationReport,
 )
 from .fieldpath import MISSING, lookup
-from .values import (
+from .values import (  # values.py was split off this module: its names stay importable here
+    MAX_DEPTH,
+    MAX_VALUE_BYTES,
     FrozenDict,
     FrozenList,
+    decode_value,
     encode_value,
     freeze,
     thaw,
@@ -38,6 +41,8 @@ from .values import (
 __all__ = [
     "BASE_ENV",
     "DEFAULT_TENANT",
+    "MAX_DEPTH",
+    "MAX_VALUE_BYTES",
     "Change",
     "Entry",
     "FrozenDict",
@@ -53,6 +58,7 @@ __all__ = [
     "Version",
     "WatchEvent",
     "check_name",
+    "decode_value",
     "encode_value",
     "freeze",
     "thaw",

@@ -179,7 +179,7 @@ class Writes(TenantPart):
         op = self._patch_op(namespace, key, patch, env, expected_version, json_patch)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings, op)
+        return self._entry(rows[0], warnings)
 
     def delete(self, namespace: str, key: str, *, env: str = BASE_ENV,
                expected_version: int | None = None, reason: str | None = None,
@@ -200,7 +200,7 @@ class Writes(TenantPart):
         op = _rollback_op(namespace, key, to_version, env, expected_version)
         rows, _, warnings = self._write([op], meta(reason, author, metadata, request_id),
                                         dry_run)
-        return self._entry(rows[0], warnings, op)
+        return self._entry(rows[0], warnings)
 
     def transaction(self, *, reason: str | None = None, author: str | None = None,
                     metadata: Mapping[str, Any] | None = None, dry_run: bool = False
