@@ -83,8 +83,10 @@ class SqliteStore(GroupCommits, SqlStore):
                 migrate(conn, "sqlite")
             self.backfill_checksums()
             self._watcher = self._connect()
-            self._seen_data_version = self._data_version()
+            self._seen_any = self._data_version(self._watcher)
+            self._seen_foreign = self._data_version(self._writer)
             self._checkpointer = self._connect()
+        self._wake_follower = False  # a write of ours outside the group commit committed
         self._closing = threading.Event()
         self._start_groups("sqlite")
         self._checkpoint_thread = threading.Thread(target=self._checkpoint_loop, daemon=True,
@@ -159,6 +161,7 @@ class SqliteStore(GroupCommits, SqlStore):
                 raise
             conn.execute("COMMIT")
             self._commits += 1
+            self._wake_follower = True
 
     def _run_group(self, jobs: list[Job]) -> None:
         """Run ``jobs`` in one database transaction and commit once (write lock held).
@@ -187,6 +190,8 @@ class SqliteStore(GroupCommits, SqlStore):
                 self._finish_group(conn, group)
                 conn.execute("COMMIT")
             self._commits += 1
+            if any(group.revisions.get(t) != r for t, r in group.notify.items()):
+                self._wake_follower = True  # no version appended (a tenant created): as on PG
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -206,28 +211,43 @@ class SqliteStore(GroupCommits, SqlStore):
             conn.execute("SELECT 1").fetchone()
         return time.perf_counter() - started
 
-    def _data_version(self) -> int:
-        return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+    @staticmethod
+    def _data_version(conn: sqlite3.Connection) -> int:
+        """``PRAGMA data_version``: it moves when another connection commits, never for the
+        asking connection's own commits."""
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     def wait_for_commit(self, timeout: float, interval: float = 0.005) -> bool:
-        """Poll ``PRAGMA data_version``, which moves when any other connection commits.
+        """Poll for a commit by another process, or a write of ours outside the group commit.
 
-        Our own writer is another connection too, so local commits also wake the caller
-        (the caller compares revisions). A change is reported only once no group commit of
-        ours is running: the one that moved the version has applied its rows to the cache
-        (``on_commit``) by then. Reported at once, the caller could find the cache a
-        revision behind and read the whole commit back from the feed (10,000 rows after a
-        bulk transaction), work ``on_commit`` was about to do anyway.
+        The group commit's own commits are not reported: its ``on_commit`` applies their rows
+        to the cache right after COMMIT, and waking the follower for them only read the
+        tenants back, a query per commit. PostgreSQL skips them the same way, by their
+        NOTIFY. A separate connection (``_watcher``) sees every commit, ours included, and
+        is polled without a lock; when it moved, the writer's own connection (write lock
+        held, so no group of ours is running) tells whether anyone else committed. For
+        example::
+
+            another process commits        -> watcher 7 -> 8, writer 3 -> 4: reported
+            our group commits revision 42  -> watcher 8 -> 9, writer still 4: not reported
+            a schema write of ours commits -> watcher 9 -> 10, writer still 4, but it set
+                                              _wake_follower: reported
+
+        A change is reported only once no group commit of ours is running: the one that
+        moved the version has applied its rows to the cache (``on_commit``) by then.
         """
         deadline = time.monotonic() + timeout
         while True:
             with _translated(self.path):
-                current = self._data_version()
-            if current != self._seen_data_version:
-                self._seen_data_version = current
-                with self._write_lock:  # held by a running group until its on_commits ran
-                    pass
-                return True
+                seen = self._data_version(self._watcher)
+                if seen != self._seen_any:
+                    self._seen_any = seen
+                    with self._write_lock:  # held by a running group until its on_commits ran
+                        foreign = self._data_version(self._writer)
+                        ours, self._wake_follower = self._wake_follower, False
+                    if foreign != self._seen_foreign or ours:
+                        self._seen_foreign = foreign
+                        return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
