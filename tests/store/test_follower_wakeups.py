@@ -51,6 +51,7 @@ class Wakeups:
 @pytest.fixture
 def hub(sqlite_url: str) -> Iterator[confhub.Hub]:
     hub = confhub.open(sqlite_url)
+    assert isinstance(hub, confhub.Hub)  # embedded: the follower runs in this process
     yield hub
     hub.close()
 
