@@ -1,8 +1,8 @@
 """On SQLite the follower wakes for other processes' commits, not for this process's own.
 
 A write of this process reaches its cache through the group commit's ``on_commit``; waking
-the follower for it as well made it read the tenants back once per commit (at one
-connection, about a twentieth of a PUT's CPU). SQLite now asks its writer's own connection,
+the follower for it as well made it read the tenants back once per commit (about a fifth
+of the CPU of embedded sets made one after another). SQLite now asks its writer's own connection,
 whose ``PRAGMA data_version`` ignores that connection's commits; PostgreSQL already skipped
 the NOTIFYs it sent itself. (On PostgreSQL the test could not count wake-ups: the NOTIFY
 channel is the database's, so the suite's other schemas wake the follower too, which is
