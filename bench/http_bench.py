@@ -181,7 +181,7 @@ def run_confhub(args: argparse.Namespace, tmp: Path, server: str,
     port = free_port()
     db = tmp / f"confhub-{server}-{workers}.db"
     cmd = [sys.executable, "-m", "confhub.server", "--db", str(db), "--port", str(port),
-           "--workers", str(workers), "--server", server, "--log-level", "warning",
+           "--workers", str(workers), "--server", server, "--log-level", args.log_level,
            "--loop", args.loop]
     base = f"http://127.0.0.1:{port}"
     name = f"confhub ({server}, {workers} worker{'s' if workers > 1 else ''})"
@@ -212,6 +212,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["all", "confhub", "references"], default="all")
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                         help="event loop of the confhub servers")
+    parser.add_argument("--log-level", default="warning",
+                        help="of the confhub servers (warning: no access log, as in the "
+                             "tables of docs/benchmarks.md; info: serve's default)")
     parser.add_argument("--json", action="store_true", help="print raw results as JSON")
     args = parser.parse_args()
     for tool in ("wrk", "etcd"):

@@ -165,10 +165,10 @@ def run_etcd(tmp: Path, counts: list[int], duration: int) -> dict[int, dict[str,
 
 
 def run_confhub(tmp: Path, counts: list[int], duration: int, workers: int,
-                db: str) -> dict[int, dict[str, Any]]:
+                db: str, log_level: str = "info") -> dict[int, dict[str, Any]]:
     port = free_port()
     cmd = [sys.executable, "-m", "confhub.server", "--db", db, "--port", str(port),
-           "--workers", str(workers), "--log-level", "warning"]
+           "--workers", str(workers), "--log-level", log_level]
     base = f"http://127.0.0.1:{port}"
     out = {}
     with process(cmd, tmp / f"confhub-{workers}.log") as pgid:
@@ -190,6 +190,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get(
         "CONFHUB_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--skip-etcd", action="store_true")
+    parser.add_argument("--log-level", default="info",
+                        help="confhub's (info, serve's default, writes the access log; "
+                             "warning: none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for tool in ("wrk", "etcd"):
@@ -207,7 +210,7 @@ def main() -> None:
             else:
                 db, schema = str(tmp / f"confhub-{workers}.db"), None
             try:
-                mine = run_confhub(tmp, counts, args.duration, workers, db)
+                mine = run_confhub(tmp, counts, args.duration, workers, db, args.log_level)
             finally:
                 if schema:
                     _drop_pg_schema(args.pg_url, schema)
@@ -221,7 +224,8 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"PUT of distinct keys, {len(VALUE)}-byte JSON, durable; wrk -t2 {args.duration}s; "
-          f"{os.cpu_count()} CPUs; confhub on {args.backend}; load average before {load:.2f}; "
+          f"{os.cpu_count()} CPUs; confhub on {args.backend}, log level {args.log_level}; "
+          f"load average before {load:.2f}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"{'conns':>5} {'workers':>7} {'confhub/s':>10} {'p99 ms':>8} {'etcd/s':>8} "
           f"{'p99 ms':>8} {'ratio':>6} {'errors':>7} {'CPU µs/PUT':>11} {'etcd':>6}")

@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=6, help="seconds of wrk")
     parser.add_argument("--embedded", action="store_true", help="sets in this process")
     parser.add_argument("--sets", type=int, default=2000, help="with --embedded")
+    parser.add_argument("--log-level", default="info",
+                        help="the server's (info, serve's default, writes the access log)")
     args = parser.parse_args()
     if args.embedded:
         embedded(args.sets)
@@ -114,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="confhub-threads-") as folder:
         tmp, port = Path(folder), free_port()
         cmd = [sys.executable, "-m", "confhub.server", "--db", str(tmp / "confhub.db"),
-               "--port", str(port), "--log-level", "warning"]
+               "--port", str(port), "--log-level", args.log_level]
         base = f"http://127.0.0.1:{port}"
         with process(cmd, tmp / "confhub.log") as pgid:
             wait_http(f"{base}/healthz")

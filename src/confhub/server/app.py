@@ -133,6 +133,8 @@ def create_app(hub: Any, *, close_hub: bool = False, fast_paths: bool = True,
             executor.shutdown(wait=True, cancel_futures=True)
             if close_hub:
                 hub.close()
+            if access_log is not None:
+                access_log.flush()  # the last turn's lines
 
     # FastAPIOffline: /docs and /redoc load their scripts from the package, not a CDN.
     app: FastAPI = FastAPIOffline(title="confhub", version=_version(), description=DESCRIPTION,
