@@ -21,6 +21,7 @@ from confhub.server.app import create_app
 from confhub.server.testing import serve_in_thread
 
 BIG = "x" * (5 * 1024 * 1024)
+LONG = "/v1/tenants/default/configs/app/db"
 CASES: list[tuple[str, str, dict[str, str | bytes], bytes]] = [
     ("create", "/config/app/db", {}, b'{"pool": 5}'),
     ("update", "/config/app/db", {}, b'{"pool": 6}'),
@@ -44,6 +45,16 @@ CASES: list[tuple[str, str, dict[str, str | bytes], bytes]] = [
         "X-Confhub-Metadata": '{"ticket": "OPS-1"}'}, b'{"a": [1, 2.5, null, true, "\\u00e9"]}'),
     ("client request id", "/config/app/z", {"X-Request-Id": "req-42"}, b"1"),
     ("unknown tenant", "/v1/tenants/nobody/configs/app/x", {}, b"1"),
+    ("env layer", f"{LONG}?env=prod", {}, b'{"pool": 20}'),
+    ("env layer again", f"{LONG}?env=prod", {}, b"21"),
+    ("env layer and If-Match", f"{LONG}?env=prod", {"If-Match": '"2"'}, b"22"),
+    ("env layer, wrong If-Match", f"{LONG}?env=prod", {"If-Match": '"9"'}, b"23"),
+    ("env=base", f"{LONG}?env=base", {}, b'{"pool": 24}'),
+    ("env and dry run", f"{LONG}?env=prod&dry_run=true", {}, b"25"),
+    ("percent-encoded env", f"{LONG}?env=%70rod", {}, b"26"),
+    ("bad env name", f"{LONG}?env=a..b", {}, b"1"),
+    ("empty env", f"{LONG}?env=", {}, b"1"),
+    ("simple surface ignores env", "/config/app/db?env=prod", {}, b'{"pool": 27}'),
 ]
 NAMED_BY_FASTAPI = {"bad key name": "'a b'", "reserved namespace": "'.rollouts'"}
 COMPARED_HEADERS = ("content-type", "content-length", "etag", "location",
@@ -59,6 +70,14 @@ READS: list[tuple[str, str, str, dict[str, str]]] = [
     ("GET", "a consumer", "/config/app/db", {"X-Confhub-Client": "svc-1"}),
     ("GET", "missing", "/config/app/nope", {}),
     ("GET", "client request id", "/config/app/db", {"X-Request-Id": "read-1"}),
+    ("GET", "env layer", f"{LONG}?env=prod", {}),
+    ("HEAD", "env layer", f"{LONG}?env=prod", {}),
+    ("GET", "env layer, If-None-Match", f"{LONG}?env=prod", {"If-None-Match": '"2"'}),
+    ("GET", "env=base", f"{LONG}?env=base", {}),
+    ("GET", "env layer without the key", f"{LONG}?env=staging", {}),
+    ("GET", "env and another parameter", f"{LONG}?env=prod&resolved=true", {}),
+    ("GET", "bad env name", f"{LONG}?env=a..b", {}),
+    ("GET", "simple surface ignores env", "/config/app/db?env=prod", {}),
 ]
 
 
@@ -103,6 +122,8 @@ def test_lean_read_answers_what_the_route_answers(servers: tuple[str, str]) -> N
         for client in (lean, full):
             for i in range(4):
                 client.put("/config/app/db", json={"pool": i, "name": "é"})
+            for i in range(2):
+                client.put(f"{LONG}?env=prod", json={"pool": 10 + i})
             client.get("/config/app/db")  # cached from now on
         for method, name, path, headers in READS:
             mine, theirs = (c.request(method, path, headers=headers) for c in (lean, full))
@@ -111,6 +132,10 @@ def test_lean_read_answers_what_the_route_answers(servers: tuple[str, str]) -> N
                 "X-Request-Id", mine.headers["x-request-id"])
         hits = _sample(lean.get("/metrics").text, "confhub_http_cached_reads_total")
         assert hits >= 7  # the cached reads above were answered by the lean path
+        prod = lean.get(f"{LONG}?env=prod")
+        assert prod.json()["value"] == {"pool": 11} and prod.json()["env"] == "prod"
+        assert _sample(lean.get("/metrics").text, "confhub_http_cached_reads_total") == \
+            hits + 1  # an env layer's read is answered from the cache too
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -128,13 +153,15 @@ def test_lean_put_is_counted_like_any_answer(servers: tuple[str, str]) -> None:
             assert http.put(f"/config/m/k{i}", json=i).status_code == 201
         assert http.put("/config/m/k0", content=b"{", headers={
             "Content-Type": "application/json"}).status_code == 400
+        layered = http.put("/v1/tenants/default/configs/m/k0?env=prod", json="p")
+        assert layered.status_code == 201 and layered.json()["env"] == "prod"
         text = http.get("/metrics").text
     route = "/config/{namespace}/{key}"
     assert _sample(text, "confhub_http_requests_total", method="PUT", route=route,
                    status="201") == 3
     assert _sample(text, "config_errors_total", code="invalid_request") == 1
-    assert _sample(text, "config_changes_total", tenant="default", operation="put") == 3
-    assert _sample(text, "confhub_http_lean_writes_total") == 4
+    assert _sample(text, "config_changes_total", tenant="default", operation="put") == 4
+    assert _sample(text, "confhub_http_lean_writes_total") == 5  # the env layer's PUT too
 
 
 def test_lean_paths_apply_the_access_policy(tmp_path: Path) -> None:

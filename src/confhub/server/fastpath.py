@@ -3,13 +3,16 @@
 FastAPI's routing, dependency resolution and response machinery cost more than the read itself
 (a dict lookup), so this ASGI layer answers ``GET|HEAD /config/{ns}/{key}`` and
 ``GET|HEAD /v1/tenants/{t}/configs/{ns}/{key}`` — without a query string — straight from the
-cache with pre-encoded bytes and the version ETag. Everything else, including a cache miss,
-an invalid name or any query parameter, falls through to the FastAPI routes, which answer the
-same bytes and stay the documented (OpenAPI) description of these paths.
+cache with pre-encoded bytes and the version ETag, with no query string or, on ``/v1``, one
+that names only an env layer (``?env=prod``: a service reading its own layer is as hot as a
+base read).
+Everything else, including a cache miss, an invalid name or any other query parameter, falls
+through to the FastAPI routes, which answer the same bytes and stay the documented (OpenAPI)
+description of these paths.
 
 ``lookup(tenant, env, namespace, key)`` must never block: it returns the cached Entry or None.
 
-``PUT`` of the same paths without a query string calls the very handler the FastAPI route
+``PUT`` of the same paths, with the same query strings, calls the very handler the FastAPI route
 calls (``routes.configs.write_entry``), skipping FastAPI's route matching and dependency
 solving, which cost more CPU than the write itself.
 
@@ -32,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..audit import reset_actor
-from ..errors import ConfhubError
-from ..model import BASE_ENV, DEFAULT_TENANT, Entry
+from ..errors import ConfhubError, InvalidName
+from ..model import BASE_ENV, DEFAULT_TENANT, Entry, check_name
 from .auth import AuthLayer, refusal
 from .errors import response_for
 from .requestlog import RequestLayer
@@ -49,16 +52,33 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 _JSON = b"application/json"
 
 
-def _split(path: str) -> tuple[str, str, str, str] | None:
-    """``/config/ns/key`` or ``/v1/tenants/t/configs/ns/key`` -> (tenant, env, ns, key)."""
-    parts = path.split("/")
+def _split(scope: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """``/config/ns/key`` with no query string, or ``/v1/tenants/t/configs/ns/key`` with no
+    query string or only ``env=NAME`` -> (tenant, env, ns, key); None for a request the full
+    route answers. (The simple surface is env ``base`` whatever the query says.)"""
+    query = scope.get("query_string")
+    parts = scope["path"].split("/")
     n = len(parts)
-    if n == 4 and parts[1] == "config" and parts[2] and parts[3]:
+    if n == 4 and parts[1] == "config" and parts[2] and parts[3] and not query:
         return DEFAULT_TENANT, BASE_ENV, parts[2], parts[3]
     if (n == 7 and parts[1] == "v1" and parts[2] == "tenants" and parts[4] == "configs"
             and parts[3] and parts[5] and parts[6]):
-        return parts[3], BASE_ENV, parts[5], parts[6]
+        env = _env_of(query) if query else BASE_ENV
+        return None if env is None else (parts[3], env, parts[5], parts[6])
     return None
+
+
+def _env_of(query: bytes) -> str | None:
+    """The env of a query string that is exactly ``env=NAME`` with a valid name, else None.
+    ``env=prod&dry_run=1``, ``env=%70rod`` or ``env=a..b`` go to the full route, which
+    decodes, checks and answers them (its errors included)."""
+    if not query.startswith(b"env=") or b"&" in query or b"%" in query or b"+" in query:
+        return None
+    env = query[4:].decode("latin-1")
+    try:
+        return check_name("env", env)
+    except InvalidName:
+        return None
 
 
 class FastReads:
@@ -73,10 +93,9 @@ class FastReads:
 
     def cached(self, scope: dict[str, Any]) -> Entry | None:
         """The cached entry a GET or HEAD reads, if this path may answer it."""
-        if (scope["method"] not in ("GET", "HEAD") or scope.get("query_string")
-                or _names_a_consumer(scope)):
+        if scope["method"] not in ("GET", "HEAD") or _names_a_consumer(scope):
             return None
-        where = _split(scope["path"])
+        where = _split(scope)
         if where is None:
             return None
         try:
@@ -130,16 +149,16 @@ class FastWrites:
         self.on_write = on_write
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        where = (_split(scope["path"]) if scope["type"] == "http" and scope["method"] == "PUT"
-                 and not scope.get("query_string") else None)
+        where = (_split(scope) if scope["type"] == "http" and scope["method"] == "PUT"
+                 else None)
         if where is None:
             await self.app(scope, receive, send)
             return
-        tenant, _, namespace, key = where
+        tenant, env, namespace, key = where
         scope["app"] = self.fastapi_app  # what Request.app (and so hub_of) reads
         try:
             response: Response = await self.write(Request(scope, receive), tenant, namespace,
-                                                  key, env=None)
+                                                  key, env=env)
         except Exception as exc:  # the same answers the FastAPI route gives
             response = response_for(exc, "PUT", scope["path"])
         await response(scope, receive, send)
@@ -195,7 +214,7 @@ class LeanPaths:
     def wants(self, scope: dict[str, Any]) -> Callable[..., Awaitable[Answer]] | None:
         """How this path answers the request, None if it does not."""
         if scope["method"] == "PUT":
-            where = None if scope.get("query_string") else _split(scope["path"])
+            where = _split(scope)
             return None if where is None else functools.partial(self._put, where)
         entry = self.reads.cached(scope)
         return None if entry is None else functools.partial(self._read, entry)
@@ -227,13 +246,13 @@ class LeanPaths:
 
     async def _put(self, where: tuple[str, str, str, str], scope: dict[str, Any],
                    receive: Any) -> Answer:
-        tenant, _, namespace, key = where
+        tenant, env, namespace, key = where
         scope["app"] = self.fastapi_app  # what Request.app (and so hub_of) reads
         if self.body_timeout > 0:
             receive = receive_within(receive, self.body_timeout)
         try:
             response: Response = await self.write(_LeanRequest(scope, receive), tenant,
-                                                  namespace, key, env=None)
+                                                  namespace, key, env=env)
         except Exception as exc:  # the same answers the FastAPI route gives
             response = response_for(exc, "PUT", scope["path"])
         if self.on_write is not None:
