@@ -71,6 +71,7 @@ class LiveFlags:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False  # a session closes its stream: a cancel would cut it short
 
     # ------------------------------------------------------------------ listeners
 
@@ -100,12 +101,18 @@ class LiveFlags:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopped.set()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
+        loop = self._loop
+        if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(self._interrupt)
         if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+    def _interrupt(self) -> None:
+        """On the source's own loop: cancel the task unless a session is closing its stream
+        (the close then runs to its end, and the loop sees ``_stopped`` right after)."""
+        if self._task is not None and not self._closing:
+            self._task.cancel()
 
     def _run(self) -> None:
         asyncio.run(self._main())
@@ -135,6 +142,8 @@ class LiveFlags:
                 logger.warning("flags of tenant %r: %s; retrying", self.tenant.name, exc)
             else:
                 delay = 0.05
+            if self._stopped.is_set():
+                return
             try:
                 await asyncio.sleep(delay)
             except asyncio.CancelledError:
@@ -177,12 +186,28 @@ class LiveFlags:
             async for event in events:
                 self._take(event)
         finally:
-            if pending is not None and not pending.done():
+            self._closing = True
+            try:
+                await self._close(events, pending)
+            finally:
+                self._closing = False
+
+    @staticmethod
+    async def _close(events: AsyncIterator[WatchEvent],
+                     pending: asyncio.Future[WatchEvent] | None) -> None:
+        """End a session's stream: first the read still waiting for the stream's first
+        event, to its end (closing the generator while that read runs it would fail, and
+        leave its connection to be closed after the loop ended), then the generator."""
+        if pending is not None:
+            if not pending.done():
                 pending.cancel()
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+                await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # retrieved, so never reported as "never retrieved"
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
 
     async def _load(self, revision: int) -> None:
         """List the namespace (a state at ``revision`` or later) and publish it."""

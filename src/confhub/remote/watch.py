@@ -158,6 +158,7 @@ class RemoteWatchHandle:
         self._stopped = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False  # the task is closing its stream: a cancel would cut it short
         self._started = threading.Event()
         # Called with the error when the watch ends by itself (history gone, tenant
         # deleted); live values re-list on Gone. Set it right after creating the handle.
@@ -193,12 +194,19 @@ class RemoteWatchHandle:
 
     def stop(self, timeout: float | None = 5.0) -> None:
         self._stopped.set()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
+        loop = self._loop
+        if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(self._interrupt)
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+    def _interrupt(self) -> None:
+        """On the watch's own loop (so ``_closing`` cannot change meanwhile): cancel the
+        task, unless it already closes its stream. A cancel landing in that close would cut
+        httpx's response close short and leave it to be collected after the loop ended."""
+        if self._task is not None and not self._closing:
+            self._task.cancel()
 
     def __enter__(self) -> RemoteWatchHandle:
         return self
@@ -229,7 +237,9 @@ class RemoteWatchHandle:
                 self.on_end(exc)
         finally:
             # Close the stream in this task: left to the loop's shutdown, httpx would close
-            # it from another task, which anyio refuses. stop() may cancel us meanwhile.
+            # it from another task, which anyio refuses. From here on stop() no longer
+            # cancels us (``_interrupt``), so the close runs to its end.
+            self._closing = True
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await events.aclose()
 
