@@ -2,9 +2,10 @@
 
 What it measures (every figure in docs/benchmarks.md comes from this script):
 
-* ``GET`` of one cached key — ``/config/models/claude-opus`` (the lean cached path) and the
-  same key with ``?env=base`` (the full FastAPI route, threadpool and all) — at 32
-  connections;
+* ``GET`` of one cached key — ``/config/models/claude-opus`` (the lean cached path), the
+  same key on ``/v1`` with ``?env=base`` (lean too since the sixth pass of issue 17; the full
+  route before), and with ``?env=base&resolved=false`` (the full FastAPI route: any other
+  query parameter) — at 32 connections;
 * ``PUT`` of distinct keys with every acknowledged write durable, at 64 connections;
 * for confhub on granian and on uvicorn, each with 1 and 2 workers;
 * the references, measured in the same run with the same wrk: etcd (Debian's ``etcd-server``,
@@ -194,8 +195,12 @@ def run_confhub(args: argparse.Namespace, tmp: Path, server: str,
         hot = wrk(f"{base}/config/models/claude-opus", args.get_connections, args.duration,
                   None, tmp)
         results.append({"target": name, "op": "GET", **hot})
-        full = wrk(f"{base}/v1/tenants/default/configs/models/claude-opus?env=base",
-                   args.get_connections, args.duration, None, tmp)
+        layer = wrk(f"{base}/v1/tenants/default/configs/models/claude-opus?env=base",
+                    args.get_connections, args.duration, None, tmp)
+        results.append({"target": name, "op": "GET ?env=base", **layer})
+        # any other query parameter goes through FastAPI's routing: what the lean path saves
+        full = wrk(f"{base}/v1/tenants/default/configs/models/claude-opus?env=base"
+                   "&resolved=false", args.get_connections, args.duration, None, tmp)
         results.append({"target": name, "op": "GET (full route)", **full})
         put = wrk(base, args.put_connections, args.duration, CONFHUB_PUT_LUA, tmp)
         results.append({"target": name, "op": "PUT", **put})
