@@ -25,11 +25,16 @@ stored pointer is live, created at t0; a group commit holds three of its rows::
 Reborn keys are rare (a delete and a re-create of one key in one group commit); they go in
 a second statement that overwrites ``created_at``.
 
-A few rows (``SMALL_BATCH``: a ``set``, a small transaction, a group of a few PUTs) go as
-``VALUES`` with one scalar parameter per field instead: psycopg dumps a scalar in C, but for
-each array it infers the element type in Python (about 15 µs a column: the 33 arrays of one
-``set`` cost more client CPU than the rest of the commit). Many rows need the arrays: a
-statement takes at most 65,535 parameters, and one array per column stays one statement.
+One row per table (a ``set``: ``SMALL_BATCH``) goes as ``VALUES`` with one scalar parameter
+per field instead: psycopg dumps a scalar in C, but for each array it infers the element
+type in Python (5–10 µs a column: the 33 arrays of one ``set`` cost more client CPU than the
+rest of the commit). Two rows or more go as arrays, for two reasons. psycopg turns ``%s``
+into ``$n`` by parsing the statement, and caches that parse only for statements of at most
+50 parameters: ``VALUES`` of a few rows is past that, and the parse costs 1.5–3 µs a
+parameter every time (a group of ten puts: 1.8 ms of client CPU per commit with ``VALUES``,
+0.28 ms with arrays, whose statement text — one parameter per column — is the same for
+every group and cached). And a statement takes at most 65,535 parameters, while one array
+per column stays one statement.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ __all__ = [
 ]
 
 
-SMALL_BATCH = 32  # rows of one table sent as VALUES (scalars) rather than arrays
+SMALL_BATCH = 1  # rows of one table sent as VALUES (scalars) rather than arrays
 
 
 def _arrays(types: Sequence[str]) -> str:
@@ -64,8 +69,8 @@ def _arrays(types: Sequence[str]) -> str:
 
 def rows_source(rows: Sequence[Sequence[Any]], types: Sequence[str],
                 ordinal: str | None = None) -> tuple[str, list[Any]]:
-    """The rows as what an INSERT reads: ``VALUES`` of scalars for a few rows, ``unnest`` of
-    one typed array per column for many (see the module docstring). ``ordinal`` names a
+    """The rows as what an INSERT reads: ``VALUES`` of scalars for one row, ``unnest`` of one
+    typed array per column for more (see the module docstring). ``ordinal`` names a
     last column numbering the rows from 1, for an ``ORDER BY``."""
     width = len(types)
     if len(rows) <= SMALL_BATCH:
