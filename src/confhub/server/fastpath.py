@@ -1,20 +1,18 @@
 """The lean paths for the hottest requests: GET of one cached key, and PUT of one key.
 
 FastAPI's routing, dependency resolution and response machinery cost more than the read itself
-(a dict lookup), so this ASGI layer answers ``GET|HEAD /config/{ns}/{key}`` and
-``GET|HEAD /v1/tenants/{t}/configs/{ns}/{key}`` — without a query string — straight from the
-cache with pre-encoded bytes and the version ETag, with no query string or, on ``/v1``, one
-that names only an env layer (``?env=prod``: a service reading its own layer is as hot as a
-base read).
-Everything else, including a cache miss, an invalid name or any other query parameter, falls
-through to the FastAPI routes, which answer the same bytes and stay the documented (OpenAPI)
-description of these paths.
+(a dict lookup), so this ASGI layer answers ``GET|HEAD /config/{ns}/{key}`` without a query
+string and ``GET|HEAD /v1/tenants/{t}/configs/{ns}/{key}`` without one or with only
+``?env=NAME`` (a service reading its own layer is as hot as a base read) straight from the
+cache, with pre-encoded bytes and the version ETag. Everything else, including a cache miss,
+an invalid name or any other query parameter, falls through to the FastAPI routes, which
+answer the same bytes and stay the documented (OpenAPI) description of these paths.
 
 ``lookup(tenant, env, namespace, key)`` must never block: it returns the cached Entry or None.
 
-``PUT`` of the same paths, with the same query strings, calls the very handler the FastAPI route
-calls (``routes.configs.write_entry``), skipping FastAPI's route matching and dependency
-solving, which cost more CPU than the write itself.
+``PUT`` of the same paths, with the same query strings, calls the very handler the FastAPI
+route calls (``routes.configs.write_entry``), skipping FastAPI's route matching and
+dependency solving, which cost more CPU than the write itself.
 
 Both are answered at the top of the app, before the generic layers (:class:`LeanPaths`),
 which does what those layers do (request id, metrics and log, the access policy, the body
