@@ -104,7 +104,7 @@ class AsyncWatch:
         sub = self._sub if self._sub is not None else await self._started()
         flag = self._flag
         assert flag is not None
-        loop = asyncio.get_running_loop()
+        loop = flag.loop  # the loop the stream started on, found without a system call
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.05
         while not self._ready:
@@ -177,7 +177,7 @@ class AsyncWatch:
         deadline, flag = self._deadline, self._flag
         if deadline is None or flag is None:
             return  # nobody waits with a deadline now; the next timed wait arms again
-        loop = asyncio.get_running_loop()
+        loop = flag.loop
         if loop.time() >= deadline:
             flag.set()
         else:
