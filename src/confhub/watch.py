@@ -101,7 +101,7 @@ class Recent:
     filters hand their streams the very same event (encoded once by the HTTP layer).
     """
 
-    __slots__ = ("_ring", "_kept", "head", "lock", "subs")
+    __slots__ = ("_ring", "_kept", "head", "lock", "members", "snapshot")
 
     def __init__(self, size: int = MAX_PENDING) -> None:
         self._ring: list[WatchEvent | None] = [None] * size
@@ -110,7 +110,12 @@ class Recent:
             [None] * size)
         self.head = 0
         self.lock = threading.Lock()
-        self.subs: tuple[Subscription, ...] = ()
+        # Who watches, in arrival order: added and removed in O(1) (under the Broadcaster's
+        # lock), so ten thousand streams closing at once cost ten thousand dict deletions,
+        # not ten thousand copies of a ten-thousand-long tuple. ``snapshot`` is the tuple a
+        # publish iterates without that lock, rebuilt by the first publish after a change.
+        self.members: dict[Subscription, None] = {}
+        self.snapshot: tuple[Subscription, ...] | None = ()
 
     def append(self, event: WatchEvent) -> int:
         """Store ``event``; its sequence number."""
@@ -265,16 +270,17 @@ class Broadcaster:
                 recent = self._by_tenant[subscription.tenant] = Recent()
             subscription.recent = recent
             subscription.cursor = recent.head
-            recent.subs = (*recent.subs, subscription)
+            recent.members[subscription] = None
+            recent.snapshot = None
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
             recent = self._by_tenant.get(subscription.tenant)
             if recent is None:
                 return
-            subs = tuple(s for s in recent.subs if s is not subscription)
-            recent.subs = subs
-            if not subs:
+            if recent.members.pop(subscription, False) is None:  # it was there
+                recent.snapshot = None
+            if not recent.members:
                 # Nobody watches: forget the tenant's recent revisions (a later watcher
                 # starts from the view's revision, so it needs none of them).
                 del self._by_tenant[subscription.tenant]
@@ -286,12 +292,18 @@ class Broadcaster:
         order. The event is stored once and each watcher is only woken: no filtering and no
         encoding per watcher here, and never a wait for a consumer."""
         recent = self._by_tenant.get(tenant)
-        if recent is None or not recent.subs:
+        if recent is None:
+            return
+        subs = recent.snapshot
+        if subs is None:  # someone came or went since the last publish
+            with self._lock:
+                subs = recent.snapshot = tuple(recent.members)
+        if not subs:
             return
         event = WatchEvent(tenant, revision, tuple(changes()))
         seq = recent.append(event)
         wanted: dict[WatchFilter, bool] = {}  # once per distinct filter, not per watcher
-        for sub in recent.subs:
+        for sub in subs:
             f = sub.filter
             if not f.everything and sub.lens is None:
                 hit = wanted.get(f)
@@ -309,11 +321,11 @@ class Broadcaster:
         self.pages.forget(tenant)
         with self._lock:
             if tenant is None:
-                ended = [s for r in self._by_tenant.values() for s in r.subs]
+                ended = [s for r in self._by_tenant.values() for s in r.members]
                 self._by_tenant.clear()
             else:
                 gone = self._by_tenant.pop(tenant, None)
-                ended = list(gone.subs) if gone is not None else []
+                ended = list(gone.members) if gone is not None else []
         for sub in ended:
             sub.fail(error)
             sub.wake()
