@@ -278,7 +278,8 @@ class Broadcaster:
             recent = self._by_tenant.get(subscription.tenant)
             if recent is None:
                 return
-            if recent.members.pop(subscription, False) is None:  # it was there
+            if subscription in recent.members:  # not removed before
+                del recent.members[subscription]
                 recent.snapshot = None
             if not recent.members:
                 # Nobody watches: forget the tenant's recent revisions (a later watcher
