@@ -4,8 +4,10 @@ records, and never a value or a secret."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
@@ -27,6 +29,7 @@ def log_lines(served: Served, request_id: str) -> list[dict[str, object]]:
 
 def test_each_request_is_one_json_line_with_its_id_route_and_status(served: Served) -> None:
     request_id = "req-" + uuid.uuid4().hex
+    before = datetime.now(UTC).replace(microsecond=0)
     r = httpx.put(f"{served.url}/v1/tenants/default/configs/logs/a", json={"x": 1},
                   headers={"X-Request-Id": request_id})
     assert r.status_code in (200, 201)
@@ -37,6 +40,9 @@ def test_each_request_is_one_json_line_with_its_id_route_and_status(served: Serv
     assert line["tenant"] == "default"
     assert line["status"] == r.status_code
     assert isinstance(line["duration_ms"], float)
+    # ISO 8601 in UTC to the millisecond, the time of this request
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(line["time"]))
+    assert before <= datetime.fromisoformat(str(line["time"])) <= datetime.now(UTC)
 
 
 def test_a_request_without_an_id_gets_one_and_the_audit_log_has_it(served: Served) -> None:

@@ -9,6 +9,7 @@ paths), one with the fast paths off (every request through the layers and the ro
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from confhub.hub import open_embedded
 from confhub.server.app import create_app
+from confhub.server.auth import Limits
 from confhub.server.testing import serve_in_thread
 
 BIG = "x" * (5 * 1024 * 1024)
@@ -186,3 +188,81 @@ def test_lean_paths_apply_the_access_policy(tmp_path: Path) -> None:
         audit = http.get("/v1/tenants/default/audit",
                          headers={"Authorization": f"Bearer {admin}"}).json()["items"]
         assert ("ann", "config.put") in [(a["actor"], a["action"]) for a in audit]
+
+
+WATCHES: list[tuple[str, str, dict[str, str]]] = [
+    ("the tenant", "/v1/tenants/default/watch", {}),
+    ("filtered", "/v1/tenants/default/watch?namespace=app&key=db&env=base", {}),
+    ("resumed", "/v1/tenants/default/watch", {"Last-Event-ID": "1"}),
+    ("since", "/v1/tenants/default/watch?since=0", {}),
+    ("client request id", "/v1/tenants/default/watch", {"X-Request-Id": "watch-1"}),
+    ("missing tenant", "/v1/tenants/nobody/watch", {}),
+    ("bad Last-Event-ID", "/v1/tenants/default/watch", {"Last-Event-ID": "x"}),
+    ("since too far", "/v1/tenants/default/watch?since=99", {}),
+    ("unknown parameter", "/v1/tenants/default/watch?colour=red", {}),
+    ("bad namespace", "/v1/tenants/default/watch?namespace=a..b", {}),
+]
+
+
+def _first_event(client: httpx.Client, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The answer's status and headers, and its body up to the end of the first event."""
+    with client.stream("GET", path, headers=headers) as answer:
+        body = b""
+        for chunk in answer.iter_bytes():
+            body += chunk
+            if answer.status_code != 200 or b"\r\n\r\n" in body:
+                break
+        return {"status": answer.status_code, "body": body.split(b"\r\n\r\n")[0],
+                "headers": {h: answer.headers.get(h) for h in (
+                    "content-type", "cache-control", "x-accel-buffering", "content-length")},
+                "request id": answer.headers.get("x-request-id")}
+
+
+def test_lean_watch_answers_what_the_route_answers(servers: tuple[str, str]) -> None:
+    lean_url, layered_url = servers
+    with httpx.Client(base_url=lean_url) as lean, httpx.Client(base_url=layered_url) as full:
+        for client in (lean, full):
+            client.put("/config/app/db", json={"pool": 1})
+            client.put("/config/app/db", json={"pool": 2})
+        statuses = []
+        for name, path, headers in WATCHES:
+            mine, theirs = (_first_event(c, path, headers) for c in (lean, full))
+            request_id = mine.pop("request id")
+            assert request_id == headers.get("X-Request-Id", request_id) and request_id
+            theirs.pop("request id")
+            assert mine == theirs, name
+            statuses.append(mine["status"])
+        deadline = time.monotonic() + 10  # each stream is counted once the server saw it end
+        while _sample(metrics := lean.get("/metrics").text, "confhub_watch_streams") and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert statuses.count(404) == 1 and statuses.count(400) >= 2  # the errors were compared
+    route = "/v1/tenants/{tenant}/watch"
+    for status in set(statuses):  # each stream counted under the route's template
+        assert _sample(metrics, "confhub_http_requests_total", method="GET", route=route,
+                       status=str(status)) == statuses.count(status)
+    assert _sample(metrics, "config_errors_total", code="not_found") >= 1
+    assert _sample(metrics, "confhub_watch_streams") == 0  # every stream closed and counted
+
+
+def test_lean_watch_applies_the_access_policy(tmp_path: Path) -> None:
+    hub = open_embedded(str(tmp_path / "auth.db"))
+    viewer, _ = hub.create_token(tenant="default", role="viewer", name="vic")
+    app = create_app(hub, close_hub=True, limits=Limits(watchers=1))
+    auth = {"Authorization": f"Bearer {viewer}"}
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+        anonymous = _first_event(http, "/v1/tenants/default/watch", {})
+        assert anonymous["status"] == 401
+        with http.stream("GET", "/v1/tenants/default/watch", headers=auth) as first:
+            assert first.status_code == 200
+            chunks = first.iter_bytes()  # (kept: a dropped iterator would close the stream)
+            next(chunks)  # the stream is open: it holds the token's one slot
+            second = _first_event(http, "/v1/tenants/default/watch", auth)
+            assert second["status"] == 429
+            assert b"at most 1 open watch streams" in second["body"]
+        # the slot is free again once the first stream is gone
+        deadline = time.monotonic() + 10
+        while (status := _first_event(http, "/v1/tenants/default/watch", auth)["status"]) \
+                == 429 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200

@@ -199,6 +199,10 @@ class _Outer:
             await self._ui(scope, receive, send)
             return
         if path.endswith("/watch") and scope.get("method") == "GET":  # (HEAD: no bytes)
+            call = watch.lean_call(scope) if self._lean is not None else None
+            if call is not None:
+                await self._lean.watch(scope, receive, send, call)  # type: ignore[union-attr]
+                return
             scope[watch.RAW_SEND] = send  # the stream's bytes skip the send wrappers
         elif self._lean is not None and scope["type"] == "http":
             answer = self._lean.wants(scope)

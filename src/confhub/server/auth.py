@@ -33,8 +33,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -228,10 +228,12 @@ class Guard:
                                   retry_after=wait)
         bucket.tokens -= 1
 
-    @contextmanager
-    def watch_slot(self, principal: Principal) -> Iterator[None]:
-        """Hold one of the principal's watch streams for the duration (TooManyRequests past
-        ``limits.watchers``). The watch route wraps its stream in this."""
+    def watch_slot(self, principal: Principal) -> WatchSlot:
+        """One of the principal's watch streams, held from ``__enter__`` (TooManyRequests
+        past ``limits.watchers``) to ``__exit__``. The watch route wraps its stream in it."""
+        return WatchSlot(self, principal)
+
+    def _take_watcher(self, principal: Principal) -> str:
         who = principal.token_id or principal.name
         limit = self.limits.watchers
         with self._lock:
@@ -240,18 +242,39 @@ class Guard:
                 raise TooManyRequests(f"at most {limit} open watch streams per token",
                                       retry_after=5, limit=limit)
             self._watchers[who] = count + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                left = self._watchers.get(who, 1) - 1
-                if left:
-                    self._watchers[who] = left
-                else:
-                    self._watchers.pop(who, None)
+        return who
+
+    def _give_back_watcher(self, who: str) -> None:
+        with self._lock:
+            left = self._watchers.get(who, 1) - 1
+            if left:
+                self._watchers[who] = left
+            else:
+                self._watchers.pop(who, None)
 
     def watchers(self, principal: Principal) -> int:
         return self._watchers.get(principal.token_id or principal.name, 0)
+
+
+class WatchSlot:
+    """A held watch stream of one principal (``Guard.watch_slot``). A plain object, not a
+    generator-based context manager: a thousand open streams each keep theirs, and a
+    generator's suspended frame is several times its size."""
+
+    __slots__ = ("_guard", "_principal", "_who")
+
+    def __init__(self, guard: Guard, principal: Principal) -> None:
+        self._guard = guard
+        self._principal = principal
+        self._who: str | None = None
+
+    def __enter__(self) -> None:
+        self._who = self._guard._take_watcher(self._principal)
+
+    def __exit__(self, *exc: object) -> None:
+        who, self._who = self._who, None
+        if who is not None:
+            self._guard._give_back_watcher(who)
 
 
 # --------------------------------------------------------------------------- for handlers

@@ -38,7 +38,8 @@ from ..model import BASE_ENV, DEFAULT_TENANT, Entry, check_name
 from .auth import AuthLayer, refusal
 from .errors import response_for
 from .requestlog import RequestLayer
-from .responses import EntryBytes, entry_etag, matches
+from .responses import EntryBytes, matches
+from .routes.watch import watch as open_watch
 from .timeouts import receive_within
 
 __all__ = ["FastReads", "FastWrites", "LeanPaths", "Lookup"]
@@ -46,8 +47,6 @@ __all__ = ["FastReads", "FastWrites", "LeanPaths", "Lookup"]
 Lookup = Callable[[str, str, str, str], Entry | None]
 ASGIApp = Callable[..., Any]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
-
-_JSON = b"application/json"
 
 
 def _split(scope: dict[str, Any]) -> tuple[str, str, str, str] | None:
@@ -104,20 +103,15 @@ class FastReads:
 
     def answer(self, scope: dict[str, Any], entry: Entry) -> Answer:
         """200 with the entry's bytes and version ETag, or 304 if the client has it."""
-        etag = entry_etag(entry.version)
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-                break
-        etag_b = etag.encode()
+        encoded = self.entry_bytes.encoded(entry)
         if self.on_hit is not None:
             self.on_hit()
-        if if_none_match is not None and matches(if_none_match, etag):
-            return 304, [(b"etag", etag_b)], b""
-        body = self.entry_bytes.encode(entry)
-        return 200, [(b"content-type", _JSON), (b"content-length", str(len(body)).encode()),
-                     (b"etag", etag_b)], b"" if scope["method"] == "HEAD" else body
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if matches(value.decode("latin-1"), encoded.etag):
+                    return 304, [encoded.headers[2]], b""
+                break
+        return 200, [*encoded.headers], b"" if scope["method"] == "HEAD" else encoded.body
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         entry = self.cached(scope) if scope["type"] == "http" else None
@@ -127,6 +121,15 @@ class FastReads:
         status, headers, body = self.answer(scope, entry)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _declares_body(scope: dict[str, Any]) -> bool:
+    """Does the request say a body follows (a Content-Length above 0, or chunks)?"""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length"
+                                             and value.strip() not in (b"0", b"")):
+            return True
+    return False
 
 
 def _names_a_consumer(scope: dict[str, Any]) -> bool:
@@ -239,6 +242,44 @@ class LeanPaths:
         finally:
             self.requests.finish(tracked, scope, status, body if status >= 400 else None,
                                  answered=body is not None)
+
+    async def watch(self, scope: dict[str, Any], receive: Any, send: Any,
+                    call: dict[str, Any]) -> None:
+        """``GET /v1/tenants/{t}/watch`` with the arguments ``routes.watch.lean_call`` read
+        from a request it is sure of: the stream is opened and served here, not through the
+        layers. A stream lives for hours, and every layer's coroutine, ``send`` and
+        ``receive`` wrapper lives with it: a third of an idle stream's memory
+        (docs/decisions.md, "Watch streams on the lean path")."""
+        tracked = self.requests.begin(scope)
+        status, error, started = 500, None, False
+        acting = None
+        try:
+            try:
+                acting = await self.auth.admit(scope)
+            except ConfhubError as exc:
+                status, headers, error = refusal(exc)
+                started = True
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [*headers, tracked.id_header()]})
+                await send({"type": "http.response.body", "body": error})
+                return
+            if self.body_timeout > 0 and _declares_body(scope):  # (a GET rarely does)
+                receive = receive_within(receive, self.body_timeout)
+            scope["app"] = self.fastapi_app  # what Request.app (and so state_of) reads
+            try:
+                response = await open_watch(Request(scope, receive), **call)
+            except Exception as exc:  # the same answers the FastAPI route gives
+                response = response_for(exc, "GET", scope["path"])
+            status = response.status_code
+            if status >= 400:
+                error = bytes(response.body)
+            response.raw_headers.append(tracked.id_header())
+            started = True
+            await response(scope, receive, send)
+        finally:
+            if acting is not None:
+                reset_actor(acting)
+            self.requests.finish(tracked, scope, status, error, answered=started)
 
     async def _read(self, entry: Entry, scope: dict[str, Any], receive: Any) -> Answer:
         return self.reads.answer(scope, entry)

@@ -136,6 +136,23 @@ def _dry_run(scope: dict[str, Any], body: bytes | None) -> bool:
     return False
 
 
+_stamp: tuple[int, str] = (-1, "")  # (Unix time in ms, its ISO 8601 text)
+
+
+def _log_time() -> str:
+    """Now in UTC, ISO 8601 to the millisecond: ``2026-11-25T03:04:05.678+00:00``. Made once
+    per millisecond, since ``isoformat`` took 2 µs of a 15 µs cached GET and a busy server
+    answers dozens of requests within one millisecond."""
+    global _stamp
+    ms = time.time_ns() // 1_000_000
+    if ms != _stamp[0]:
+        seconds, millis = divmod(ms, 1000)
+        text = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000) \
+            .isoformat(timespec="milliseconds")
+        _stamp = (ms, text)
+    return _stamp[1]
+
+
 class Tracked:
     """One request as the request layer follows it, from :meth:`RequestLayer.begin` to
     :meth:`RequestLayer.finish`."""
@@ -195,7 +212,7 @@ class RequestLayer:
         if self.log is not None:
             principal = scope.get(PRINCIPAL_KEY)
             self.log.write({
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "time": _log_time(),
                 "request_id": tracked.request_id, "method": tracked.method,
                 "route": tracked.route, "path": scope["path"], "tenant": tracked.tenant,
                 "status": status, "duration_ms": round(seconds * 1000, 3),

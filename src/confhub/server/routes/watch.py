@@ -109,7 +109,7 @@ class LeanWatch:
         self.fastapi_app = fastapi_app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        call = _lean_call(scope) if scope["type"] == "http" else None
+        call = lean_call(scope) if scope["type"] == "http" else None
         if call is None:
             await self.app(scope, receive, send)
             return
@@ -125,7 +125,7 @@ _NAME = re.compile(NAME_PATTERN.strip("^$"))
 _QUERY_NAMES = ("namespace", "key", "env")
 
 
-def _lean_call(scope: dict[str, Any]) -> dict[str, Any] | None:
+def lean_call(scope: dict[str, Any]) -> dict[str, Any] | None:
     """The handler's arguments if the request is a valid watch request; None if in doubt."""
     if scope["method"] != "GET":
         return None
