@@ -142,3 +142,19 @@ def test_a_live_key_written_twice_in_one_group_keeps_its_creation_time(
     assert run_grouped(store, [put('"a"'), put('"b"')]) == [2, 3]
     assert created_at(store) == first
     assert store.history(TENANT, *KEY, limit=1)[0].value == '"b"'
+
+
+def test_a_failed_transaction_that_wrote_directly_leaves_nothing_of_its_own(
+        store: Store) -> None:
+    """put, (read everything, put, fail), put in one group: the failed one's direct write is
+    rolled back to its SAVEPOINT (on PostgreSQL, in the block its BEGIN opened out of the
+    pipeline's implicit transaction), and the others commit around it."""
+    def direct_then_fail(txn: WriteTxn) -> None:
+        txn.current_rows()  # from here its writes go straight to the database
+        put('"doomed"')(txn)
+        raise RuntimeError("refused after writing")
+
+    outcomes = run_grouped(store, [put('"a"'), direct_then_fail, put('"b"')])
+    assert outcomes[0] == 1 and isinstance(outcomes[1], RuntimeError) and outcomes[2] == 2
+    assert [(r.version, r.value) for r in store.history(TENANT, *KEY, limit=10)] == [
+        (2, '"b"'), (1, '"a"')]

@@ -37,7 +37,7 @@ class Pending:
     """Version and audit rows not yet written, in the order they were appended."""
 
     __slots__ = ("versions", "audit", "revisions", "notify", "tenants", "schemas", "_by_key",
-                 "_base", "_layers", "started", "touched")
+                 "_base", "_layers", "started", "touched", "implicit")
 
     def __init__(self) -> None:
         self.versions: list[VersionRow] = []
@@ -58,6 +58,9 @@ class Pending:
         # transaction tell that nothing changed a namespace since a cached revision.
         self.started: dict[str, int] = {}
         self.touched: set[tuple[str, str]] = set()
+        # The commit runs in PostgreSQL's implicit transaction of a pipeline (no BEGIN sent):
+        # a SAVEPOINT first turns it into a transaction block, which then needs a COMMIT.
+        self.implicit = False
 
     def __bool__(self) -> bool:
         return bool(self.versions or self.audit or self.revisions or self.notify)

@@ -120,6 +120,9 @@ class SqlWriteTxn:
         # reads the database itself, or it would build a version on a stale one.
         self._prefetched.clear()
         if self._store.isolates:
+            if self._group.implicit:  # BEGIN keeps what ran so far in the block it opens
+                self._conn.execute("BEGIN")
+                self._group.implicit = False
             self._conn.execute("SAVEPOINT job")
             self.savepoint = True
         self._store._write_pending(self._conn, self._mine)
