@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from confhub.server.requestlog import _ATOMIC_WRITE, AccessLog
 
 
@@ -81,3 +84,24 @@ def test_lines_written_in_the_last_turn_are_flushed_on_demand() -> None:
 
     asyncio.run(last_turn())
     assert [json.loads(w)["request_id"] for w in stream.writes] == ["id-1"]
+
+
+@given(tenant=st.none() | st.sampled_from(["default", "team-a"]),
+       token=st.none() | st.sampled_from(["", "t0k3n1d"]),
+       error=st.none() | st.sampled_from(["not_found", "validation_failed"]),
+       status=st.sampled_from([200, 201, 304, 404, 412, 500]),
+       duration=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+       fmt=st.sampled_from(["text", "json"]))
+def test_a_request_line_is_the_line_of_its_record(tenant: str | None, token: str | None,
+                                                 error: str | None, status: int,
+                                                 duration: float, fmt: str) -> None:
+    """``request`` (the server's path, no record dict) writes what ``write`` of the record
+    with the same fields writes, in both formats."""
+    fields = {"time": "2026-11-25T03:04:05.678+00:00", "request_id": "id-1", "method": "GET",
+              "route": "/config/{namespace}/{key}", "path": "/config/app/ключ",
+              "tenant": tenant, "status": status, "duration_ms": round(duration, 3),
+              "token": token, "error": error}
+    by_record, by_fields = Recording(), Recording()
+    AccessLog(fmt, by_record).write(fields)
+    AccessLog(fmt, by_fields).request(**fields)  # type: ignore[arg-type]
+    assert by_fields.writes == by_record.writes and len(by_record.writes) == 1

@@ -76,8 +76,31 @@ class AccessLog:
                 + (f" {extra}" if extra else "") + "\n")
 
     def write(self, record: dict[str, Any]) -> None:
+        self._queue(self.line(record))
+
+    def request(self, time: str, request_id: str, method: str, route: str, path: str,
+                tenant: str | None, status: int, duration_ms: float, token: str | None,
+                error: str | None) -> None:
+        """The line of one answered request (``RequestLayer.finish``), the same as ``write``
+        of a record with these fields gives; the text format is made from the fields
+        directly, without the record, since a cached GET is a few µs in all."""
+        if self.format == "json":
+            self.write({"time": time, "request_id": request_id, "method": method,
+                        "route": route, "path": path, "tenant": tenant, "status": status,
+                        "duration_ms": duration_ms, "token": token, "error": error})
+            return
+        line = f"{time} {status} {method} {path} {duration_ms}ms id={request_id}"
+        if tenant:
+            line += f" tenant={tenant}"
+        if token:
+            line += f" token={token}"
+        if error:
+            line += f" error={error}"
+        self._queue(line + "\n")
+
+    def _queue(self, line: str) -> None:
         pending = self._pending
-        pending.append(self.line(record))
+        pending.append(line)
         if len(pending) > 1:
             return  # the turn's flush is already scheduled
         try:
@@ -211,13 +234,9 @@ class RequestLayer:
                              code, _dry_run(scope, body if status < 300 else None))
         if self.log is not None:
             principal = scope.get(PRINCIPAL_KEY)
-            self.log.write({
-                "time": _log_time(),
-                "request_id": tracked.request_id, "method": tracked.method,
-                "route": tracked.route, "path": scope["path"], "tenant": tracked.tenant,
-                "status": status, "duration_ms": round(seconds * 1000, 3),
-                "token": getattr(principal, "token_id", None), "error": code,
-            })
+            self.log.request(_log_time(), tracked.request_id, tracked.method, tracked.route,
+                             scope["path"], tracked.tenant, status, round(seconds * 1000, 3),
+                             getattr(principal, "token_id", None), code)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
