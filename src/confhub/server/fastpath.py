@@ -248,7 +248,7 @@ class LeanPaths:
         """``GET /v1/tenants/{t}/watch`` with the arguments ``routes.watch.lean_call`` read
         from a request it is sure of: the stream is opened and served here, not through the
         layers. A stream lives for hours, and every layer's coroutine, ``send`` and
-        ``receive`` wrapper lives with it: a third of an idle stream's memory
+        ``receive`` wrapper lives with it: a tenth of an idle stream's memory
         (docs/decisions.md, "Watch streams on the lean path")."""
         tracked = self.requests.begin(scope)
         status, error, started = 500, None, False
