@@ -39,7 +39,7 @@ from .auth import AuthLayer, refusal
 from .errors import response_for
 from .requestlog import RequestLayer
 from .responses import EntryBytes, matches
-from .routes.watch import watch as open_watch
+from .routes.watch import lean_response
 from .timeouts import receive_within
 
 __all__ = ["FastReads", "FastWrites", "LeanPaths", "Lookup"]
@@ -265,11 +265,7 @@ class LeanPaths:
                 return
             if self.body_timeout > 0 and _declares_body(scope):  # (a GET rarely does)
                 receive = receive_within(receive, self.body_timeout)
-            scope["app"] = self.fastapi_app  # what Request.app (and so state_of) reads
-            try:
-                response = await open_watch(Request(scope, receive), **call)
-            except Exception as exc:  # the same answers the FastAPI route gives
-                response = response_for(exc, "GET", scope["path"])
+            response = await lean_response(scope, receive, self.fastapi_app, call)
             status = response.status_code
             if status >= 400:
                 error = bytes(response.body)

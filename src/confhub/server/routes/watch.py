@@ -113,12 +113,20 @@ class LeanWatch:
         if call is None:
             await self.app(scope, receive, send)
             return
-        scope["app"] = self.fastapi_app  # what Request.app (and so state_of) reads
-        try:
-            response = await watch(Request(scope, receive), **call)
-        except Exception as exc:  # the same answers the FastAPI route gives
-            response = response_for(exc, "GET", scope["path"])
+        response = await lean_response(scope, receive, self.fastapi_app, call)
         await response(scope, receive, send)
+
+
+async def lean_response(scope: dict[str, Any], receive: Any, fastapi_app: Any,
+                        call: dict[str, Any]) -> Response:
+    """What :func:`watch` answers a request ``lean_call`` read (``call``): the stream, or the
+    error answer the FastAPI route would give. Shared by :class:`LeanWatch` and the lean
+    paths at the top of the app (``fastpath.LeanPaths.watch``)."""
+    scope["app"] = fastapi_app  # what Request.app (and so state_of) reads
+    try:
+        return await watch(Request(scope, receive), **call)
+    except Exception as exc:  # the same answers the FastAPI route gives
+        return response_for(exc, "GET", scope["path"])
 
 
 _NAME = re.compile(NAME_PATTERN.strip("^$"))
