@@ -40,6 +40,7 @@ class AsyncWatch:
         "_interrupted",
         "_deadline",
         "_timer",
+        "_deliver",
         "__weakref__",
     )
 
@@ -60,6 +61,7 @@ class AsyncWatch:
         self._interrupted = False
         self._deadline: float | None = None  # when a timed get gives up (loop time)
         self._timer: asyncio.TimerHandle | None = None
+        self._deliver: Callable[[list[WatchEvent]], bool] | None = None
 
     @property
     def revision(self) -> int:
@@ -79,6 +81,33 @@ class AsyncWatch:
     def waiting(self) -> int:
         """How many events are already waiting to be taken."""
         return len(self._ready)
+
+    def deliver_directly(self, deliver: Callable[[list[WatchEvent]], bool]) -> None:
+        """Hand each new revision to ``deliver`` on the loop's thread, from the bell, while
+        the consumer is parked in :meth:`get`, instead of waking it. ``deliver`` returns
+        False when it cannot take the events now (a write of its own is still under way, a
+        burst too big for one write): they are then left for ``get``, in order, and the
+        consumer wakes. Only a synced watch delivers so; catching up, a failure and an
+        interruption always wake the consumer, which reads storage or ends."""
+        assert self._flag is not None, "start() first"
+        self._flag.direct = self._ring_direct
+        self._deliver = deliver
+
+    def _ring_direct(self) -> bool:
+        sub, deliver = self._sub, self._deliver
+        if (sub is None or deliver is None or self._ready or self._interrupted
+                or sub.catching_up or sub.error is not None):
+            return False
+        try:
+            events = sub.take(self._feed)  # synced: recent revisions in memory, no storage
+        except ConfhubError:
+            return False  # failed meanwhile: get takes again and raises it
+        if not events:
+            return not sub.catching_up  # filtered out; or fallen behind: get reads storage
+        if deliver(events):
+            return True
+        self._ready = events
+        return False
 
     def ready(self, limit: int | None = None) -> list[WatchEvent]:
         """The events already waiting (at most ``limit``), without waiting for more."""
@@ -196,6 +225,9 @@ class AsyncWatch:
             self._flag.set()
 
     def close(self) -> None:
+        self._deliver = None
+        if self._flag is not None:
+            self._flag.direct = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

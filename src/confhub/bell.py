@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Callable
 
 __all__ = ["Flag", "LoopBell"]
 
@@ -19,14 +20,20 @@ class Flag:
 
     A thousand open watch streams each hold one, so it is small: no waiter deque (an
     ``asyncio.Event`` has one) and no closure per watcher; ``ring`` is a bound method.
+
+    ``direct``, when set, handles a ring on the loop's thread while the waiter is parked,
+    without waking it: it returns False to wake the waiter after all. An SSE stream uses it
+    to write a new revision straight from the bell's flush, which costs a third of resuming
+    the stream's task through its five frames (``server/routes/watchsend.py``).
     """
 
-    __slots__ = ("_bell", "_set", "_waiter")
+    __slots__ = ("_bell", "_set", "_waiter", "direct")
 
     def __init__(self, bell: LoopBell) -> None:
         self._bell = bell
         self._set = False
         self._waiter: asyncio.Future[None] | None = None
+        self.direct: Callable[[], bool] | None = None
 
     def ring(self) -> None:
         """Set the flag from any thread (through the loop's bell)."""
@@ -48,6 +55,18 @@ class Flag:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def rung(self) -> None:
+        """The bell rang (on the loop's thread): ``direct`` handles it if the waiter is
+        parked and it can, else the flag is set."""
+        direct, waiter = self.direct, self._waiter
+        if direct is not None and waiter is not None and not waiter.done():
+            try:
+                if direct():
+                    return
+            except Exception:  # noqa: BLE001 - the waiter then takes it (and meets the error)
+                pass
+        self.set()
 
     def clear(self) -> None:
         self._set = False
@@ -105,4 +124,4 @@ class LoopBell:
         with self._lock:
             flags, self._ringing = self._ringing, []
         for flag in flags:
-            flag.set()
+            flag.rung()

@@ -132,6 +132,8 @@ class Recent:
         if self.head - cursor > size:
             return None
         ring = self._ring
+        if self.head - cursor == 1:  # the usual case: one revision since the last take
+            return [ring[cursor % size]]  # type: ignore[list-item]
         return [ring[seq % size] for seq in range(cursor, self.head)]  # type: ignore[misc]
 
     def newest(self) -> int:

@@ -40,6 +40,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from .loops import running_loop
+
 __all__ = ["MULTIPROC_ENV", "Metrics", "change_operation", "latency_operation"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -133,6 +135,20 @@ class Metrics:
             registry=r)
         self._series: dict[tuple[str, str, int], _Series] = {}
         self._committed: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._watch_events_due = 0
+
+    def count_watch_events(self, count: int) -> None:
+        """Add ``count`` to ``confhub_watch_events`` at the end of this turn of the event
+        loop, together with the rest of the turn's: a revision written to a thousand streams
+        is one ``inc`` (and one lock) instead of a thousand, a tenth of the loop's time per
+        delivered event. A scrape, answered in a later turn, never misses any."""
+        if not self._watch_events_due:
+            running_loop().call_soon(self._add_watch_events)
+        self._watch_events_due += count
+
+    def _add_watch_events(self) -> None:
+        due, self._watch_events_due = self._watch_events_due, 0
+        self.watch_events.inc(due)
 
     def _series_of(self, method: str, route: str, status: int) -> _Series:
         """The children of one (method, route template, status): looking a labelled child

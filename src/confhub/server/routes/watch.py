@@ -37,6 +37,7 @@ from ..lifecycle import Lifecycle
 from ..responses import dumps
 from ..schemas import MAX_INT, NAME_PATTERN, errors
 from .configs import Name
+from .watchsend import DirectSend
 
 router = APIRouter(tags=["watch"])
 
@@ -84,11 +85,13 @@ async def watch(request: Request, tenant: Name,
         metrics.watch_streams.inc()
         lifecycle.add(stream.interrupt)
     release = _Release(stream, slot, metrics, lifecycle)
-    events = _events(stream, heartbeat, metrics, release, lifecycle)
+    direct = DirectSend(stream.revision, _encoded, CHUNK_BYTES, metrics.count_watch_events,
+                        stream.interrupt)
+    events = _events(stream, heartbeat, metrics, release, lifecycle, direct)
     # A client gone before the stream starts leaves the generator unstarted, and an unstarted
     # generator runs no ``finally``: release when it is collected too.
     weakref.finalize(events, release)
-    return EventStream(events, stream.interrupt)
+    return EventStream(events, stream.interrupt, direct, stream)
 
 
 class LeanWatch:
@@ -193,13 +196,17 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes], interrupt: Callable[[], None]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], interrupt: Callable[[], None],
+                 direct: DirectSend | None = None, watch: AsyncWatch | None = None) -> None:
         # Not Response.__init__: that would declare a Content-Length of 0 for a missing body.
         self.status_code = 200
         self.background = None
         self.init_headers(SSE_HEADERS)
         self._chunks = chunks
         self._interrupt = interrupt
+        # New revisions written from the bell while the task is parked (watchsend.py).
+        self._direct = direct
+        self._watch = watch
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         gone = False
@@ -212,12 +219,18 @@ class EventStream(Response):
 
         listener = asyncio.ensure_future(_disconnected(receive))
         listener.add_done_callback(hung_up)
-        chunks = self._chunks
+        chunks, direct = self._chunks, self._direct
         send_body = scope.get(RAW_SEND, send)
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": self.raw_headers})
+            if direct is not None and self._watch is not None:
+                direct.send = send_body
+                self._watch.deliver_directly(direct)
             async for chunk in chunks:
+                if direct is not None:
+                    await direct.idle()  # a direct write still under way goes first
+                    gone = gone or direct.gone
                 if gone:
                     break
                 await send_body({"type": "http.response.body", "body": chunk,
@@ -258,28 +271,30 @@ class _Release:
 
 
 async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
-                  release: _Release, lifecycle: Lifecycle) -> AsyncIterator[bytes]:
-    """The stream's bytes. Events that are already waiting go out in one chunk (a watcher
-    that fell behind catches up in few writes); an idle stream pings every ``heartbeat``;
-    a stopping server sends ``event: error`` (``unavailable``) and ends it."""
-    sent = stream.revision
+                  release: _Release, lifecycle: Lifecycle,
+                  direct: DirectSend) -> AsyncIterator[bytes]:
+    """The stream's bytes, besides the revisions ``direct`` writes while this waits. Events
+    that are already waiting go out in one chunk (a watcher that fell behind catches up in
+    few writes); an idle stream pings every ``heartbeat``; a stopping server sends
+    ``event: error`` (``unavailable``) and ends it. ``direct.sent`` is the last revision
+    written, by either."""
     try:
-        yield _marker("ready", sent)
+        yield _marker("ready", direct.sent)
         while True:
             event = await stream.get(timeout=heartbeat)
             if event is not None:
-                chunk, count, sent = _chunk(event, stream)
+                chunk, count, direct.sent = _chunk(event, stream)
                 yield chunk
-                metrics.watch_events.inc(count)
+                metrics.count_watch_events(count)
                 if count + stream.waiting > SLOW_BATCH:
                     metrics.slow_watchers.inc()
             elif lifecycle.stopping:
                 raise Unavailable("the server is shutting down; reconnect (to another "
                                   "instance) with Last-Event-ID to resume", retry_after=1,
-                                  revision=sent)
-            elif stream.revision > sent:  # filtered-out revisions passed: move the resume point
-                sent = stream.revision
-                yield _marker("progress", sent)
+                                  revision=direct.sent)
+            elif stream.revision > direct.sent:  # filtered-out revisions passed by
+                direct.sent = stream.revision
+                yield _marker("progress", direct.sent)
             else:
                 yield PING
     except ConfhubError as exc:
