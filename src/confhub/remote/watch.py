@@ -265,7 +265,16 @@ class _Watching:
     async def watch_async(self, namespace: str | None = None, key: str | None = None,
                           env: str | None = None, since: int | None = None
                           ) -> AsyncIterator[Change]:
-        """``async for change in tenant.watch_async(...)``, reconnecting by itself."""
-        async for event in self.watch_events(namespace, key, env, since):
-            for change in event.changes:
-                yield change
+        """``async for change in tenant.watch_async(...)``, reconnecting by itself.
+
+        The stream is closed by this generator's own close: a consumer that leaves the loop
+        early leaves this generator to the event loop's finalizer, and the stream inside it
+        would otherwise be closed from yet another task, or be cut off when the loop ends
+        (an httpx ``Response.aclose`` collected half done)."""
+        events = self.watch_events(namespace, key, env, since).events()
+        try:
+            async for event in events:
+                for change in event.changes:
+                    yield change
+        finally:
+            await events.aclose()
