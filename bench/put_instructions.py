@@ -45,6 +45,7 @@ def serve_puts(count: int) -> None:
 
     import confhub
     from confhub.server.app import create_app
+    from confhub.server.testing import app_lifespan
 
     folder = tempfile.mkdtemp()
     hub = confhub.open(f"sqlite:///{folder}/confhub.db")
@@ -84,17 +85,9 @@ def serve_puts(count: int) -> None:
                                                                      first + total))))
 
     async def main() -> None:
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}},
-                                             inbox.get, outbox.put))
-        await inbox.put({"type": "lifespan.startup"})
-        await outbox.get()
-        await waves(10**8, WARMUP)
-        await waves(0, count)
-        await inbox.put({"type": "lifespan.shutdown"})
-        await outbox.get()
-        await lifespan
+        async with app_lifespan(app):
+            await waves(10**8, WARMUP)
+            await waves(0, count)
 
     uvloop.run(main())
     hub.close()

@@ -25,7 +25,7 @@ import confhub
 from confhub.model import WatchEvent
 from confhub.server.app import create_app
 from confhub.server.routes.watchsend import DirectSend
-from confhub.server.testing import server_process
+from confhub.server.testing import app_lifespan, server_process
 
 IDS = re.compile(rb"^id: (\d+)\r\ndata: ", re.M)
 
@@ -127,7 +127,7 @@ async def test_a_burst_bigger_than_one_write_is_left_to_the_task() -> None:
 # ------------------------------------------------------------------- the whole app, in process
 
 
-async def _stream_of(app: Any, write: Recorder, cfg: Any,
+async def _stream_of(app: Any, write: Recorder,
                      writes: list[Callable[[], Awaitable[None]]], last: int) -> list[int]:
     """Open a watch stream on ``app`` whose ``send`` is ``write``, run ``writes``, read until
     revision ``last``; the ids the client received."""
@@ -171,13 +171,6 @@ def test_every_revision_arrives_once_in_order_however_the_writes_wait(
         hub = confhub.open(f"sqlite:///{folder}/c.db")
         cfg = hub.tenant()
         cfg.set("n", "warm", 0)
-        app = create_app(hub)
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}},
-                                             inbox.get, outbox.put))
-        await inbox.put({"type": "lifespan.startup"})
-        await outbox.get()
         write = Recorder()
         first = cfg.revision
 
@@ -193,11 +186,9 @@ def test_every_revision_arrives_once_in_order_however_the_writes_wait(
 
         writes = [step(n, turns, threaded) for n, (turns, threaded) in enumerate(plan)]
         try:
-            ids = await _stream_of(app, write, cfg, writes, first + len(plan))
+            async with app_lifespan(create_app(hub)) as app:
+                ids = await _stream_of(app, write, writes, first + len(plan))
         finally:
-            await inbox.put({"type": "lifespan.shutdown"})
-            await outbox.get()
-            await lifespan
             hub.close()
         assert ids == list(range(first + 1, first + len(plan) + 1))  # each once, in order
 

@@ -2,11 +2,13 @@
 
 ``live_server(db)`` runs ``python -m confhub.server`` as a subprocess — exactly what users
 run; ``threaded_server(db)`` runs the same app on uvicorn in a thread, cheap enough to start
-one per test. Either way clients talk to it over TCP; nothing is patched.
+one per test. Either way clients talk to it over TCP; nothing is patched. ``app_lifespan``
+runs an app's start-up and shutdown around ASGI calls made in process (no server at all).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,14 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
-    "ServerProcess", "free_port", "live_server", "serve_in_thread", "server_process",
-    "threaded_server",
+    "ServerProcess", "app_lifespan", "free_port", "live_server", "serve_in_thread",
+    "server_process", "threaded_server",
 ]
 
 import httpx
@@ -183,3 +185,23 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@asynccontextmanager
+async def app_lifespan(app: Any) -> AsyncIterator[Any]:
+    """Run the ASGI ``app``'s lifespan start-up before the block and its shutdown after it,
+    on the running loop, as a server would: for calling the app in process."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}},
+                                         inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"the app did not start: {started}")
+    try:
+        yield app
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await lifespan
