@@ -23,8 +23,9 @@ class Flag:
 
     ``direct``, when set, handles a ring on the loop's thread while the waiter is parked,
     without waking it: it returns False to wake the waiter after all. An SSE stream uses it
-    to write a new revision straight from the bell's flush, which costs a third of resuming
-    the stream's task through its five frames (``server/routes/watchsend.py``).
+    to write a new revision straight from the bell's flush instead of resuming its task
+    through five frames, which halved the event loop's CPU per delivered event
+    (``server/routes/watchsend.py``).
     """
 
     __slots__ = ("_bell", "_set", "_waiter", "direct")
