@@ -78,6 +78,11 @@ class AsyncWatch:
         return self
 
     @property
+    def interrupted(self) -> bool:
+        """Whoever reads this watch is ending it (:meth:`interrupt`)."""
+        return self._interrupted
+
+    @property
     def waiting(self) -> int:
         """How many events are already waiting to be taken."""
         return len(self._ready)

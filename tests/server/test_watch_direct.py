@@ -127,10 +127,11 @@ async def test_a_burst_bigger_than_one_write_is_left_to_the_task() -> None:
 # ------------------------------------------------------------------- the whole app, in process
 
 
-async def _stream_of(app: Any, write: Recorder,
-                     writes: list[Callable[[], Awaitable[None]]], last: int) -> list[int]:
+async def _stream_of(app: Any, write: Recorder, writes: list[Callable[[], Awaitable[None]]],
+                     last: int, then: Callable[[], Awaitable[None]] | None = None
+                     ) -> list[int]:
     """Open a watch stream on ``app`` whose ``send`` is ``write``, run ``writes``, read until
-    revision ``last``; the ids the client received."""
+    revision ``last``, then run ``then`` before hanging up; the ids the client received."""
     hung_up = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
@@ -152,6 +153,8 @@ async def _stream_of(app: Any, write: Recorder,
         while str(last).encode() not in b"".join(write.written[-1:]):
             assert time.monotonic() < deadline, b"".join(write.written)[-300:]
             await asyncio.sleep(0.001)
+        if then is not None:
+            await then()
     finally:
         hung_up.set()
         await asyncio.wait_for(stream, 10)
@@ -194,6 +197,40 @@ def test_every_revision_arrives_once_in_order_however_the_writes_wait(
 
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(run(folder))
+
+
+def test_a_stream_kept_busy_by_direct_writes_pings_only_after_a_heartbeat_of_quiet() -> None:
+    """Keep-alive pings are for idle streams: revisions every 0.1 s for 2.5 s with a 1 s
+    heartbeat bring no ping, and once the writes stop a ping follows."""
+
+    async def run(folder: str) -> bytes:
+        hub = confhub.open(f"sqlite:///{folder}/c.db")
+        cfg = hub.tenant()
+        write = Recorder()
+        seen: list[bytes] = []  # what the client had when the last revision arrived
+        try:
+            async with app_lifespan(create_app(hub, heartbeat=1.0)) as app:
+                async def busy() -> None:
+                    for number in range(25):
+                        await asyncio.to_thread(cfg.set, "n", f"k{number}", number)
+                        await asyncio.sleep(0.1)
+
+                async def quiet() -> None:
+                    seen.append(b"".join(write.written))
+                    deadline = time.monotonic() + 30
+                    while b": ping" not in b"".join(write.written):
+                        assert time.monotonic() < deadline, "no ping after the writes stopped"
+                        await asyncio.sleep(0.05)
+
+                await _stream_of(app, write, [busy], cfg.revision + 25, quiet)
+        finally:
+            hub.close()
+        return seen[0]
+
+    with tempfile.TemporaryDirectory() as folder:
+        before_quiet = asyncio.run(run(folder))
+    assert b": ping" not in before_quiet
+    assert len(IDS.findall(before_quiet)) == 25
 
 
 # ------------------------------------------------------------------- a real server

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -277,11 +278,14 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
     that are already waiting go out in one chunk (a watcher that fell behind catches up in
     few writes); an idle stream pings every ``heartbeat``; a stopping server sends
     ``event: error`` (``unavailable``) and ends it. ``direct.sent`` is the last revision
-    written, by either."""
+    written, by either; a stream that ``direct`` kept busy is not idle, so its ping waits
+    for a heartbeat of quiet after that write."""
     try:
         yield _marker("ready", direct.sent)
+        wait = heartbeat
         while True:
-            event = await stream.get(timeout=heartbeat)
+            event = await stream.get(timeout=wait)
+            wait = heartbeat
             if event is not None:
                 chunk, count, direct.sent = _chunk(event, stream)
                 yield chunk
@@ -295,6 +299,9 @@ async def _events(stream: AsyncWatch, heartbeat: float, metrics: Any,
             elif stream.revision > direct.sent:  # filtered-out revisions passed by
                 direct.sent = stream.revision
                 yield _marker("progress", direct.sent)
+            elif (quiet := time.monotonic() - direct.written_at) < heartbeat \
+                    and not stream.interrupted:
+                wait = heartbeat - quiet  # written to meanwhile: not idle yet
             else:
                 yield PING
     except ConfhubError as exc:

@@ -24,6 +24,7 @@ writes of one stream never overlap and stay in revision order. For example, with
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -39,11 +40,12 @@ class DirectSend:
     ``hang_up`` ends the stream when a write fails (the client is gone)."""
 
     __slots__ = ("_busy", "_count", "_encode", "_hang_up", "_idle", "_limit", "gone", "send",
-                 "sent")
+                 "sent", "written_at")
 
     def __init__(self, sent: int, encode: Callable[[WatchEvent], bytes], limit: int,
                  count: Callable[[int], None], hang_up: Callable[[], None]) -> None:
         self.sent = sent  # the last revision written (the stream's resume point)
+        self.written_at = 0.0  # time.monotonic() of the last direct write
         self.send: Callable[[dict[str, Any]], Any] | None = None  # set once the head is out
         self.gone = False
         self._encode = encode
@@ -74,6 +76,7 @@ class DirectSend:
             self._fail()
             return True
         self.sent = events[-1].revision
+        self.written_at = time.monotonic()
         self._count(len(events))
         return True
 
