@@ -88,11 +88,12 @@ async def watch(request: Request, tenant: Name,
     release = _Release(stream, slot, metrics, lifecycle)
     direct = DirectSend(stream.revision, _encoded, CHUNK_BYTES, metrics.count_watch_events,
                         stream.interrupt)
+    stream.deliver_directly(direct)  # from once the response has its ``send`` (EventStream)
     events = _events(stream, heartbeat, metrics, release, lifecycle, direct)
     # A client gone before the stream starts leaves the generator unstarted, and an unstarted
     # generator runs no ``finally``: release when it is collected too.
     weakref.finalize(events, release)
-    return EventStream(events, stream.interrupt, direct, stream)
+    return EventStream(events, stream.interrupt, direct)
 
 
 class LeanWatch:
@@ -198,7 +199,7 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, chunks: AsyncIterator[bytes], interrupt: Callable[[], None],
-                 direct: DirectSend | None = None, watch: AsyncWatch | None = None) -> None:
+                 direct: DirectSend | None = None) -> None:
         # Not Response.__init__: that would declare a Content-Length of 0 for a missing body.
         self.status_code = 200
         self.background = None
@@ -207,7 +208,6 @@ class EventStream(Response):
         self._interrupt = interrupt
         # New revisions written from the bell while the task is parked (watchsend.py).
         self._direct = direct
-        self._watch = watch
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         gone = False
@@ -225,9 +225,8 @@ class EventStream(Response):
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": self.raw_headers})
-            if direct is not None and self._watch is not None:
-                direct.send = send_body
-                self._watch.deliver_directly(direct)
+            if direct is not None:
+                direct.send = send_body  # it writes nothing before it has one
             async for chunk in chunks:
                 if direct is not None:
                     await direct.idle()  # a direct write still under way goes first
